@@ -1,0 +1,60 @@
+"""Shared fixtures: a real sandbox daemon for the whole test session.
+
+Tests drive Google's own clients against it; nothing of Google is mocked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tui.sandbox import daemon
+from tui.services.clients import Backend, sandbox_backend
+
+# Fast lifecycle transitions for tests (seconds).
+TEST_TIMING = '{"provisioning": 0.2, "staging": 0.2, "stopping": 0.2, "operation": 0.05}'
+
+
+@pytest.fixture(scope="session")
+def sandbox_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemon.SandboxInfo]:
+    data_dir = tmp_path_factory.mktemp("sandbox")
+    info = daemon.start(data_dir, env={"CLOUDPANE_SANDBOX_TIMING": TEST_TIMING})
+    yield info
+    daemon.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def sandbox(sandbox_info: daemon.SandboxInfo) -> Backend:
+    """A Backend pointing the real google-cloud clients at the sandbox."""
+    return sandbox_backend(sandbox_info.url, sandbox_info.project)
+
+
+@pytest.fixture
+def clean_sandbox(sandbox_info: daemon.SandboxInfo, sandbox: Backend) -> Iterator[Backend]:
+    """The sandbox, emptied before the test and with faults cleared after it."""
+    daemon.admin(sandbox_info, "reset")
+    yield sandbox
+    daemon.admin(sandbox_info, "faults", {})
+
+
+@pytest.fixture
+def faults(sandbox_info: daemon.SandboxInfo):  # type: ignore[no-untyped-def]
+    """Call faults(error_rate=..., latency_ms=..., fail_next=...) to inject; cleared after."""
+
+    def set_faults(**settings: object) -> dict:
+        return daemon.admin(sandbox_info, "faults", settings)
+
+    yield set_faults
+    daemon.admin(sandbox_info, "faults", {})
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read the developer's own config, credentials or gcloud settings."""
+    monkeypatch.setenv("CLOUDPANE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("CLOUDPANE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS"):
+        monkeypatch.delenv(var, raising=False)

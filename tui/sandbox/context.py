@@ -1,0 +1,54 @@
+"""What every sandbox API module is handed: where state lives and the shared settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tui.sandbox.faults import FaultSettings
+from tui.sandbox.store import Store
+
+SANDBOX_PROJECT = "cloudpane-sandbox"
+
+
+@dataclass
+class Timing:
+    """How long lifecycle transitions take (seconds). Short by default; tests shorten them more."""
+
+    provisioning: float = 1.0
+    staging: float = 1.0
+    stopping: float = 1.0
+    operation: float = 0.3
+
+    @classmethod
+    def from_env(cls) -> Timing:
+        """`CLOUDPANE_SANDBOX_TIMING='{"provisioning": 0.2, ...}'` overrides the defaults."""
+        raw = os.environ.get("CLOUDPANE_SANDBOX_TIMING", "")
+        return cls(**{k: float(v) for k, v in json.loads(raw).items()}) if raw else cls()
+
+
+@dataclass
+class SandboxContext:
+    data_dir: Path
+    store: Store
+    project: str = SANDBOX_PROJECT
+    base_url: str = ""  # http://127.0.0.1:PORT, known once the server is bound
+    faults: FaultSettings = field(default_factory=FaultSettings)
+    timing: Timing = field(default_factory=Timing)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def blob_dir(self) -> Path:
+        path = self.data_dir / "blobs"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def work_dir(self) -> Path:
+        """Where instance and job processes run (one subfolder each)."""
+        path = self.data_dir / "work"
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,0 +1,129 @@
+"""The sandbox's ASGI app: one HTTP address serving every REST API cloudpane uses.
+
+Google's REST paths do not overlap (`/compute/v1/…`, `/storage/v1/…`, `/upload/storage/v1/…`,
+`/v1/projects/…/locations/…`, `/v2/entries:list`, `/v1/services/…/skus`), so each API module
+contributes its routes to one Starlette app. A module exposes:
+
+    def routes(ctx: SandboxContext) -> list[BaseRoute]          # required
+    async def startup(ctx) / async def shutdown(ctx)            # optional background work
+    def reset(ctx)                                              # optional: forget its state
+    def seed(ctx, **options) -> dict                            # optional: demo/scale data
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from types import ModuleType
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from tui.sandbox.context import SandboxContext
+from tui.sandbox.errors import ApiError, error_response
+from tui.sandbox.faults import FaultMiddleware, FaultSettings
+
+log = logging.getLogger("cloudpane.sandbox")
+
+# The API modules, in the order their routes are tried.
+API_MODULES = ["compute", "storage", "vertex", "logging_api", "monitoring", "billing"]
+
+VERSION = "1"
+
+
+def load_api_modules() -> list[ModuleType]:
+    modules = []
+    for name in API_MODULES:
+        qualified = f"tui.sandbox.{name}"
+        try:
+            modules.append(importlib.import_module(qualified))
+        except ModuleNotFoundError as exc:
+            if exc.name != qualified:  # a real missing dependency inside the module
+                raise
+    return modules
+
+
+def create_app(ctx: SandboxContext) -> Starlette:
+    modules = load_api_modules()
+
+    async def health(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "status": "ok",
+                "project": ctx.project,
+                "url": ctx.base_url,
+                "apis": [m.__name__.rsplit(".", 1)[1] for m in modules],
+                "version": VERSION,
+            }
+        )
+
+    async def faults(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                ctx.faults = FaultSettings.from_mapping(await request.json())
+            except (ValueError, TypeError) as exc:
+                return error_response(400, str(exc))
+        return JSONResponse(ctx.faults.to_dict())
+
+    async def reset(request: Request) -> Response:
+        for module in modules:
+            if hasattr(module, "reset"):
+                module.reset(ctx)
+        ctx.store.clear()
+        return JSONResponse({"reset": True})
+
+    async def seed(request: Request) -> Response:
+        options: dict[str, Any] = await request.json() if await request.body() else {}
+        result: dict[str, Any] = {}
+        for module in modules:
+            if hasattr(module, "seed"):
+                result.update(module.seed(ctx, **options) or {})
+        return JSONResponse(result)
+
+    admin: list[BaseRoute] = [
+        Route("/_sandbox/health", health),
+        Route("/_sandbox/faults", faults, methods=["GET", "POST"]),
+        Route("/_sandbox/reset", reset, methods=["POST"]),
+        Route("/_sandbox/seed", seed, methods=["POST"]),
+    ]
+    api: list[BaseRoute] = []
+    for module in modules:
+        api.extend(module.routes(ctx))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for module in modules:
+            if hasattr(module, "startup"):
+                await module.startup(ctx)
+        try:
+            yield
+        finally:
+            for module in reversed(modules):
+                if hasattr(module, "shutdown"):
+                    await module.shutdown(ctx)
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.code, exc.message, exc.reason)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return error_response(
+            404, f"The sandbox does not serve {request.method} {request.url.path}"
+        )
+
+    async def internal(request: Request, exc: Exception) -> Response:
+        log.exception("sandbox error on %s %s", request.method, request.url.path)
+        return error_response(500, f"Sandbox internal error: {exc}")
+
+    return Starlette(
+        routes=admin + api,
+        middleware=[Middleware(FaultMiddleware, settings_ref=ctx)],
+        exception_handlers={ApiError: api_error, 404: not_found, 405: not_found, 500: internal},
+        lifespan=lifespan,
+    )

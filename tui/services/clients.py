@@ -1,0 +1,116 @@
+"""Backend (project, credentials, endpoint) → lazily built google-cloud clients.
+
+The services never know whether they talk to Google or to the sandbox: a Backend carries the
+only differences — the credentials (Application Default Credentials, or anonymous ones for the
+sandbox) and the API endpoint (None for Google's defaults, `http://127.0.0.1:PORT` for the
+sandbox; the REST transports honour an `http://` endpoint). Client libraries are imported
+inside the factories: google-cloud-compute alone takes seconds to import, and start-up must not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tui.services.errors import translate
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Backend:
+    project: str
+    credentials: Any = field(repr=False, compare=False)
+    endpoint: str | None = None  # None: Google's own endpoints
+    is_sandbox: bool = False
+    region: str = "us-central1"
+    zone: str = "us-central1-a"
+
+    @property
+    def label(self) -> str:
+        return "sandbox" if self.is_sandbox else "Google Cloud"
+
+    def client_options(self) -> dict[str, Any]:
+        return {"api_endpoint": self.endpoint} if self.endpoint else {}
+
+    def regional_options(self, region: str) -> dict[str, Any]:
+        """Vertex AI has one endpoint per region on Google; the sandbox serves all."""
+        if self.endpoint:
+            return {"api_endpoint": self.endpoint}
+        return {"api_endpoint": f"{region}-aiplatform.googleapis.com"}
+
+
+def sandbox_backend(
+    url: str, project: str, region: str = "us-central1", zone: str = "us-central1-a"
+) -> Backend:
+    from google.auth.credentials import AnonymousCredentials
+
+    return Backend(project, AnonymousCredentials(), url, True, region, zone)
+
+
+_CLIENTS: dict[tuple[Backend, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _cached_client(factory: Callable[[], Any], backend: Backend, key: str) -> Any:
+    with _CLIENTS_LOCK:
+        found = _CLIENTS.get((backend, key))
+        if found is None:
+            found = _CLIENTS[(backend, key)] = factory()
+        return found
+
+
+def client(backend: Backend, name: str, factory: Callable[[], T]) -> T:
+    """One client per (backend, name), built on first use (off the UI thread)."""
+    return _cached_client(factory, backend, name)  # type: ignore[no-any-return]
+
+
+def compute_client(backend: Backend, kind: str) -> Any:
+    """A google-cloud-compute REST client, e.g. kind="InstancesClient"."""
+
+    def build() -> Any:
+        from google.cloud import compute_v1
+
+        cls = getattr(compute_v1, kind)
+        return cls(
+            credentials=backend.credentials,
+            transport="rest",
+            client_options=backend.client_options() or None,
+        )
+
+    return _cached_client(build, backend, f"compute.{kind}")
+
+
+def read_retry() -> Any:
+    """Retry for idempotent reads: throttling, brief outages and dropped connections."""
+    import requests
+    from google.api_core import exceptions as gexc
+    from google.api_core import retry
+
+    return retry.Retry(
+        predicate=retry.if_exception_type(
+            gexc.TooManyRequests,
+            gexc.ServiceUnavailable,
+            gexc.InternalServerError,
+            gexc.BadGateway,
+            gexc.GatewayTimeout,
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+            ConnectionError,
+        ),
+        initial=0.25,
+        maximum=4.0,
+        multiplier=2.0,
+        timeout=30.0,
+    )
+
+
+async def call(fn: Callable[..., T], *args: Any, action: str = "", **kwargs: Any) -> T:
+    """Run a blocking client call in a thread; errors become CloudpaneError."""
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except Exception as exc:
+        raise translate(exc, action) from exc
