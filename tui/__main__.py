@@ -1,0 +1,215 @@
+"""cloudpane's command line: the TUI (no verb), and `sandbox …`, `prices refresh`.
+
+Keep this module light: `cloudpane` with no verb must reach the first frame fast, so every
+heavy import happens inside the verb that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from tui.config import Config, ConfigError, load_config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cloudpane",
+        description="A terminal console for ML on Google Cloud: VMs, buckets, Vertex AI jobs.",
+    )
+    parser.add_argument("--project", help="Google Cloud project to manage")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="use the local sandbox even when Google credentials exist",
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="hide and refuse every action that changes anything",
+    )
+    parser.add_argument("--profile", help="a named profile from the config file")
+    parser.add_argument("--region", help="default region (e.g. us-central1)")
+    parser.add_argument("--zone", help="default zone (e.g. us-central1-a)")
+    parser.add_argument("--config", type=Path, help="config file (default: the XDG config path)")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    sandbox = verbs.add_parser("sandbox", help="the local sandbox that speaks Google's APIs")
+    sandbox_verbs = sandbox.add_subparsers(dest="sandbox_verb", metavar="ACTION", required=True)
+    start = sandbox_verbs.add_parser("start", help="start the sandbox daemon (127.0.0.1)")
+    start.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    start.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1; anything else exposes it)",
+    )
+    sandbox_verbs.add_parser("stop", help="stop the sandbox daemon")
+    sandbox_verbs.add_parser("status", help="where the sandbox listens and how to use it")
+    sandbox_verbs.add_parser("reset", help="delete everything in the sandbox")
+    seed = sandbox_verbs.add_parser("seed", help="create demo resources")
+    seed.add_argument("--instances", type=int, default=0, help="number of VM instances")
+    seed.add_argument("--zones", type=int, default=20, help="spread over this many zones")
+    seed.add_argument("--objects", type=int, default=0, help="objects in a demo bucket")
+    seed.add_argument("--bucket", default=None, help="bucket for --objects")
+    faults = sandbox_verbs.add_parser(
+        "faults", help="inject latency and errors (reliability tests)"
+    )
+    faults.add_argument("--error-rate", type=float, default=0.0)
+    faults.add_argument("--latency-ms", type=int, default=0)
+    faults.add_argument("--drop-rate", type=float, default=0.0)
+
+    prices = verbs.add_parser("prices", help="the price catalog")
+    prices_verbs = prices.add_subparsers(dest="prices_verb", metavar="ACTION", required=True)
+    prices_verbs.add_parser("refresh", help="update prices from the Cloud Billing Catalog API")
+    prices_verbs.add_parser("show", help="which catalog is in use, and its date")
+    return parser
+
+
+def effective_config(args: argparse.Namespace) -> Config:
+    config = load_config(args.config) if args.config else load_config()
+    if args.profile:
+        config = config.with_profile(args.profile)
+    if args.region:
+        config = replace(config, region=args.region)
+    if args.zone:
+        config = replace(config, zone=args.zone, region=args.region or args.zone.rsplit("-", 1)[0])
+    if args.read_only:
+        config = replace(config, read_only=True)
+    return config
+
+
+def run_sandbox(args: argparse.Namespace) -> int:
+    from tui.sandbox import daemon
+
+    verb = args.sandbox_verb
+    if verb == "start":
+        if args.host != daemon.LOOPBACK:
+            print(
+                f"warning: binding to {args.host} exposes the sandbox beyond this machine.",
+                file=sys.stderr,
+            )
+        info = daemon.start(port=args.port, host=args.host)
+        print(f"sandbox running at {info.url} (project {info.project}, pid {info.pid})")
+        return 0
+    if verb == "stop":
+        print("sandbox stopped" if daemon.stop() else "no sandbox was running")
+        return 0
+    info = daemon.status()
+    if verb == "status":
+        if info is None:
+            print("no sandbox is running (cloudpane sandbox start)")
+            return 1
+        print(sandbox_usage(info))
+        return 0
+    if info is None:
+        info = daemon.start()
+    if verb == "reset":
+        daemon.admin(info, "reset")
+        print("sandbox reset: every resource deleted")
+    elif verb == "seed":
+        options = {"instances": args.instances, "zones": args.zones, "objects": args.objects}
+        if args.bucket:
+            options["bucket"] = args.bucket
+        print(json.dumps(daemon.admin(info, "seed", options)))
+    elif verb == "faults":
+        print(
+            json.dumps(
+                daemon.admin(
+                    info,
+                    "faults",
+                    {
+                        "error_rate": args.error_rate,
+                        "latency_ms": args.latency_ms,
+                        "drop_rate": args.drop_rate,
+                    },
+                )
+            )
+        )
+    return 0
+
+
+def sandbox_usage(info: object) -> str:
+    from tui.sandbox.daemon import SandboxInfo
+
+    assert isinstance(info, SandboxInfo)
+    return "\n".join(
+        [
+            f"sandbox running at {info.url}  (pid {info.pid})",
+            f"project:   {info.project}",
+            f"data:      {info.data_dir}",
+            "",
+            "Point Google's clients at it (anonymous credentials):",
+            f"  compute_v1.InstancesClient(transport='rest', "
+            f"client_options={{'api_endpoint': '{info.url}'}}, credentials=AnonymousCredentials())",
+            f"  storage.Client(project='{info.project}', "
+            f"client_options={{'api_endpoint': '{info.url}'}}, credentials=AnonymousCredentials())",
+            "Other tools:",
+            f"  export STORAGE_EMULATOR_HOST={info.url}",
+            f"  export CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE={info.url}/compute/v1/",
+        ]
+    )
+
+
+def run_prices(args: argparse.Namespace, config: Config) -> int:
+    if args.prices_verb == "show":
+        from tui.services.pricing import load_catalog
+
+        catalog = load_catalog()
+        print(f"price catalog: {catalog.source}, as of {catalog.as_of}")
+        return 0
+    import asyncio
+
+    from tui.services.billing import refresh_prices
+    from tui.services.connect import connect
+
+    connection = connect(args.project, args.sandbox, config)
+    result = asyncio.run(refresh_prices(connection.backend))
+    print(result)
+    return 0
+
+
+def run_tui(args: argparse.Namespace, config: Config) -> int:
+    from tui.app import CloudpaneApp
+
+    app = CloudpaneApp(
+        config, project=args.project, use_sandbox=args.sandbox, read_only=config.read_only
+    )
+    app.run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = effective_config(args)
+    except ConfigError as exc:
+        print(f"cloudpane: {exc}", file=sys.stderr)
+        return 2
+    from tui.services.errors import CloudpaneError
+
+    try:
+        if args.verb == "sandbox":
+            from tui.sandbox.daemon import SandboxError
+
+            try:
+                return run_sandbox(args)
+            except SandboxError as exc:
+                print(f"cloudpane: {exc}", file=sys.stderr)
+                return 2
+        if args.verb == "prices":
+            return run_prices(args, config)
+        return run_tui(args, config)
+    except CloudpaneError as exc:
+        print(f"cloudpane: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  {exc.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""The cloudpane App: a header (project, backend, zone, burn rate), one tab per pane, a footer.
+
+Start-up stays instant: nothing here imports a google-cloud library. The connection (reading
+credentials, starting the sandbox) runs in a thread worker after the first frame, and each pane
+starts loading when it hears that the backend is ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from tui.config import Config
+from tui.panes.base import Pane
+from tui.panes.vms import VmsPane
+from tui.services.connect import Connection, connect
+from tui.services.errors import CloudpaneError, translate
+
+PANES = ("vms", "buckets", "jobs")
+
+
+class StatusHeader(Static):
+    """One line: project · backend · zone · burn rate. Says plainly when nothing is billed."""
+
+    def __init__(self) -> None:
+        super().__init__("cloudpane · connecting…", id="status-header")
+        self.project = ""
+        self.backend_text = "connecting…"
+        self.zone = ""
+        self.burn = ""
+
+    def set_connection(self, connection: Connection) -> None:
+        backend = connection.backend
+        self.project = backend.project
+        self.zone = backend.zone
+        if backend.is_sandbox:
+            self.backend_text = "Sandbox project — nothing here is billed"
+            self.add_class("sandbox")
+        else:
+            self.backend_text = "Google Cloud"
+            self.remove_class("sandbox")
+        self.refresh_text()
+
+    def set_burn(self, text: str) -> None:
+        if text != self.burn:
+            self.burn = text
+            self.refresh_text()
+
+    def refresh_text(self) -> None:
+        parts = ["cloudpane"]
+        if self.project:
+            parts.append(f"project {self.project}")
+        parts.append(self.backend_text)
+        if self.zone:
+            parts.append(self.zone)
+        if self.burn:
+            parts.append(self.burn)
+        self.update(" · ".join(parts))
+
+
+class ComingSoon(Static):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} — coming soon.", classes="coming-soon")
+
+
+class CloudpaneApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "cloudpane"
+
+    BINDINGS = [
+        Binding("colon", "command_line", "Jump", key_display=":"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("1", "show_tab('vms')", "VMs", show=False),
+        Binding("2", "show_tab('buckets')", "Buckets", show=False),
+        Binding("3", "show_tab('jobs')", "Jobs", show=False),
+    ]
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        project: str | None = None,
+        use_sandbox: bool = False,
+        read_only: bool = False,
+        connection: Connection | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or Config()
+        self.cli_project = project
+        self.use_sandbox = use_sandbox
+        self.read_only = read_only or self.config.read_only
+        self.connection: Connection | None = connection
+
+    # ----------------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        yield StatusHeader()
+        with TabbedContent(initial="vms"):
+            with TabPane("VMs", id="vms"):
+                yield VmsPane(id="vms-pane")
+            with TabPane("Buckets", id="buckets"):
+                yield ComingSoon("Buckets: browse, upload, download and share Cloud Storage")
+            with TabPane("Jobs", id="jobs"):
+                yield ComingSoon("Jobs: Vertex AI training and hyperparameter tuning")
+        yield Input(placeholder=":vms  :buckets  :jobs  :project NAME  :q", id="command-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.read_only:
+            self.sub_title = "read-only"
+        if self.connection is not None:
+            self._connected(self.connection)
+        else:
+            self.connect_backend()
+
+    # ------------------------------------------------------------- connection
+    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
+    def connect_backend(self) -> None:
+        connection = connect(self.cli_project, self.use_sandbox, self.config)
+        self.call_from_thread(self._connected, connection)
+
+    def _connected(self, connection: Connection) -> None:
+        self.connection = connection
+        self.query_one(StatusHeader).set_connection(connection)
+        if connection.note:
+            self.notify(connection.note, title="Sandbox", timeout=10)
+        for pane in self.query(Pane):
+            pane.backend_ready(connection)
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The one place where a failed worker becomes a message instead of a traceback."""
+        if event.state != WorkerState.ERROR or event.worker.error is None:
+            return
+        error = translate(event.worker.error, event.worker.description or "")
+        self.show_error(error)
+        if event.worker.group == "connect":
+            header = self.query_one(StatusHeader)
+            header.backend_text = f"not connected: {error.title}"
+            header.refresh_text()
+
+    def show_error(self, error: CloudpaneError) -> None:
+        self.notify(
+            f"{error.message}\n{error.hint}".strip(),
+            title=error.title,
+            severity="error",
+            timeout=12,
+        )
+
+    # ---------------------------------------------------------------- actions
+    def active_pane(self) -> Pane | None:
+        active = self.query_one(TabbedContent).active
+        panes = self.query_one(f"#{active}", TabPane).query(Pane)
+        return panes.first() if panes else None
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        pane = self.active_pane()
+        if pane is not None:
+            pane.focus_main()
+
+    def action_filter(self) -> None:
+        pane = self.active_pane()
+        if pane is not None:
+            pane.start_filter()
+
+    def action_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_command_line(self) -> None:
+        line = self.query_one("#command-line", Input)
+        line.add_class("visible")
+        line.value = ""
+        line.focus()
+
+    @on(Input.Submitted, "#command-line")
+    def _run_command_line(self, event: Input.Submitted) -> None:
+        event.stop()
+        line = event.input
+        line.remove_class("visible")
+        self.run_command(line.value)
+
+    def on_key(self, event: object) -> None:
+        key = getattr(event, "key", "")
+        line = self.query_one("#command-line", Input)
+        if key == "escape" and line.has_class("visible"):
+            line.remove_class("visible")
+            pane = self.active_pane()
+            if pane is not None:
+                pane.focus_main()
+
+    def run_command(self, text: str) -> None:
+        """k9s-style `:` commands."""
+        words = text.strip().lstrip(":").split()
+        if not words:
+            return
+        verb, args = words[0].lower(), words[1:]
+        aliases = {
+            "vm": "vms",
+            "instances": "vms",
+            "bucket": "buckets",
+            "gcs": "buckets",
+            "job": "jobs",
+            "vertex": "jobs",
+        }
+        verb = aliases.get(verb, verb)
+        if verb in PANES:
+            self.action_show_tab(verb)
+        elif verb in ("q", "quit", "q!"):
+            self.exit()
+        elif verb == "project":
+            self.switch_project(args[0] if args else "")
+        else:
+            self.notify(
+                f"Unknown command :{verb}. Try :vms, :buckets, :jobs, :project NAME or :q.",
+                severity="warning",
+            )
+
+    def switch_project(self, project: str) -> None:
+        if not project:
+            current = self.connection.backend.project if self.connection else "none"
+            self.notify(f"Current project: {current}. Use :project NAME to switch.")
+            return
+        if self.connection and self.connection.backend.is_sandbox:
+            self.notify(
+                "The sandbox has one project. Start cloudpane with Google credentials "
+                "to switch between real projects.",
+                severity="warning",
+            )
+            return
+        self.cli_project = project
+        self.use_sandbox = False
+        self.connect_backend()
+
+    # ---------------------------------------------------------------- palette
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for tab in PANES:
+            yield SystemCommand(
+                f"Go to {tab}",
+                f"Show the {tab} pane (:{tab})",
+                lambda tab=tab: self.action_show_tab(tab),
+            )
+        pane = self.active_pane()
+        if pane is None:
+            return
+        for item in pane.PALETTE:
+            if item.mutating and self.read_only:
+                continue
+            yield SystemCommand(
+                item.title,
+                item.help,
+                lambda name=item.action, p=pane: self.call_later(self.run_action, name, p),
+            )

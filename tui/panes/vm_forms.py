@@ -1,0 +1,433 @@
+"""The VMs pane's dialogs: create an instance, change its machine type, read its serial port."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Log, Select, Static, Switch, TextArea
+from textual.worker import Worker
+
+from tui.panes.base import report_worker_failure
+from tui.services.errors import CloudpaneError
+from tui.services.models import AcceleratorType, Image, Instance, InstanceSpec, MachineType
+
+if TYPE_CHECKING:
+    from tui.services.compute import ComputeService
+
+T = TypeVar("T")
+
+
+class DialogScreen(ModalScreen[T]):
+    """A modal whose failed workers become notifications (worker messages do not bubble)."""
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)
+
+
+ServiceGetter = Callable[[], Awaitable["ComputeService"]]
+
+DISK_TYPES = [
+    ("Balanced persistent disk", "pd-balanced"),
+    ("SSD persistent disk", "pd-ssd"),
+    ("Standard persistent disk", "pd-standard"),
+]
+MIN_DISK_GB, MAX_DISK_GB = 10, 65536
+
+
+def price_summary(spec: InstanceSpec | None, machine: MachineType | None) -> str:
+    """'≈ $0.73/h (catalog 2026-10-01)' — or why there is no figure."""
+    if spec is None or machine is None:
+        return "Choose a zone and a machine type to see the price."
+    try:
+        from tui.services import pricing
+    except ImportError:
+        return "Price: not available yet."
+    try:
+        catalog = pricing.load_catalog()
+        hourly = catalog.spec_hourly(spec)
+    except Exception as exc:  # a broken catalog must not break the form
+        return f"Price unknown ({exc})."
+    if hourly is None:
+        return "Price unknown for this shape (not in the catalog) — not $0."
+    disk = catalog.disk_monthly(spec.disk_type, spec.disk_size_gb, spec.zone.rsplit("-", 1)[0])
+    disk_text = f" + disk ${disk:.2f}/month" if disk is not None else ""
+    kind = "spot" if spec.spot else "on-demand"
+    return (
+        f"≈ ${hourly:.2f}/hour {kind} (${hourly * 24:.2f}/day, ${hourly * 730:.0f}/month if "
+        f"left on){disk_text}. Catalog {catalog.as_of}."
+    )
+
+
+class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
+    """Everything the lecture's 'choose what you want' needs, validated before it is sent."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Create")]
+
+    def __init__(self, get_service: ServiceGetter, default_zone: str) -> None:
+        super().__init__()
+        self.get_service = get_service
+        self.default_zone = default_zone
+        self.machine_types: dict[str, MachineType] = {}
+        self.accelerators: dict[str, AcceleratorType] = {}
+        self.images: dict[str, Image] = {}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog form"):
+            yield Label("Create a VM instance", classes="dialog-title")
+            with VerticalScroll(classes="form-scroll"):
+                yield Label("Name", classes="field-label")
+                yield Input(placeholder="e.g. train-1", id="name")
+                yield Static("", id="name-error", classes="field-error")
+                yield Label("Zone", classes="field-label")
+                yield Select([], id="zone", prompt="loading zones…")
+                yield Label("Machine type", classes="field-label")
+                yield Select([], id="machine", prompt="choose a zone first")
+                yield Label("GPU type and count", classes="field-label")
+                with Horizontal():
+                    yield Select([], id="gpu", prompt="no GPU")
+                    yield Select(
+                        [(str(n), n) for n in (1, 2, 4, 8)],
+                        id="gpu-count",
+                        value=1,
+                        allow_blank=False,
+                    )
+                yield Static("", id="gpu-note", classes="field-error")
+                yield Label("Boot image", classes="field-label")
+                yield Select([], id="image", prompt="loading images…")
+                yield Label("Boot disk size (GB) and type", classes="field-label")
+                with Horizontal():
+                    yield Input("50", id="disk-size", type="integer")
+                    yield Select(DISK_TYPES, id="disk-type", value="pd-balanced", allow_blank=False)
+                yield Label(
+                    "Spot (up to ~60-90 % cheaper; can be preempted)", classes="field-label"
+                )
+                yield Switch(value=False, id="spot")
+                yield Label(
+                    "Auto-stop after (hours, empty = never; enforced by Google)",
+                    classes="field-label",
+                )
+                yield Input("", id="auto-stop", placeholder="e.g. 4")
+                yield Label("Startup script (runs as root at every boot)", classes="field-label")
+                yield TextArea("", id="startup-script")
+            yield Static("", id="form-error", classes="field-error")
+            yield Static(
+                "Choose a zone and a machine type to see the price.",
+                id="summary",
+                classes="form-summary",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Create", id="create", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+        self.load_choices()
+
+    # --------------------------------------------------------------- loading
+    @work(exclusive=True, group="form-load", exit_on_error=False)
+    async def load_choices(self) -> None:
+        try:
+            service = await self.get_service()
+            zones = await service.list_zones()
+            images = await service.list_images()
+        except CloudpaneError as error:
+            self.query_one("#form-error", Static).update(f"{error.message} {error.hint}")
+            return
+        self.images = {f"{i.project}/{i.family}": i for i in images}
+        zone_select = self.query_one("#zone", Select)
+        zone_select.set_options([(z.name, z.name) for z in sorted(zones, key=lambda z: z.name)])
+        names = {z.name for z in zones}
+        if self.default_zone in names:
+            zone_select.value = self.default_zone
+        image_select = self.query_one("#image", Select)
+        image_select.set_options(
+            [(f"{i.family} ({i.project})", key) for key, i in self.images.items()]
+        )
+        if self.images:
+            image_select.value = next(iter(self.images))
+
+    @on(Select.Changed, "#zone")
+    def _zone_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.load_zone(event.value)
+
+    @work(exclusive=True, group="form-zone", exit_on_error=False)
+    async def load_zone(self, zone: str) -> None:
+        machine = self.query_one("#machine", Select)
+        machine.set_options([])
+        machine.prompt = "loading machine types…"
+        try:
+            service = await self.get_service()
+            machine_types = await service.list_machine_types(zone)
+            accelerators = await service.list_accelerator_types(zone)
+        except CloudpaneError as error:
+            self.query_one("#form-error", Static).update(f"{error.message} {error.hint}")
+            return
+        self.machine_types = {m.name: m for m in machine_types}
+        self.accelerators = {a.name: a for a in accelerators}
+        machine.set_options(
+            [
+                (f"{m.name}  ({m.vcpus} vCPU, {m.memory_mb / 1024:.0f} GB)", m.name)
+                for m in sorted(machine_types, key=lambda m: (m.family, m.vcpus, m.name))
+            ]
+        )
+        for preferred in ("n1-standard-4", "e2-standard-4"):
+            if preferred in self.machine_types:
+                machine.value = preferred
+                break
+        self.update_gpu_choices()
+        self.update_summary()
+
+    @on(Select.Changed, "#machine")
+    def _machine_changed(self) -> None:
+        self.update_gpu_choices()
+        self.update_summary()
+
+    def update_gpu_choices(self) -> None:
+        from tui.services.compute import accelerators_for_family
+
+        gpu = self.query_one("#gpu", Select)
+        note = self.query_one("#gpu-note", Static)
+        machine = self.machine_types.get(str(self.query_one("#machine", Select).value))
+        if machine is None:
+            gpu.set_options([])
+            note.update("")
+            return
+        if machine.bundled_accelerators:
+            gpu.set_options([])
+            gpu.disabled = True
+            bundled = ", ".join(f"{a.count}× {a.type}" for a in machine.bundled_accelerators)
+            note.update(f"{machine.name} comes with its GPUs: {bundled}.")
+            return
+        allowed = accelerators_for_family(machine.family)
+        offered = [a for a in self.accelerators.values() if a.name in allowed]
+        gpu.disabled = not offered
+        gpu.set_options([(f"{a.description} ({a.name})", a.name) for a in offered])
+        if not allowed:
+            note.update(
+                f"{machine.family} machines take no GPUs; choose n1 for T4/P4/P100/V100, "
+                "a2 (A100), a3 (H100) or g2 (L4)."
+            )
+        elif not offered:
+            note.update("This zone offers no GPU for this machine family.")
+        else:
+            note.update("")
+
+    @on(Select.Changed, "#gpu")
+    @on(Select.Changed, "#gpu-count")
+    @on(Select.Changed, "#disk-type")
+    @on(Switch.Changed, "#spot")
+    @on(Input.Changed, "#disk-size")
+    def _inputs_changed(self) -> None:
+        self.update_summary()
+
+    @on(Input.Changed, "#name")
+    def _name_changed(self, event: Input.Changed) -> None:
+        from tui.services.compute import validate_instance_name
+
+        reason = validate_instance_name(event.value) if event.value else None
+        self.query_one("#name-error", Static).update(reason or "")
+
+    # ------------------------------------------------------------- building
+    def build_spec(self) -> tuple[InstanceSpec | None, str]:
+        """The spec the form describes, or the first thing wrong with it."""
+        from tui.services.compute import validate_instance_name
+
+        name = self.query_one("#name", Input).value.strip()
+        if not name:
+            return None, "Give the instance a name."
+        reason = validate_instance_name(name)
+        if reason:
+            return None, f"Name: {reason}"
+        zone = self.query_one("#zone", Select).value
+        if not isinstance(zone, str):
+            return None, "Choose a zone."
+        machine = self.query_one("#machine", Select).value
+        if not isinstance(machine, str):
+            return None, "Choose a machine type."
+        image_key = self.query_one("#image", Select).value
+        if not isinstance(image_key, str) or image_key not in self.images:
+            return None, "Choose a boot image."
+        size_text = self.query_one("#disk-size", Input).value.strip()
+        try:
+            size = int(size_text)
+        except ValueError:
+            return None, f"Disk size must be a whole number of GB, not {size_text!r}."
+        if not MIN_DISK_GB <= size <= MAX_DISK_GB:
+            return None, f"Disk size must be between {MIN_DISK_GB} and {MAX_DISK_GB} GB."
+        gpu = self.query_one("#gpu", Select).value
+        gpu_type = gpu if isinstance(gpu, str) else None
+        count = self.query_one("#gpu-count", Select).value if gpu_type else 0
+        count = int(count) if isinstance(count, int) else 0
+        if gpu_type:
+            maximum = self.accelerators[gpu_type].max_per_instance
+            if count > maximum:
+                return None, f"{gpu_type} allows at most {maximum} per instance in {zone}."
+        hours_text = self.query_one("#auto-stop", Input).value.strip()
+        max_run = None
+        if hours_text:
+            try:
+                hours = float(hours_text)
+            except ValueError:
+                return None, f"Auto-stop must be a number of hours, not {hours_text!r}."
+            if not 0.5 / 60 <= hours <= 120 * 24:
+                return None, "Auto-stop must be between 30 seconds and 120 days."
+            max_run = int(hours * 3600)
+        spec = InstanceSpec(
+            name=name,
+            zone=zone,
+            machine_type=machine,
+            image=self.images[image_key],
+            disk_size_gb=size,
+            disk_type=str(self.query_one("#disk-type", Select).value),
+            accelerator_type=gpu_type,
+            accelerator_count=count,
+            spot=self.query_one("#spot", Switch).value,
+            startup_script=self.query_one("#startup-script", TextArea).text,
+            max_run_seconds=max_run,
+        )
+        return spec, ""
+
+    def update_summary(self) -> None:
+        spec, _ = self.build_spec()
+        machine = self.machine_types.get(str(self.query_one("#machine", Select).value))
+        if spec is None and machine is not None:
+            # Price what is chosen so far even before the name is typed.
+            zone = self.query_one("#zone", Select).value
+            gpu = self.query_one("#gpu", Select).value
+            count = self.query_one("#gpu-count", Select).value
+            image = next(iter(self.images.values()), Image("debian-cloud", "debian-12"))
+            try:
+                size = int(self.query_one("#disk-size", Input).value)
+            except ValueError:
+                size = 50
+            spec = InstanceSpec(
+                name="preview",
+                zone=str(zone),
+                machine_type=machine.name,
+                image=image,
+                disk_size_gb=size,
+                disk_type=str(self.query_one("#disk-type", Select).value),
+                accelerator_type=gpu if isinstance(gpu, str) else None,
+                accelerator_count=int(count)
+                if isinstance(gpu, str) and isinstance(count, int)
+                else 0,
+                spot=self.query_one("#spot", Switch).value,
+            )
+        self.query_one("#summary", Static).update(price_summary(spec, machine))
+
+    def action_submit(self) -> None:
+        spec, problem = self.build_spec()
+        if spec is None:
+            self.query_one("#form-error", Static).update(problem)
+            return
+        self.dismiss(spec)
+
+    @on(Button.Pressed, "#create")
+    def _create(self) -> None:
+        self.action_submit()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class MachineTypeScreen(DialogScreen[str | None]):
+    """'Make it even more powerful if needed (or less)': pick a new machine type."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, get_service: ServiceGetter, instance: Instance) -> None:
+        super().__init__()
+        self.get_service = get_service
+        self.instance = instance
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog form"):
+            yield Label(f"Machine type of {self.instance.name}", classes="dialog-title")
+            yield Label(f"Now: {self.instance.machine_type}. New machine type:")
+            yield Select([], id="machine", prompt="loading machine types…")
+            yield Static("", id="form-error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Change", id="change", variant="primary")
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        try:
+            service = await self.get_service()
+            types = await service.list_machine_types(self.instance.zone)
+        except CloudpaneError as error:
+            self.query_one("#form-error", Static).update(f"{error.message} {error.hint}")
+            return
+        select = self.query_one("#machine", Select)
+        select.set_options(
+            [
+                (f"{m.name}  ({m.vcpus} vCPU, {m.memory_mb / 1024:.0f} GB)", m.name)
+                for m in sorted(types, key=lambda m: (m.family, m.vcpus, m.name))
+                if m.name != self.instance.machine_type
+            ]
+        )
+        select.focus()
+
+    @on(Button.Pressed, "#change")
+    def _change(self) -> None:
+        value = self.query_one("#machine", Select).value
+        if not isinstance(value, str):
+            self.query_one("#form-error", Static).update("Choose a machine type.")
+            return
+        self.dismiss(value)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SerialOutputScreen(DialogScreen[None]):
+    """The instance's serial port 1, followed every two seconds while open."""
+
+    BINDINGS = [Binding("escape,q", "close", "Close")]
+
+    def __init__(self, get_service: ServiceGetter, instance: Instance) -> None:
+        super().__init__()
+        self.get_service = get_service
+        self.instance = instance
+        self.offset = 0
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label(f"Serial port output — {self.instance.name}", classes="dialog-title")
+            yield Log(id="serial-log", max_lines=20_000)
+            yield Label("esc close · follows new output", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.poll()
+
+    @work(exclusive=True, exit_on_error=False)
+    async def poll(self) -> None:
+        log = self.query_one(Log)
+        try:
+            service = await self.get_service()
+            text, self.offset = await service.serial_output(
+                self.instance.zone, self.instance.name, self.offset
+            )
+        except CloudpaneError as error:
+            log.write_line(f"[{error.title}] {error.message} {error.hint}")
+            self.set_timer(5, self.poll)
+            return
+        if text:
+            log.write(text)
+        self.set_timer(2, self.poll)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,534 @@
+"""The VMs pane: Compute Engine instances across all zones, live, with their lifecycle actions."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, Static
+
+from tui.format import until, uptime, utcnow
+from tui.panes.base import PaletteAction, Pane
+from tui.services.errors import CloudpaneError, translate
+from tui.services.models import Instance, Operation
+from tui.widgets.confirm import ConfirmScreen
+from tui.widgets.details import DetailsScreen
+from tui.widgets.operations import OperationsBar
+
+if TYPE_CHECKING:
+    from tui.services.compute import ComputeService
+    from tui.services.connect import Connection
+
+COLUMNS = (
+    ("name", "Name", 22),
+    ("zone", "Zone", 15),
+    ("status", "Status", 11),
+    ("machine", "Machine", 15),
+    ("gpus", "GPUs", 10),
+    ("internal", "Internal IP", 13),
+    ("external", "External IP", 15),
+    ("uptime", "Uptime", 8),
+    ("autostop", "Auto-stop", 10),
+)
+
+STATUS_STYLE = {
+    "RUNNING": "green",
+    "TERMINATED": "dim",
+    "STOPPED": "dim",
+    "SUSPENDED": "dim",
+    "PROVISIONING": "yellow",
+    "STAGING": "yellow",
+    "STOPPING": "yellow",
+    "SUSPENDING": "yellow",
+    "REPAIRING": "red",
+}
+
+MAX_BACKOFF = 60.0
+
+
+def gpu_text(instance: Instance) -> str:
+    if not instance.accelerators:
+        return ""
+    return ", ".join(
+        f"{a.count}× {a.type.removeprefix('nvidia-').removeprefix('tesla-')}"
+        for a in instance.accelerators
+    )
+
+
+def instance_row(instance: Instance, now: datetime) -> tuple[str | Text, ...]:
+    """The table cells of one instance, in COLUMNS order."""
+    running = instance.is_running
+    stop_at = instance.stops_at() if running else None
+    autostop = ""
+    if stop_at is not None:
+        autostop = until(stop_at, now)
+    return (
+        instance.name,
+        instance.zone,
+        Text(instance.status, style=STATUS_STYLE.get(instance.status, "")),
+        instance.machine_type,
+        gpu_text(instance),
+        instance.internal_ip or "",
+        (instance.external_ip or "") if running else "",
+        uptime(instance.last_start, now) if running else "",
+        autostop,
+    )
+
+
+def matches(instance: Instance, needle: str) -> bool:
+    if not needle:
+        return True
+    haystack = " ".join(
+        (
+            instance.name,
+            instance.zone,
+            instance.status,
+            instance.machine_type,
+            gpu_text(instance),
+            instance.internal_ip or "",
+            instance.external_ip or "",
+        )
+    ).lower()
+    return all(word in haystack for word in needle.lower().split())
+
+
+class VmsPane(Pane):
+    BINDINGS = [
+        Binding("n", "create", "New"),
+        Binding("u", "start", "Start"),
+        Binding("t", "stop", "Stop"),
+        Binding("b", "reset", "Reset", show=False),
+        Binding("m", "resize", "Machine type"),
+        Binding("ctrl+d", "delete", "Delete"),
+        Binding("o", "serial", "Serial out"),
+        Binding("s", "ssh", "SSH"),
+        Binding("enter", "details", "Details", show=False),
+        Binding("r", "refresh", "Refresh", show=False),
+        Binding("j", "cursor(1)", "Down", show=False),
+        Binding("k", "cursor(-1)", "Up", show=False),
+    ]
+
+    PALETTE = (
+        PaletteAction(
+            "Create instance", "A new VM: machine type, GPUs, image, spot", "create", True
+        ),
+        PaletteAction("Start instance", "Start the selected instance", "start", True),
+        PaletteAction("Stop instance", "Turn the selected instance off", "stop", True),
+        PaletteAction("Reset instance", "Hard-reset the selected instance", "reset", True),
+        PaletteAction(
+            "Change machine type", "Make a stopped instance more powerful, or less", "resize", True
+        ),
+        PaletteAction(
+            "Delete instance", "Delete the selected instance and its boot disk", "delete", True
+        ),
+        PaletteAction("Serial port output", "Read the selected instance's console", "serial"),
+        PaletteAction("SSH into instance", "Open a shell on the selected instance", "ssh"),
+        PaletteAction("Instance details", "Full resource as YAML", "details"),
+        PaletteAction("Refresh instances", "Reload the list now", "refresh"),
+    )
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.service: ComputeService | None = None
+        self.instances: dict[str, Instance] = {}
+        self.filter_text = ""
+        self.poll_delay = 5.0
+        self.failures = 0
+        self.loaded = False
+        self._poll_timer = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("Connecting…", classes="pane-message", id="vms-message")
+        table: DataTable[str | Text] = DataTable(
+            id="vms-table", cursor_type="row", zebra_stripes=True
+        )
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        yield table
+        yield Input(
+            placeholder="filter: words to match (esc clears)", id="vms-filter", classes="filter"
+        )
+        yield OperationsBar(id="vms-operations")
+
+    # ----------------------------------------------------------- data flow
+    def backend_ready(self, connection: Connection) -> None:
+        super().backend_ready(connection)
+        self.poll_delay = float(self.app.config.refresh_seconds)
+        self.service = None
+        self.instances.clear()
+        self.query_one(DataTable).clear()
+        self.set_message(f"Loading instances of {connection.backend.project}…")
+        self.refresh_instances()
+
+    async def get_service(self) -> ComputeService:
+        if self.service is None:
+            assert self.connection is not None
+
+            def build() -> ComputeService:
+                # google-cloud-compute takes seconds to import: never on the UI thread.
+                from tui.services.compute import ComputeService
+
+                assert self.connection is not None
+                return ComputeService(self.connection.backend)
+
+            import asyncio
+
+            self.service = await asyncio.to_thread(build)
+        return self.service
+
+    @work(exclusive=True, group="vms-poll", exit_on_error=False, description="list instances")
+    async def refresh_instances(self) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
+        if self.connection is None:
+            return
+        delay = self.poll_delay
+        try:
+            service = await self.get_service()
+            instances = await service.list_instances()
+        except Exception as exc:
+            error = translate(exc, "list instances")
+            self.failures += 1
+            delay = min(self.poll_delay * 2**self.failures, MAX_BACKOFF)
+            self.set_message(f"{error.message} {error.hint} Retrying in {delay:.0f} s.", error=True)
+            if self.failures == 1:
+                self.show_error(error)
+        else:
+            self.failures = 0
+            self.apply(instances)
+        # Re-armed only after this poll finished: a slow cloud never piles up calls.
+        self._poll_timer = self.set_timer(delay, self.refresh_instances)
+
+    def apply(self, instances: list[Instance]) -> None:
+        self.instances = {i.id: i for i in instances}
+        self.loaded = True
+        self.render_table()
+
+    def render_table(self) -> None:
+        """Bring the table in line with the data by diff: add, update changed cells, remove."""
+        table = self.query_one(DataTable)
+        now = utcnow()
+        wanted = {i.id: i for i in self.instances.values() if matches(i, self.filter_text)}
+        current = {row.value for row in table.rows}
+        for key in current - wanted.keys():
+            table.remove_row(key)
+        added = False
+        for key, instance in wanted.items():
+            cells = instance_row(instance, now)
+            if key in current:
+                old = table.get_row(key)
+                for (column, _, _), value, before in zip(COLUMNS, cells, old):
+                    if str(value) != str(before) or (
+                        isinstance(value, Text)
+                        and isinstance(before, Text)
+                        and value.style != before.style
+                    ):
+                        table.update_cell(key, column, value)
+            else:
+                table.add_row(*cells, key=key)
+                added = True
+        if added:
+            table.sort("name", key=lambda name: str(name).lower())
+        self.update_message(len(wanted))
+
+    def update_message(self, shown: int) -> None:
+        total = len(self.instances)
+        running = sum(1 for i in self.instances.values() if i.is_running)
+        text = f"{total} instances, {running} running"
+        if self.filter_text:
+            text += f" · {shown} match “{self.filter_text}”"
+        if total == 0:
+            text = "No instances yet. Press n to create one."
+        self.set_message(text)
+
+    def set_message(self, text: str, error: bool = False) -> None:
+        message = self.query_one("#vms-message", Static)
+        message.update(text)
+        message.set_class(error, "error")
+
+    # ------------------------------------------------------------- helpers
+    def focus_main(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def selected(self) -> Instance | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+        return self.instances.get(key or "")
+
+    def need_selection(self) -> Instance | None:
+        instance = self.selected()
+        if instance is None:
+            self.app.notify("Select an instance first.", severity="warning")
+        return instance
+
+    # ------------------------------------------------------------- filter
+    def start_filter(self) -> None:
+        box = self.query_one("#vms-filter", Input)
+        box.add_class("visible")
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Changed, "#vms-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self.render_table()
+
+    @on(Input.Submitted, "#vms-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
+
+    def key_escape(self) -> None:
+        box = self.query_one("#vms-filter", Input)
+        if box.has_class("visible"):
+            box.remove_class("visible")
+            box.value = ""
+            self.filter_text = ""
+            self.render_table()
+            self.query_one(DataTable).focus()
+
+    # ------------------------------------------------------------- actions
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        if step > 0:
+            table.action_cursor_down()
+        else:
+            table.action_cursor_up()
+
+    def action_refresh(self) -> None:
+        self.refresh_instances()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_details()
+
+    @work(group="vms-details", exit_on_error=False, description="read instance details")
+    async def action_details(self) -> None:
+        instance = self.need_selection()
+        if instance is None:
+            return
+        try:
+            service = await self.get_service()
+            resource = await service.instance_resource(instance.zone, instance.name)
+        except CloudpaneError as error:
+            self.show_error(error)
+            return
+        self.app.push_screen(DetailsScreen(f"{instance.name} ({instance.zone})", resource))
+
+    def action_create(self) -> None:
+        if self.connection is None or not self.writable("create an instance"):
+            return
+        from tui.panes.vm_forms import CreateInstanceScreen
+
+        self.app.push_screen(
+            CreateInstanceScreen(self.get_service, self.connection.backend.zone),
+            self._create_submitted,
+        )
+
+    def _create_submitted(self, spec: object) -> None:
+        if spec is None:
+            return
+        self.create_instance(spec)
+
+    @work(group="vms-ops", exit_on_error=False, description="create the instance")
+    async def create_instance(self, spec: object) -> None:
+        from tui.services.models import InstanceSpec
+
+        assert isinstance(spec, InstanceSpec)
+        service = await self.get_service()
+        await self.run_operation(
+            f"create {spec.name} in {spec.zone}",
+            service.create_instance(spec),
+            done=f"{spec.name} created.",
+        )
+
+    def action_start(self) -> None:
+        instance = self.need_selection()
+        if instance is None or not self.writable("start an instance"):
+            return
+        if instance.status not in ("TERMINATED", "STOPPED", "SUSPENDED"):
+            self.app.notify(
+                f"{instance.name} is {instance.status}; only a stopped one can start.",
+                severity="warning",
+            )
+            return
+        self.simple_op(instance, "start", "started")
+
+    def action_stop(self) -> None:
+        instance = self.need_selection()
+        if instance is None or not self.writable("stop an instance"):
+            return
+        if instance.status in ("TERMINATED", "STOPPED", "STOPPING"):
+            self.app.notify(f"{instance.name} is already {instance.status.lower()}.")
+            return
+        body = (
+            f"Stop {instance.name} ({instance.machine_type} in {instance.zone})?\n"
+            "Its processes end; its disks are kept (and still billed). You can start it again."
+        )
+        self.app.push_screen(
+            ConfirmScreen("Stop instance", body, confirm_label="Stop"),
+            lambda ok: ok and self.simple_op(instance, "stop", "stopped"),
+        )
+
+    def action_reset(self) -> None:
+        instance = self.need_selection()
+        if instance is None or not self.writable("reset an instance"):
+            return
+        if not instance.is_running:
+            self.app.notify(f"{instance.name} is not running.", severity="warning")
+            return
+        body = (
+            f"Hard-reset {instance.name}? Like pulling the power: unsaved work in memory "
+            "is lost; disks are kept."
+        )
+        self.app.push_screen(
+            ConfirmScreen("Reset instance", body, confirm_label="Reset"),
+            lambda ok: ok and self.simple_op(instance, "reset", "reset"),
+        )
+
+    def action_delete(self) -> None:
+        instance = self.need_selection()
+        if instance is None or not self.writable("delete an instance"):
+            return
+        body = (
+            f"Delete {instance.name} in {instance.zone}? This cannot be undone: the instance "
+            "and its boot disk are removed, with everything stored on it."
+        )
+        self.app.push_screen(
+            ConfirmScreen(
+                "Delete instance", body, confirm_label="Delete", type_to_confirm=instance.name
+            ),
+            lambda ok: ok and self.simple_op(instance, "delete", "deleted"),
+        )
+
+    def action_resize(self) -> None:
+        instance = self.need_selection()
+        if instance is None or not self.writable("change a machine type"):
+            return
+        if instance.status not in ("TERMINATED", "STOPPED"):
+            self.app.notify(
+                f"{instance.name} is {instance.status}. Stop it first (t): Compute Engine changes "
+                "the machine type only of a stopped instance.",
+                severity="warning",
+            )
+            return
+        from tui.panes.vm_forms import MachineTypeScreen
+
+        self.app.push_screen(
+            MachineTypeScreen(self.get_service, instance),
+            lambda choice: choice and self.resize(instance, str(choice)),
+        )
+
+    @work(group="vms-ops", exit_on_error=False, description="change the machine type")
+    async def resize(self, instance: Instance, machine_type: str) -> None:
+        service = await self.get_service()
+        await self.run_operation(
+            f"resize {instance.name} to {machine_type}",
+            service.set_machine_type(instance.zone, instance.name, machine_type),
+            done=f"{instance.name} is now {machine_type}.",
+        )
+
+    def simple_op(self, instance: Instance, verb: str, past: str) -> None:
+        self._simple_op(instance, verb, past)
+
+    @work(group="vms-ops", exit_on_error=False, description="change the instance")
+    async def _simple_op(self, instance: Instance, verb: str, past: str) -> None:
+        service = await self.get_service()
+        method = getattr(service, f"{verb}_instance")
+        await self.run_operation(
+            f"{verb} {instance.name}",
+            method(instance.zone, instance.name),
+            done=f"{instance.name} {past}.",
+        )
+
+    async def run_operation(self, description: str, starting: object, done: str) -> None:
+        """Start an operation, show its progress until DONE, then report and refresh."""
+        bar = self.query_one(OperationsBar)
+        key = bar.start(description)
+        try:
+            service = await self.get_service()
+            op: Operation = await starting  # type: ignore[misc]
+            self.refresh_instances()
+            while not op.done:
+                bar.update_op(key, op.status, op.progress)
+                import asyncio
+
+                await asyncio.sleep(0.5)
+                op = await service.get_operation(op)
+            if op.error:
+                raise CloudpaneError(f"Could not {description}: {op.error}")
+            self.app.notify(done, title="Done")
+        except CloudpaneError as error:
+            self.show_error(error)
+        except Exception as exc:  # a bug must not take the app down
+            self.show_error(translate(exc, description))
+        finally:
+            bar.finish(key)
+            self.refresh_instances()
+
+    def action_serial(self) -> None:
+        instance = self.need_selection()
+        if instance is None:
+            return
+        from tui.panes.vm_forms import SerialOutputScreen
+
+        self.app.push_screen(SerialOutputScreen(self.get_service, instance))
+
+    def action_ssh(self) -> None:
+        instance = self.need_selection()
+        if instance is None or self.connection is None:
+            return
+        if not instance.is_running:
+            self.app.notify(
+                f"{instance.name} is not running; start it first (u).", severity="warning"
+            )
+            return
+        command, cwd = ssh_command(self.connection, instance)
+        if command is None:
+            self.app.notify(cwd or "No way to reach this instance.", severity="warning")
+            return
+        try:
+            with self.app.suspend():
+                print(f"cloudpane: {' '.join(command)}  (exit the shell to come back)")
+                subprocess.call(command, cwd=cwd)
+        except Exception as exc:
+            self.app.notify(f"Could not open a shell: {exc}", severity="error")
+        self.refresh_instances()
+
+
+def ssh_command(connection: Connection, instance: Instance) -> tuple[list[str] | None, str | None]:
+    """The command that opens a shell on the instance, and its working directory.
+
+    Google: `gcloud compute ssh` when gcloud is installed, else plain ssh to the external IP.
+    Sandbox: a shell in the instance's working directory (that is where its processes run).
+    """
+    if connection.backend.is_sandbox and connection.sandbox_dir is not None:
+        from tui.sandbox.processes import instance_workdir
+
+        workdir = instance_workdir(connection.sandbox_dir, instance.name)
+        workdir.mkdir(parents=True, exist_ok=True)
+        shell = shutil.which("bash") or "/bin/sh"
+        return [shell], str(workdir)
+    if shutil.which("gcloud"):
+        return [
+            "gcloud",
+            "compute",
+            "ssh",
+            instance.name,
+            f"--zone={instance.zone}",
+            f"--project={connection.backend.project}",
+        ], None
+    if instance.external_ip:
+        return ["ssh", instance.external_ip], None
+    return None, f"{instance.name} has no external IP and gcloud is not installed (for IAP)."

@@ -1,0 +1,344 @@
+"""What the sandbox's Compute Engine offers: regions, zones, machine types, GPUs and images.
+
+Approximately Google's catalog, but consistent with itself: a zone offers a2 only where it has
+A100s, a3 only where it has H100s, g2 only where it has L4s, and n1 GPUs (T4, P4, P100, V100)
+only where they are listed. Pure data and pure functions; the routes live in compute.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# region -> (zones, first octet pair of its default subnet: 10.X.0.0/20)
+REGIONS: dict[str, tuple[tuple[str, ...], int]] = {
+    "us-central1": (("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"), 128),
+    "us-east1": (("us-east1-b", "us-east1-c", "us-east1-d"), 142),
+    "us-east4": (("us-east4-a", "us-east4-c"), 150),
+    "us-west1": (("us-west1-a", "us-west1-b"), 138),
+    "europe-west1": (("europe-west1-b", "europe-west1-c", "europe-west1-d"), 132),
+    "europe-west4": (("europe-west4-a", "europe-west4-b"), 164),
+    "asia-east1": (("asia-east1-a", "asia-east1-b", "asia-east1-c"), 140),
+    "asia-southeast1": (("asia-southeast1-a", "asia-southeast1-b"), 148),
+}
+
+REGION_DESCRIPTIONS = {
+    "us-central1": "Council Bluffs, Iowa, North America",
+    "us-east1": "Moncks Corner, South Carolina, North America",
+    "us-east4": "Ashburn, Virginia, North America",
+    "us-west1": "The Dalles, Oregon, North America",
+    "europe-west1": "St. Ghislain, Belgium, Europe",
+    "europe-west4": "Eemshaven, Netherlands, Europe",
+    "asia-east1": "Changhua County, Taiwan, APAC",
+    "asia-southeast1": "Jurong West, Singapore, APAC",
+}
+
+ZONES: dict[str, str] = {zone: region for region, (zones, _) in REGIONS.items() for zone in zones}
+
+
+def region_of(zone: str) -> str:
+    return ZONES.get(zone) or zone.rsplit("-", 1)[0]
+
+
+def subnet_octet(region: str) -> int:
+    return REGIONS[region][1] if region in REGIONS else 128
+
+
+@dataclass(frozen=True)
+class GpuType:
+    name: str
+    description: str
+    max_per_instance: int
+    quota_metric: str  # Google's regional quota name
+    quota_limit: int  # the sandbox project's regional quota (in-use = not TERMINATED)
+
+
+GPU_TYPES: dict[str, GpuType] = {
+    g.name: g
+    for g in (
+        GpuType("nvidia-tesla-t4", "NVIDIA T4", 4, "NVIDIA_T4_GPUS", 32),
+        GpuType("nvidia-tesla-p4", "NVIDIA Tesla P4", 4, "NVIDIA_P4_GPUS", 16),
+        GpuType("nvidia-tesla-p100", "NVIDIA Tesla P100", 4, "NVIDIA_P100_GPUS", 16),
+        GpuType("nvidia-tesla-v100", "NVIDIA V100", 8, "NVIDIA_V100_GPUS", 16),
+        GpuType("nvidia-l4", "NVIDIA L4", 8, "NVIDIA_L4_GPUS", 32),
+        GpuType("nvidia-tesla-a100", "NVIDIA A100 40GB", 16, "NVIDIA_A100_GPUS", 16),
+        GpuType("nvidia-a100-80gb", "NVIDIA A100 80GB", 8, "NVIDIA_A100_80GB_GPUS", 8),
+        GpuType("nvidia-h100-80gb", "NVIDIA H100 80GB", 8, "NVIDIA_H100_GPUS", 8),
+    )
+}
+
+# GPUs that attach to n1 machines; the others come bundled with a2/a3/g2 shapes.
+N1_GPUS = ("nvidia-tesla-t4", "nvidia-tesla-p4", "nvidia-tesla-p100", "nvidia-tesla-v100")
+
+_T4, _P4, _P100, _V100 = N1_GPUS
+_L4, _A100, _A100_80, _H100 = (
+    "nvidia-l4",
+    "nvidia-tesla-a100",
+    "nvidia-a100-80gb",
+    "nvidia-h100-80gb",
+)
+
+# Which GPUs each zone offers (approximately Google's availability).
+ZONE_GPUS: dict[str, tuple[str, ...]] = {
+    "us-central1-a": (_T4, _P4, _V100, _L4, _A100, _A100_80, _H100),
+    "us-central1-b": (_T4, _V100, _L4, _A100, _H100),
+    "us-central1-c": (_T4, _P4, _P100, _V100, _L4, _A100, _A100_80, _H100),
+    "us-central1-f": (_T4, _P100, _V100, _A100),
+    "us-east1-b": (_P100, _L4),
+    "us-east1-c": (_T4, _P100, _V100),
+    "us-east1-d": (_T4, _L4),
+    "us-east4-a": (_T4, _P4, _L4, _H100),
+    "us-east4-c": (_T4, _P4, _L4, _A100_80, _H100),
+    "us-west1-a": (_T4, _P100, _V100, _L4, _H100),
+    "us-west1-b": (_T4, _P100, _V100, _L4, _A100),
+    "europe-west1-b": (_T4, _P100, _L4),
+    "europe-west1-c": (_T4, _L4),
+    "europe-west1-d": (_T4, _P100),
+    "europe-west4-a": (_T4, _V100, _L4, _A100, _A100_80, _H100),
+    "europe-west4-b": (_T4, _P4, _V100, _L4, _A100, _H100),
+    "asia-east1-a": (_T4, _P100, _L4),
+    "asia-east1-b": (_T4,),
+    "asia-east1-c": (_T4, _P100, _V100, _L4),
+    "asia-southeast1-a": (_T4,),
+    "asia-southeast1-b": (_T4, _P4, _L4, _A100, _H100),
+}
+
+# Zones without these CPU families (everything else offers e2, n1, n2, n2d, c2, c3, t2d).
+_ZONES_WITHOUT: dict[str, tuple[str, ...]] = {
+    "us-east1-d": ("c3",),
+    "us-west1-a": ("t2d",),
+    "europe-west1-c": ("c2", "t2d"),
+    "asia-east1-b": ("c3", "t2d"),
+    "asia-southeast1-a": ("c2",),
+}
+
+CPU_FAMILIES = ("e2", "n1", "n2", "n2d", "c2", "c3", "t2d")
+# Families whose shapes carry their own GPUs, and which GPU type they need in the zone.
+BUNDLED_FAMILIES = {"a2": (_A100, _A100_80), "a3": (_H100,), "g2": (_L4,)}
+GPU_FAMILIES = ("n1", "a2", "a3", "g2")
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    vcpus: int
+    memory_mb: int
+    shared_cpu: bool = False
+    gpu: str | None = None  # bundled accelerator type
+    gpu_count: int = 0
+
+    @property
+    def family(self) -> str:
+        return self.name.split("-", 1)[0]
+
+    def description(self) -> str:
+        mem = self.memory_mb / 1024
+        mem_text = f"{mem:g} GB" if mem < 10 else f"{round(mem):d} GB"
+        cpu = (
+            "shared core"
+            if self.shared_cpu
+            else f"{self.vcpus} vCPU{'s' if self.vcpus > 1 else ''}"
+        )
+        if self.shared_cpu and self.vcpus > 1:
+            cpu = f"{self.vcpus} vCPUs ({self.name.split('-')[1]})"
+        text = f"{cpu}, {mem_text} RAM"
+        if self.gpu:
+            text += f", {self.gpu_count} x {GPU_TYPES[self.gpu].description}"
+        return text
+
+
+def _series(family: str, kind: str, sizes: tuple[int, ...], mb_per_vcpu: float) -> list[Shape]:
+    return [Shape(f"{family}-{kind}-{n}", n, int(n * mb_per_vcpu)) for n in sizes]
+
+
+def _build_shapes() -> dict[str, Shape]:
+    shapes: list[Shape] = [
+        Shape("e2-micro", 2, 1024, shared_cpu=True),
+        Shape("e2-small", 2, 2048, shared_cpu=True),
+        Shape("e2-medium", 2, 4096, shared_cpu=True),
+    ]
+    shapes += _series("e2", "standard", (2, 4, 8, 16, 32), 4096)
+    shapes += _series("e2", "highmem", (2, 4, 8, 16), 8192)
+    shapes += _series("e2", "highcpu", (2, 4, 8, 16, 32), 1024)
+    n1 = (1, 2, 4, 8, 16, 32, 64, 96)
+    shapes += _series("n1", "standard", n1, 3840)
+    shapes += _series("n1", "highmem", n1[1:], 6656)
+    shapes += _series("n1", "highcpu", n1[1:], 921.6)
+    n2 = (2, 4, 8, 16, 32, 48, 64, 80, 96, 128)
+    shapes += _series("n2", "standard", n2, 4096)
+    shapes += _series("n2", "highmem", n2, 8192)
+    shapes += _series("n2", "highcpu", n2[:-1], 1024)
+    n2d = (2, 4, 8, 16, 32, 48, 64, 80, 96, 128, 224)
+    shapes += _series("n2d", "standard", n2d, 4096)
+    shapes += _series("n2d", "highmem", n2d[:9], 8192)
+    shapes += _series("n2d", "highcpu", n2d, 1024)
+    shapes += _series("c2", "standard", (4, 8, 16, 30, 60), 4096)
+    c3 = (4, 8, 22, 44, 88, 176)
+    shapes += _series("c3", "standard", c3, 4096)
+    shapes += _series("c3", "highmem", c3, 8192)
+    shapes += _series("c3", "highcpu", c3, 2048)
+    shapes += _series("t2d", "standard", (1, 2, 4, 8, 16, 32, 48, 60), 4096)
+    for gpus in (1, 2, 4, 8):
+        shapes.append(
+            Shape(f"a2-highgpu-{gpus}g", 12 * gpus, 87040 * gpus, gpu=_A100, gpu_count=gpus)
+        )
+    shapes.append(Shape("a2-megagpu-16g", 96, 1392640, gpu=_A100, gpu_count=16))
+    for gpus in (1, 2, 4, 8):
+        shapes.append(
+            Shape(f"a2-ultragpu-{gpus}g", 12 * gpus, 174080 * gpus, gpu=_A100_80, gpu_count=gpus)
+        )
+    for gpus in (1, 2, 4):
+        shapes.append(
+            Shape(f"a3-highgpu-{gpus}g", 26 * gpus, 239616 * gpus, gpu=_H100, gpu_count=gpus)
+        )
+    shapes.append(Shape("a3-highgpu-8g", 208, 1916928, gpu=_H100, gpu_count=8))
+    for vcpus, gpus in ((4, 1), (8, 1), (12, 1), (16, 1), (24, 2), (32, 1), (48, 4), (96, 8)):
+        shapes.append(Shape(f"g2-standard-{vcpus}", vcpus, vcpus * 4096, gpu=_L4, gpu_count=gpus))
+    return {s.name: s for s in shapes}
+
+
+SHAPES: dict[str, Shape] = _build_shapes()
+
+
+def zone_gpus(zone: str) -> tuple[str, ...]:
+    return ZONE_GPUS.get(zone, ())
+
+
+def zone_shapes(zone: str) -> list[Shape]:
+    """The machine types a zone offers, in Google's listing order (by name)."""
+    if zone not in ZONES:
+        return []
+    gpus = set(zone_gpus(zone))
+    missing = set(_ZONES_WITHOUT.get(zone, ()))
+    found = []
+    for shape in SHAPES.values():
+        fam = shape.family
+        if fam in missing:
+            continue
+        if shape.gpu and shape.gpu not in gpus:
+            continue
+        found.append(shape)
+    return sorted(found, key=lambda s: s.name)
+
+
+def shape_in_zone(zone: str, name: str) -> Shape | None:
+    shape = SHAPES.get(name)
+    if shape is None or zone not in ZONES:
+        return None
+    if shape.family in _ZONES_WITHOUT.get(zone, ()):
+        return None
+    if shape.gpu and shape.gpu not in zone_gpus(zone):
+        return None
+    return shape
+
+
+def accepts_attached_gpu(family: str, gpu: str) -> bool:
+    """Whether `guestAccelerators` of this type may be attached to this machine family."""
+    return family == "n1" and gpu in N1_GPUS
+
+
+# ---------------------------------------------------------------- images
+
+IMAGE_DATE = "20240910"
+OLD_IMAGE_DATE = "20240611"
+
+
+@dataclass(frozen=True)
+class ImageFamily:
+    project: str
+    family: str
+    prefix: str  # image name = f"{prefix}-v{date}{suffix}"
+    suffix: str
+    description: str
+    disk_size_gb: int
+
+
+IMAGE_FAMILIES: tuple[ImageFamily, ...] = (
+    ImageFamily(
+        "debian-cloud",
+        "debian-12",
+        "debian-12-bookworm",
+        "",
+        "Debian, Debian GNU/Linux, 12 (bookworm), amd64 built on {date}",
+        10,
+    ),
+    ImageFamily(
+        "debian-cloud",
+        "debian-11",
+        "debian-11-bullseye",
+        "",
+        "Debian, Debian GNU/Linux, 11 (bullseye), amd64 built on {date}",
+        10,
+    ),
+    ImageFamily(
+        "ubuntu-os-cloud",
+        "ubuntu-2204-lts",
+        "ubuntu-2204-jammy",
+        "",
+        "Canonical, Ubuntu, 22.04 LTS, amd64 jammy image built on {date}",
+        10,
+    ),
+    ImageFamily(
+        "ubuntu-os-cloud",
+        "ubuntu-2404-lts-amd64",
+        "ubuntu-2404-noble-amd64",
+        "",
+        "Canonical, Ubuntu, 24.04 LTS, amd64 noble image built on {date}",
+        10,
+    ),
+    ImageFamily(
+        "deeplearning-platform-release",
+        "common-cu123-debian-11",
+        "common-cu123",
+        "-debian-11-py310",
+        "Google, Deep Learning VM with CUDA 12.3, M125, Debian 11, Python 3.10. With CUDA 12.3 preinstalled.",
+        50,
+    ),
+    ImageFamily(
+        "deeplearning-platform-release",
+        "tf-latest-gpu",
+        "tf-2-17-cu123",
+        "-debian-11-py310",
+        "Google, Deep Learning VM for TensorFlow 2.17 with CUDA 12.3, M125, Debian 11, Python 3.10. With TensorFlow 2.17 and CUDA 12.3 preinstalled.",
+        50,
+    ),
+    ImageFamily(
+        "deeplearning-platform-release",
+        "pytorch-latest-gpu",
+        "pytorch-2-4-cu124",
+        "-debian-11-py310",
+        "Google, Deep Learning VM for PyTorch 2.4 with CUDA 12.4, M125, Debian 11, Python 3.10. With PyTorch 2.4 and CUDA 12.4 preinstalled.",
+        50,
+    ),
+    ImageFamily(
+        "deeplearning-platform-release",
+        "common-cpu",
+        "common-cpu",
+        "-debian-11-py310",
+        "Google, Deep Learning VM for CPU, M125, Debian 11, Python 3.10. With the common machine-learning frameworks preinstalled.",
+        50,
+    ),
+)
+
+IMAGE_PROJECTS = tuple(dict.fromkeys(f.project for f in IMAGE_FAMILIES))
+
+
+def image_name(family: ImageFamily, date: str = IMAGE_DATE) -> str:
+    return f"{family.prefix}-v{date}{family.suffix}"
+
+
+def find_family(project: str, family: str) -> ImageFamily | None:
+    for fam in IMAGE_FAMILIES:
+        if fam.project == project and fam.family == family:
+            return fam
+    return None
+
+
+def find_image(project: str, name: str) -> tuple[ImageFamily, str] | None:
+    """(family, date) for an image name in a public project."""
+    for fam in IMAGE_FAMILIES:
+        if fam.project != project:
+            continue
+        for date in (IMAGE_DATE, OLD_IMAGE_DATE):
+            if image_name(fam, date) == name:
+                return fam, date
+    return None

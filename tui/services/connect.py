@@ -1,0 +1,68 @@
+"""Find out what to manage: a real Google Cloud project, or the local sandbox.
+
+Blocking (it may start the sandbox daemon and reads credentials): call it off the UI thread.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui.config import Config, resolve_project
+from tui.services.clients import Backend, sandbox_backend
+from tui.services.errors import NO_CREDENTIALS_HINT, NoCredentials, NoProject, translate
+
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+
+
+@dataclass(frozen=True)
+class Connection:
+    backend: Backend
+    note: str = ""  # shown once to the user, e.g. why the sandbox was chosen
+    sandbox_dir: Path | None = None  # the sandbox's data directory, when on the sandbox
+
+
+def connect_sandbox(config: Config, note: str = "") -> Connection:
+    from tui.sandbox import daemon
+
+    try:
+        info = daemon.start()
+    except daemon.SandboxError as exc:
+        raise NoCredentials(
+            f"The local sandbox could not start: {exc}",
+            "See `cloudpane sandbox status`, or pass --project with Google credentials.",
+        ) from exc
+    backend = sandbox_backend(info.url, info.project, config.region, config.zone)
+    return Connection(backend, note, info.data_dir)
+
+
+def connect(cli_project: str | None, use_sandbox: bool, config: Config) -> Connection:
+    """The backend to use: the sandbox when asked or when no Google credentials exist."""
+    if use_sandbox or os.environ.get("CLOUDPANE_SANDBOX") == "1":
+        return connect_sandbox(config)
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        credentials, adc_project = google.auth.default(scopes=SCOPES)
+    except DefaultCredentialsError:
+        if cli_project:
+            raise NoCredentials(
+                f"No Google credentials found for project {cli_project}.", NO_CREDENTIALS_HINT
+            ) from None
+        return connect_sandbox(
+            config,
+            "No Google credentials found, so this is the local sandbox. "
+            "Run `gcloud auth application-default login` to manage a real project.",
+        )
+    except Exception as exc:
+        raise translate(exc, "read your Google credentials") from exc
+    project, _source = resolve_project(cli_project, config)
+    project = project or adc_project
+    if not project:
+        raise NoProject(
+            "Google credentials were found, but no project is set.",
+            "Pass --project NAME, set GOOGLE_CLOUD_PROJECT, or run `gcloud config set project NAME`.",
+        )
+    return Connection(Backend(project, credentials, None, False, config.region, config.zone))

@@ -1,0 +1,46 @@
+"""A scrollable, read-only view of a resource as YAML (k9s' `enter`/`y`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from rich.syntax import Syntax
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+
+def to_yaml(resource: dict[str, Any]) -> str:
+    return yaml.safe_dump(resource, sort_keys=False, allow_unicode=True, width=100)
+
+
+class DetailsScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,q,enter", "close", "Close"),
+        Binding("j", "scroll(1)", "Down", show=False),
+        Binding("k", "scroll(-1)", "Up", show=False),
+    ]
+
+    def __init__(self, title: str, resource: dict[str, Any] | str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.text = resource if isinstance(resource, str) else to_yaml(resource)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(id="details-scroll"):
+                yield Static(Syntax(self.text, "yaml", theme="ansi_dark", word_wrap=True))
+            yield Label("esc close · j/k scroll", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#details-scroll").focus()
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#details-scroll", VerticalScroll).scroll_relative(y=lines, animate=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
