@@ -224,7 +224,7 @@ class VmsPane(Pane):
             cells = instance_row(instance, now)
             if key in current:
                 old = table.get_row(key)
-                for (column, _, _), value, before in zip(COLUMNS, cells, old):
+                for (column, _, _), value, before in zip(COLUMNS, cells, old, strict=False):
                     if str(value) != str(before) or (
                         isinstance(value, Text)
                         and isinstance(before, Text)
