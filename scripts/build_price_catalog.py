@@ -38,7 +38,6 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from statistics import median
 
 OUT = Path(__file__).resolve().parent.parent / "tui" / "data" / "prices.json"
 

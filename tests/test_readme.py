@@ -12,7 +12,9 @@ def setup_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     block = re.search(r"```(?:sh|bash|console)?\n(.*?)```", text, re.S)
     assert block, "README must start with a code block holding the two commands"
-    return [line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
+    return [
+        line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")
+    ]
 
 
 def test_readme_starts_with_exactly_two_commands() -> None:

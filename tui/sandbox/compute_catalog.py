@@ -342,3 +342,136 @@ def find_image(project: str, name: str) -> tuple[ImageFamily, str] | None:
             if image_name(fam, date) == name:
                 return fam, date
     return None
+
+
+# ---------------------------------------------------------------- Google's JSON shapes
+
+# Links are stored and built with this prefix; compute.py replaces it with the sandbox's
+# own address when it answers (the port changes between daemon runs).
+BASE = "https://sandbox.invalid/compute/v1"
+EPOCH_TIMESTAMP = "1969-12-31T16:00:00.000-08:00"  # what Google shows for catalog resources
+
+
+def stable_id(*parts: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256("/".join(parts).encode()).hexdigest()
+    return str(int(digest[:15], 16))
+
+
+def zone_json(project: str, zone: str) -> dict:
+    region = region_of(zone)
+    return {
+        "kind": "compute#zone",
+        "id": stable_id("zone", zone),
+        "creationTimestamp": EPOCH_TIMESTAMP,
+        "name": zone,
+        "description": zone,
+        "status": "UP",
+        "region": f"{BASE}/projects/{project}/regions/{region}",
+        "selfLink": f"{BASE}/projects/{project}/zones/{zone}",
+        "availableCpuPlatforms": sorted({CPU_PLATFORMS[s.family] for s in zone_shapes(zone)}),
+        "supportsPzs": False,
+    }
+
+
+def region_json(project: str, region: str, gpu_usage: dict[str, int] | None = None) -> dict:
+    zones, _ = REGIONS[region]
+    usage = gpu_usage or {}
+    quotas = [{"metric": "CPUS", "limit": 2400.0, "usage": 0.0}]
+    quotas += [
+        {"metric": g.quota_metric, "limit": float(g.quota_limit), "usage": float(usage.get(g.name, 0))}
+        for g in GPU_TYPES.values()
+    ]
+    return {
+        "kind": "compute#region",
+        "id": stable_id("region", region),
+        "creationTimestamp": EPOCH_TIMESTAMP,
+        "name": region,
+        "description": region,
+        "status": "UP",
+        "zones": [f"{BASE}/projects/{project}/zones/{z}" for z in zones],
+        "quotas": quotas,
+        "selfLink": f"{BASE}/projects/{project}/regions/{region}",
+        "supportsPzs": False,
+    }
+
+
+CPU_PLATFORMS = {
+    "e2": "Intel Broadwell",
+    "n1": "Intel Skylake",
+    "n2": "Intel Cascade Lake",
+    "n2d": "AMD Rome",
+    "c2": "Intel Cascade Lake",
+    "c3": "Intel Sapphire Rapids",
+    "t2d": "AMD Milan",
+    "a2": "Intel Cascade Lake",
+    "a3": "Intel Sapphire Rapids",
+    "g2": "Intel Cascade Lake",
+}
+
+
+def machine_type_json(project: str, zone: str, shape: Shape) -> dict:
+    doc: dict = {
+        "kind": "compute#machineType",
+        "id": stable_id("machineType", shape.name),
+        "creationTimestamp": EPOCH_TIMESTAMP,
+        "name": shape.name,
+        "description": shape.description(),
+        "guestCpus": shape.vcpus,
+        "memoryMb": shape.memory_mb,
+        "imageSpaceGb": 0,
+        "maximumPersistentDisks": 16 if shape.shared_cpu else 128,
+        "maximumPersistentDisksSizeGb": "3072" if shape.shared_cpu else "263168",
+        "zone": zone,
+        "selfLink": f"{BASE}/projects/{project}/zones/{zone}/machineTypes/{shape.name}",
+        "isSharedCpu": shape.shared_cpu,
+        "architecture": "X86_64",
+    }
+    if shape.gpu:
+        doc["accelerators"] = [
+            {"guestAcceleratorType": shape.gpu, "guestAcceleratorCount": shape.gpu_count}
+        ]
+    return doc
+
+
+def accelerator_type_json(project: str, zone: str, gpu: GpuType) -> dict:
+    return {
+        "kind": "compute#acceleratorType",
+        "id": stable_id("acceleratorType", gpu.name),
+        "creationTimestamp": EPOCH_TIMESTAMP,
+        "name": gpu.name,
+        "description": gpu.description,
+        "zone": f"{BASE}/projects/{project}/zones/{zone}",
+        "selfLink": f"{BASE}/projects/{project}/zones/{zone}/acceleratorTypes/{gpu.name}",
+        "maximumCardsPerInstance": gpu.max_per_instance,
+    }
+
+
+def image_json(family: ImageFamily, date: str = IMAGE_DATE) -> dict:
+    name = image_name(family, date)
+    created = f"{date[:4]}-{date[4:6]}-{date[6:]}T04:12:31.245-07:00"
+    doc: dict = {
+        "kind": "compute#image",
+        "id": stable_id("image", family.project, name),
+        "creationTimestamp": created,
+        "name": name,
+        "description": family.description.format(date=date),
+        "sourceType": "RAW",
+        "status": "READY",
+        "archiveSizeBytes": str(family.disk_size_gb * 40_000_000),
+        "diskSizeGb": str(family.disk_size_gb),
+        "family": family.family,
+        "selfLink": f"{BASE}/projects/{family.project}/global/images/{name}",
+        "labels": {"public-image": "true"},
+        "guestOsFeatures": [{"type": "VIRTIO_SCSI_MULTIQUEUE"}, {"type": "UEFI_COMPATIBLE"}, {"type": "GVNIC"}],
+        "licenses": [f"{BASE}/projects/{family.project}/global/licenses/{family.family}"],
+        "storageLocations": ["eu", "asia", "us"],
+        "architecture": "X86_64",
+    }
+    if date != IMAGE_DATE:
+        doc["deprecated"] = {
+            "state": "DEPRECATED",
+            "replacement": f"{BASE}/projects/{family.project}/global/images/{image_name(family)}",
+        }
+    return doc

@@ -23,7 +23,7 @@ from typing import Any
 
 from tui.sandbox.context import SandboxContext
 from tui.sandbox.errors import ApiError
-from tui.services.storage_names import validate_bucket_name
+from tui.services.storage_models import validate_bucket_name
 
 BUCKET = "gcs.bucket"
 OBJECT = "gcs.object"
@@ -773,26 +773,28 @@ def list_objects(
     cursor = decode_token(page_token) if page_token else ""
     after = object_key(bucket, cursor) if cursor else ""
     if start_offset and (not cursor or cursor < start_offset):
-        # startOffset is inclusive: start just before it.
-        after = object_key(bucket, start_offset)[:-1] + chr(ord(start_offset[-1]) - 1) + _AFTER_ALL
-        if ord(start_offset[-1]) == 0:
-            after = object_key(bucket, start_offset[:-1])
+        # startOffset is inclusive: start just after the largest name below it.
+        last = ord(start_offset[-1])
+        after = object_key(bucket, start_offset[:-1])
+        if last > 0:
+            after += chr(last - 1) + _AFTER_ALL
     items: list[dict[str, Any]] = []
     prefixes: list[str] = []
     strip = len(bucket) + 1
-    exhausted = False
-    while len(items) + len(prefixes) < max_results:
+    drained = False  # no rows left after `after`
+    ended = False  # reached endOffset
+    folder = None
+    while len(items) + len(prefixes) < max_results and not (drained or ended):
         want = max_results - len(items) - len(prefixes)
         batch = ctx.store.list(OBJECT, prefix=key_prefix, start_after=after, limit=want + 1)
-        if not batch:
-            exhausted = True
-            break
-        jumped = False
+        drained = len(batch) < want + 1
         for key, doc in batch:
             name = key[strip:]
             if end_offset and name >= end_offset:
-                exhausted = True
+                ended = True
                 break
+            if folder is not None and name.startswith(folder):
+                continue
             rest = name[len(prefix) :]
             cut = rest.find(delimiter) if delimiter else -1
             if cut >= 0:
@@ -801,19 +803,14 @@ def list_objects(
                 if include_trailing_delimiter and name == folder:
                     items.append(doc)
                 after = object_key(bucket, folder) + _AFTER_ALL
-                jumped = True
-                break
-            items.append(doc)
-            after = key
+            else:
+                items.append(doc)
+                after = key
             if len(items) + len(prefixes) >= max_results:
+                drained = False  # rows may remain after this one
                 break
-        if exhausted:
-            break
-        if not jumped and len(batch) <= want and len(items) + len(prefixes) < max_results:
-            exhausted = True
-            break
     next_token = None
-    if not exhausted:
+    if not ended:
         more = ctx.store.list(OBJECT, prefix=key_prefix, start_after=after, limit=1)
         if more and not (end_offset and more[0][0][strip:] >= end_offset):
             next_token = encode_token(after[strip:])

@@ -37,10 +37,42 @@ def connect_sandbox(config: Config, note: str = "") -> Connection:
     return Connection(backend, note, info.data_dir)
 
 
+def adc_may_exist() -> bool:
+    """Whether google.auth.default() can possibly find credentials.
+
+    Checked first because google.auth.default() probes the GCE metadata server, which on a
+    network that drops packets costs seconds; a laptop without credentials must start at once.
+    """
+    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        return True
+    gcloud_dir = Path(os.environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
+    if (gcloud_dir / "application_default_credentials.json").exists():
+        return True
+    if os.environ.get("GCE_METADATA_HOST") or os.environ.get("GCE_METADATA_IP"):
+        return True
+    try:  # Compute Engine, Cloud Shell, Vertex Workbench: the metadata server has credentials
+        product = Path("/sys/class/dmi/id/product_name").read_text()
+    except OSError:
+        return os.name != "posix" or not Path("/sys").exists()
+    return "Google" in product
+
+
+NO_CREDENTIALS_NOTE = (
+    "No Google credentials found, so this is the local sandbox. "
+    "Run `gcloud auth application-default login` to manage a real project."
+)
+
+
 def connect(cli_project: str | None, use_sandbox: bool, config: Config) -> Connection:
     """The backend to use: the sandbox when asked or when no Google credentials exist."""
     if use_sandbox or os.environ.get("CLOUDPANE_SANDBOX") == "1":
         return connect_sandbox(config)
+    if not adc_may_exist():
+        if cli_project:
+            raise NoCredentials(
+                f"No Google credentials found for project {cli_project}.", NO_CREDENTIALS_HINT
+            )
+        return connect_sandbox(config, NO_CREDENTIALS_NOTE)
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
 
@@ -51,11 +83,7 @@ def connect(cli_project: str | None, use_sandbox: bool, config: Config) -> Conne
             raise NoCredentials(
                 f"No Google credentials found for project {cli_project}.", NO_CREDENTIALS_HINT
             ) from None
-        return connect_sandbox(
-            config,
-            "No Google credentials found, so this is the local sandbox. "
-            "Run `gcloud auth application-default login` to manage a real project.",
-        )
+        return connect_sandbox(config, NO_CREDENTIALS_NOTE)
     except Exception as exc:
         raise translate(exc, "read your Google credentials") from exc
     project, _source = resolve_project(cli_project, config)
