@@ -23,13 +23,14 @@ def test_missing_file_gives_defaults(tmp_path: Path) -> None:
 def test_values_and_profiles(tmp_path: Path) -> None:
     path = write(
         tmp_path / "c.toml",
-        'project = "p1"\nzone = "europe-west4-a"\nlaptop_price = 2000\n'
+        'project = "p1"\nzone = "europe-west4-a"\n[costs]\nlaptop_price = 2000\n'
         '[rules]\nidle_minutes = 20\n[profiles.prod]\nproject = "prod-1"\nread_only = true\n',
     )
     config = load_config(path)
     assert config.project == "p1"
-    assert config.laptop_price == 2000.0
+    assert config.cost_settings().laptop_price == 2000.0
     assert config.rules == {"idle_minutes": 20}
+    assert config.turn_off_rules().idle_minutes == 20
     prod = config.with_profile("prod")
     assert (prod.project, prod.read_only, prod.zone) == ("prod-1", True, "europe-west4-a")
 
@@ -45,8 +46,11 @@ def test_unknown_profile_names_the_known_ones(tmp_path: Path) -> None:
     [
         ("projct = 'x'\n", "unknown setting 'projct'"),
         ("read_only = 'yes'\n", "read_only must be a bool"),
-        ("laptop_price = -5\n", "laptop_price must be positive"),
-        ("laptop_price = true\n", "laptop_price must be a int or float"),
+        ("refresh_seconds = -5\n", "refresh_seconds must be positive"),
+        ("refresh_seconds = true\n", "refresh_seconds must be a int or float"),
+        ("[costs]\nlaptop_price = -5\n", "costs.laptop_price must be a positive number"),
+        ("[rules]\nidle_minutes = 'ten'\n", "rules.idle_minutes"),
+        ("[rules]\nidle_minuts = 10\n", "idle_minuts"),
         ("project = \n", "invalid TOML"),
         ("rules = 3\n", r"\[rules\] must be a table"),
     ],

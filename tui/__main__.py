@@ -155,20 +155,18 @@ def sandbox_usage(info: object) -> str:
 
 def run_prices(args: argparse.Namespace, config: Config) -> int:
     if args.prices_verb == "show":
-        from tui.services.pricing import load_catalog
+        from tui.services import pricing
 
-        catalog = load_catalog()
-        print(f"price catalog: {catalog.source}, as of {catalog.as_of}")
+        catalog = pricing.get_catalog()
+        print(f"price catalog in use: {catalog.label}")
+        if pricing.load_warning:
+            print(pricing.load_warning)
         return 0
-    import asyncio
-
-    from tui.services.billing import refresh_prices
+    from tui.services.billing import refresh_command
     from tui.services.connect import connect
 
     connection = connect(args.project, args.sandbox, config)
-    result = asyncio.run(refresh_prices(connection.backend))
-    print(result)
-    return 0
+    return refresh_command(connection.backend)
 
 
 def run_tui(args: argparse.Namespace, config: Config) -> int:

@@ -26,7 +26,11 @@ import os
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tui.services.policy import Rules
+    from tui.services.pricing import CostSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,11 +70,10 @@ class Config:
     region: str = "us-central1"
     zone: str = "us-central1-a"
     read_only: bool = False
-    laptop_price: float = 1500.0
-    monthly_budget: float | None = None
     hook: str | None = None
     refresh_seconds: float = 5.0
     rules: dict[str, Any] = field(default_factory=dict)
+    costs: dict[str, Any] = field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = "defaults"  # where it was read from, for messages
 
@@ -80,14 +83,22 @@ class Config:
             raise ConfigError(f"{self.source}: no profile named {name!r} (profiles: {known})")
         return _apply(self, self.profiles[name], f"{self.source} [profiles.{name}]")
 
+    def turn_off_rules(self) -> Rules:
+        from tui.services.policy import Rules
+
+        return Rules.from_mapping(self.rules)
+
+    def cost_settings(self) -> CostSettings:
+        from tui.services.pricing import CostSettings
+
+        return CostSettings.from_mapping(self.costs)
+
 
 _SCALARS: dict[str, tuple[type, ...]] = {
     "project": (str,),
     "region": (str,),
     "zone": (str,),
     "read_only": (bool,),
-    "laptop_price": (int, float),
-    "monthly_budget": (int, float),
     "hook": (str,),
     "refresh_seconds": (int, float),
 }
@@ -106,14 +117,22 @@ def _apply(base: Config, data: dict[str, Any], where: str) -> Config:
             if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
                 wanted = " or ".join(t.__name__ for t in types)
                 raise ConfigError(f"{where}: {key} must be a {wanted}, not {value!r}.")
-            if key in ("laptop_price", "monthly_budget", "refresh_seconds") and value <= 0:
+            if key == "refresh_seconds" and value <= 0:
                 raise ConfigError(f"{where}: {key} must be positive, not {value!r}.")
             changes[key] = float(value) if isinstance(value, int) and float in types else value
-        elif key in ("rules", "profiles"):
+        elif key in ("rules", "costs", "profiles"):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: [{key}] must be a table.")
             changes[key] = value
-    return replace(base, **changes)
+    config = replace(base, **changes)
+    from tui.services.errors import InvalidArgument
+
+    try:  # validate the sections now, so a typo is reported at start with the file's name
+        config.turn_off_rules()
+        config.cost_settings()
+    except InvalidArgument as exc:
+        raise ConfigError(f"{where}: {exc.message}") from exc
+    return config
 
 
 def load_config(path: Path | None = None) -> Config:

@@ -380,7 +380,11 @@ def region_json(project: str, region: str, gpu_usage: dict[str, int] | None = No
     usage = gpu_usage or {}
     quotas = [{"metric": "CPUS", "limit": 2400.0, "usage": 0.0}]
     quotas += [
-        {"metric": g.quota_metric, "limit": float(g.quota_limit), "usage": float(usage.get(g.name, 0))}
+        {
+            "metric": g.quota_metric,
+            "limit": float(g.quota_limit),
+            "usage": float(usage.get(g.name, 0)),
+        }
         for g in GPU_TYPES.values()
     ]
     return {
@@ -464,7 +468,11 @@ def image_json(family: ImageFamily, date: str = IMAGE_DATE) -> dict:
         "family": family.family,
         "selfLink": f"{BASE}/projects/{family.project}/global/images/{name}",
         "labels": {"public-image": "true"},
-        "guestOsFeatures": [{"type": "VIRTIO_SCSI_MULTIQUEUE"}, {"type": "UEFI_COMPATIBLE"}, {"type": "GVNIC"}],
+        "guestOsFeatures": [
+            {"type": "VIRTIO_SCSI_MULTIQUEUE"},
+            {"type": "UEFI_COMPATIBLE"},
+            {"type": "GVNIC"},
+        ],
         "licenses": [f"{BASE}/projects/{family.project}/global/licenses/{family.family}"],
         "storageLocations": ["eu", "asia", "us"],
         "architecture": "X86_64",

@@ -395,7 +395,14 @@ async def _resumable_chunk(ctx: SandboxContext, request: Request, upload_id: str
         expected.update(parse_goog_hash(request.headers.get("x-goog-hash")))
         try:
             response = finish_object(
-                ctx, request, bucket, name, path, hasher, session["metadata"], expected,
+                ctx,
+                request,
+                bucket,
+                name,
+                path,
+                hasher,
+                session["metadata"],
+                expected,
                 session["query"],
             )
         except ApiError:

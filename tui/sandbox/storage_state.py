@@ -54,14 +54,23 @@ KNOWN_ROLES = OBJECT_READ_ROLES | {
     "roles/storage.insightsCollectorService",
     "roles/storage.folderAdmin",
 }
-MEMBER_KINDS = ("user:", "group:", "serviceAccount:", "domain:", "projectOwner:")
+MEMBER_KINDS: tuple[str, ...] = ("user:", "group:", "serviceAccount:", "domain:", "projectOwner:")
 MEMBER_KINDS += ("projectEditor:", "projectViewer:", "principal://", "principalSet://")
 
 STORAGE_CLASSES = {"STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE", "MULTI_REGIONAL", "REGIONAL"}
 MULTI_REGIONS = {"US", "EU", "ASIA"}
 DUAL_REGIONS = {"NAM4", "EUR4", "ASIA1", "EUR5", "EUR7", "EUR8"}
 # Regions are checked by shape (e.g. us-central1, europe-west4), as any real region is valid.
-_REGION_PARTS = ("us", "europe", "asia", "australia", "northamerica", "southamerica", "me", "africa")
+_REGION_PARTS = (
+    "us",
+    "europe",
+    "asia",
+    "australia",
+    "northamerica",
+    "southamerica",
+    "me",
+    "africa",
+)
 
 OBJECT_ROLES = {"OWNER", "READER"}
 BUCKET_ROLES = {"OWNER", "WRITER", "READER"}
@@ -135,13 +144,13 @@ def project_acl(ctx: SandboxContext, kind: str) -> list[dict[str, Any]]:
     """The projectPrivate ACL: project owners/editors own, viewers read."""
     pn = project_number(ctx)
     top = "OWNER"
-    entries = [
+    entries: list[dict[str, Any]] = [
         {"entity": f"project-owners-{pn}", "role": top, "projectTeam": {"team": "owners"}},
         {"entity": f"project-editors-{pn}", "role": top, "projectTeam": {"team": "editors"}},
         {"entity": f"project-viewers-{pn}", "role": "READER", "projectTeam": {"team": "viewers"}},
     ]
     for entry in entries:
-        entry["projectTeam"]["projectNumber"] = pn
+        entry["projectTeam"] = {**entry["projectTeam"], "projectNumber": pn}
     return entries
 
 
@@ -261,7 +270,12 @@ def create_bucket(ctx: SandboxContext, body: dict[str, Any], query: dict[str, st
     }
     if kind != "region":
         resource["rpo"] = "DEFAULT"
-    doc = {"resource": resource, "acl": acl, "defaultObjectAcl": default_obj, "iam": default_iam(ctx)}
+    doc = {
+        "resource": resource,
+        "acl": acl,
+        "defaultObjectAcl": default_obj,
+        "iam": default_iam(ctx),
+    }
     with ctx.lock:
         if ctx.store.get(BUCKET, name) is not None:
             raise ApiError(
@@ -317,9 +331,9 @@ def patch_bucket(
             doc["defaultObjectAcl"] = [
                 clean_acl_entry(e, OBJECT_ROLES) for e in body["defaultObjectAcl"] or []
             ]
-        if pap_enforced(doc) and (acl_change or predefined):
-            if _has_public(doc["acl"] + doc["defaultObjectAcl"]):
-                raise ApiError(412, PAP_MESSAGE, "conditionNotMet")
+        public = _has_public(doc["acl"] + doc["defaultObjectAcl"])
+        if pap_enforced(doc) and (acl_change or predefined) and public:
+            raise ApiError(412, PAP_MESSAGE, "conditionNotMet")
         for field in ("labels", "storageClass", "versioning", "lifecycle", "cors", "website"):
             if field in body:
                 value = body[field]
@@ -400,7 +414,9 @@ def render_acl_entry(
     elif kind == "object":
         out.update(kind="storage#objectAccessControl", bucket=bucket)
     else:
-        out.update(kind="storage#bucketAccessControl", bucket=bucket, id=f"{bucket}/{entry['entity']}")
+        out.update(
+            kind="storage#bucketAccessControl", bucket=bucket, id=f"{bucket}/{entry['entity']}"
+        )
     out["etag"] = etag_for(entry["entity"], entry["role"])
     return out
 
@@ -514,9 +530,9 @@ def check_preconditions(existing: dict[str, Any] | None, query: dict[str, str]) 
         meta is None or int(query["ifMetagenerationMatch"]) != meta
     ):
         failed = True
-    if "ifMetagenerationNotMatch" in query and meta is not None:
-        if int(query["ifMetagenerationNotMatch"]) == meta:
-            failed = True
+    not_meta = query.get("ifMetagenerationNotMatch")
+    if not_meta is not None and meta is not None and int(not_meta) == meta:
+        failed = True
     if failed:
         raise ApiError(412, PRECONDITION_MESSAGE, "conditionNotMet")
 

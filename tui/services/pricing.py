@@ -169,8 +169,10 @@ class PriceCatalog:
         rates = family.get("regions", {}).get(region) if family else None
         if rates is None:
             return None
-        vcpu = rates["spot_vcpu" if spot else "vcpu"]
-        gib = rates["spot_gib" if spot else "gib"]
+        vcpu = rates.get("spot_vcpu" if spot else "vcpu")
+        gib = rates.get("spot_gib" if spot else "gib")
+        if vcpu is None or gib is None:
+            return None
         price = shape.vcpus * vcpu + shape.memory_gib * gib
         if shape.custom:
             multiplier = family.get("custom_multiplier") if family else None
@@ -473,8 +475,12 @@ class RunLedger:
             runs[-1] = run  # the same run, maybe now finished
         else:
             if runs and runs[-1].stop is None:
-                # a new start while the old one looked open: it ended before this start
-                runs[-1] = Run(runs[-1].start, start, runs[-1].hourly)
+                # A new start while the old run looked open: it ended at the last stop if that
+                # falls between the two starts, else at this start at the latest.
+                end = instance.last_stop
+                if end is None or not runs[-1].start < end <= start:
+                    end = start
+                runs[-1] = Run(runs[-1].start, end, runs[-1].hourly)
             runs.append(run)
 
     def observe_all(

@@ -1,0 +1,551 @@
+"""Compute Engine for the VMs pane: async wrappers over google-cloud-compute (REST).
+
+Returns the plain dataclasses of models.py, never protobuf. Idempotent reads retry with
+`read_retry()`; writes (insert, start, stop, …) are sent once — a blind retry could create or
+stop twice — and their errors, like every error here, go through `translate` with a phrase
+saying what was being done. The same code talks to Google and to the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from tui.services.clients import Backend, call, compute_client, read_retry
+from tui.services.errors import InvalidArgument, OperationFailed, Unavailable
+from tui.services.models import (
+    Accelerator,
+    AcceleratorType,
+    Disk,
+    Image,
+    Instance,
+    InstanceSpec,
+    MachineType,
+    Operation,
+    Zone,
+)
+
+# ---------------------------------------------------------------- pure helpers (no I/O)
+
+_NAME_CHARS = re.compile(r"[^a-z0-9-]")
+
+# GPUs a machine family accepts: n1 takes attached GPUs of these types; a2/a3/g2 bring their
+# own (bundled with the machine type, chosen by picking the shape, not added separately).
+N1_ACCELERATORS = ("nvidia-tesla-t4", "nvidia-tesla-p4", "nvidia-tesla-p100", "nvidia-tesla-v100")
+BUNDLED_ACCELERATORS = {
+    "a2": ("nvidia-tesla-a100", "nvidia-a100-80gb"),
+    "a3": ("nvidia-h100-80gb",),
+    "g2": ("nvidia-l4",),
+}
+
+# The boot images the create form offers (public families, including Deep Learning VM).
+CURATED_IMAGES: tuple[tuple[str, str], ...] = (
+    ("debian-cloud", "debian-12"),
+    ("ubuntu-os-cloud", "ubuntu-2204-lts"),
+    ("deeplearning-platform-release", "common-cu123-debian-11"),
+    ("deeplearning-platform-release", "tf-latest-gpu"),
+    ("deeplearning-platform-release", "pytorch-latest-gpu"),
+    ("deeplearning-platform-release", "common-cpu"),
+)
+
+
+def validate_instance_name(name: str) -> str | None:
+    """None if `name` is a valid instance name (RFC 1035), else the reason in plain words."""
+    if not name:
+        return "A name is required."
+    if len(name) > 63:
+        return f"A name has at most 63 characters; this one has {len(name)}."
+    if any(c.isupper() for c in name):
+        return "Use lowercase letters only (no capitals)."
+    bad = sorted(set(_NAME_CHARS.findall(name)))
+    if bad:
+        shown = ", ".join("a space" if c == " " else repr(c) for c in bad)
+        return f"Only lowercase letters, digits and hyphens are allowed (not {shown})."
+    if not ("a" <= name[0] <= "z"):
+        return "A name must start with a lowercase letter."
+    if name.endswith("-"):
+        return "A name cannot end with a hyphen."
+    return None
+
+
+def accelerators_for_family(family: str) -> tuple[str, ...]:
+    """GPU types a machine family can have: n1 → T4/P4/P100/V100; a2 → A100; a3 → H100; g2 → L4.
+
+    For a2/a3/g2 the GPUs come with the machine type (pick the shape); only n1 lets the
+    create form add GPUs separately (see `attachable_accelerators`).
+    """
+    if family == "n1":
+        return N1_ACCELERATORS
+    return BUNDLED_ACCELERATORS.get(family, ())
+
+
+def attachable_accelerators(family: str) -> tuple[str, ...]:
+    """GPU types that may be added (guestAccelerators) to a machine of this family."""
+    return N1_ACCELERATORS if family == "n1" else ()
+
+
+def short_name(link: str) -> str:
+    """The last path segment of a resource URL ("…/zones/us-central1-a" → "us-central1-a")."""
+    return link.rstrip("/").rsplit("/", 1)[-1] if link else ""
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """RFC 3339 (Google's "2024-09-10T03:04:05.123-07:00") → aware datetime; None if empty."""
+    if not text:
+        return None
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", value)
+    if match and match.group(2):  # Python 3.10 wants 3 or 6 fractional digits
+        frac = (match.group(2)[1:] + "000000")[:6]
+        value = f"{match.group(1)}.{frac}{match.group(3)}"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _rfc3339(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _has(message: Any, field: str) -> bool:
+    try:
+        return field in message
+    except (TypeError, ValueError):
+        return False
+
+
+def instance_from_proto(inst: Any) -> Instance:
+    """A compute_v1.Instance → models.Instance (short names, parsed timestamps)."""
+    internal_ip = external_ip = None
+    if inst.network_interfaces:
+        nic = inst.network_interfaces[0]
+        internal_ip = nic.network_i_p or None
+        for access in nic.access_configs:
+            if access.nat_i_p:
+                external_ip = access.nat_i_p
+                break
+    sched = inst.scheduling
+    max_run = None
+    if _has(sched, "max_run_duration"):
+        max_run = int(sched.max_run_duration.seconds) or None
+    termination = parse_timestamp(sched.termination_time) if sched.termination_time else None
+    has_script = any(item.key == "startup-script" for item in inst.metadata.items)
+    return Instance(
+        id=str(inst.id),
+        name=inst.name,
+        zone=short_name(inst.zone),
+        status=inst.status,
+        machine_type=short_name(inst.machine_type),
+        accelerators=tuple(
+            Accelerator(short_name(a.accelerator_type), int(a.accelerator_count))
+            for a in inst.guest_accelerators
+        ),
+        internal_ip=internal_ip,
+        external_ip=external_ip,
+        created=parse_timestamp(inst.creation_timestamp),
+        last_start=parse_timestamp(inst.last_start_timestamp),
+        last_stop=parse_timestamp(inst.last_stop_timestamp),
+        spot=sched.provisioning_model == "SPOT" or bool(sched.preemptible),
+        disks=tuple(
+            Disk(
+                name=short_name(d.source) or d.device_name,
+                size_gb=int(d.disk_size_gb),
+                type=d.type_.lower() if d.type_ else "",
+                boot=bool(d.boot),
+            )
+            for d in inst.disks
+        ),
+        max_run_seconds=max_run,
+        termination_time=termination,
+        termination_action=sched.instance_termination_action or None,
+        labels=dict(inst.labels),
+        has_startup_script=has_script,
+        self_link=inst.self_link,
+    )
+
+
+def operation_from_proto(op: Any) -> Operation:
+    status = op.status.name if hasattr(op.status, "name") else str(op.status)
+    error = None
+    if op.error and op.error.errors:
+        error = "; ".join(e.message or e.code for e in op.error.errors)
+    return Operation(
+        name=op.name,
+        zone=short_name(op.zone),
+        operation_type=op.operation_type,
+        target=short_name(op.target_link),
+        status=status if status in ("PENDING", "RUNNING", "DONE") else "PENDING",
+        progress=int(op.progress),
+        error=error,
+    )
+
+
+def _error_code(op: Any) -> str:
+    if op.error and op.error.errors:
+        return str(op.error.errors[0].code)
+    return ""
+
+
+_ACTIONS = {
+    "insert": "create instance {target}",
+    "start": "start instance {target}",
+    "stop": "stop instance {target}",
+    "reset": "reset instance {target}",
+    "delete": "delete instance {target}",
+    "setMachineType": "change the machine type of {target}",
+    "setScheduling": "change the auto-stop of {target}",
+    "setLabels": "change the labels of {target}",
+}
+
+_OPERATION_HINTS = {
+    "QUOTA_EXCEEDED": "Pick fewer GPUs or another region, stop other GPU instances, or request more quota.",
+    "ZONE_RESOURCE_POOL_EXHAUSTED": "The zone has no capacity for this shape now; try another zone.",
+}
+
+
+# ---------------------------------------------------------------- the service
+
+
+class ComputeService:
+    """Compute Engine operations the VMs pane needs; every method is async."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    @property
+    def project(self) -> str:
+        return self.backend.project
+
+    def _client(self, kind: str) -> Any:
+        return compute_client(self.backend, kind)
+
+    # ---- reads (retried)
+
+    async def list_instances(self, filter: str = "") -> list[Instance]:
+        """Every instance in every zone (aggregatedList, all pages)."""
+
+        def fetch() -> list[Instance]:
+            from google.cloud import compute_v1
+
+            client = self._client("InstancesClient")
+            request = compute_v1.AggregatedListInstancesRequest(
+                project=self.project, max_results=500, return_partial_success=True
+            )
+            if filter:
+                request.filter = filter
+            found: list[Instance] = []
+            for _, scoped in client.aggregated_list(request=request, retry=read_retry()):
+                found.extend(instance_from_proto(i) for i in scoped.instances)
+            return found
+
+        return await call(fetch, action="list instances")
+
+    async def get_instance(self, zone: str, name: str) -> Instance:
+        def fetch() -> Instance:
+            client = self._client("InstancesClient")
+            inst = client.get(project=self.project, zone=zone, instance=name, retry=read_retry())
+            return instance_from_proto(inst)
+
+        return await call(fetch, action=f"get instance {name}")
+
+    async def instance_resource(self, zone: str, name: str) -> dict[str, Any]:
+        """The instance's full resource as Google's JSON (camelCase), for the details view."""
+
+        def fetch() -> dict[str, Any]:
+            from google.cloud import compute_v1
+
+            client = self._client("InstancesClient")
+            inst = client.get(project=self.project, zone=zone, instance=name, retry=read_retry())
+            return dict(
+                compute_v1.Instance.to_dict(
+                    inst, preserving_proto_field_name=False, use_integers_for_enums=False
+                )
+            )
+
+        return await call(fetch, action=f"get instance {name}")
+
+    async def list_zones(self) -> list[Zone]:
+        def fetch() -> list[Zone]:
+            client = self._client("ZonesClient")
+            return [
+                Zone(z.name, short_name(z.region), z.status or "UP")
+                for z in client.list(project=self.project, retry=read_retry())
+            ]
+
+        return await call(fetch, action="list zones")
+
+    async def list_machine_types(self, zone: str) -> list[MachineType]:
+        def fetch() -> list[MachineType]:
+            client = self._client("MachineTypesClient")
+            return [
+                MachineType(
+                    name=m.name,
+                    zone=short_name(m.zone) or zone,
+                    vcpus=int(m.guest_cpus),
+                    memory_mb=int(m.memory_mb),
+                    description=m.description,
+                    bundled_accelerators=tuple(
+                        Accelerator(a.guest_accelerator_type, int(a.guest_accelerator_count))
+                        for a in m.accelerators
+                    ),
+                )
+                for m in client.list(project=self.project, zone=zone, retry=read_retry())
+            ]
+
+        return await call(fetch, action=f"list machine types in {zone}")
+
+    async def list_accelerator_types(self, zone: str) -> list[AcceleratorType]:
+        def fetch() -> list[AcceleratorType]:
+            client = self._client("AcceleratorTypesClient")
+            return [
+                AcceleratorType(
+                    name=a.name,
+                    zone=short_name(a.zone) or zone,
+                    description=a.description,
+                    max_per_instance=int(a.maximum_cards_per_instance),
+                )
+                for a in client.list(project=self.project, zone=zone, retry=read_retry())
+            ]
+
+        return await call(fetch, action=f"list GPU types in {zone}")
+
+    async def list_images(self) -> list[Image]:
+        """The curated image families (Debian, Ubuntu, Deep Learning VM), newest image each."""
+
+        def fetch(project: str, family: str) -> Image:
+            client = self._client("ImagesClient")
+            img = client.get_from_family(project=project, family=family, retry=read_retry())
+            return Image(project=project, family=family, name=img.name, description=img.description)
+
+        results = await asyncio.gather(
+            *(call(fetch, p, f, action=f"look up image family {f}") for p, f in CURATED_IMAGES),
+            return_exceptions=True,
+        )
+        images = [r for r in results if isinstance(r, Image)]
+        if not images and results:
+            first = results[0]
+            raise first if isinstance(first, BaseException) else Unavailable("No images found.")
+        return images
+
+    async def get_operation(self, op: Operation) -> Operation:
+        def fetch() -> Operation:
+            client = self._client("ZoneOperationsClient")
+            found = client.get(
+                project=self.project, zone=op.zone, operation=op.name, retry=read_retry()
+            )
+            return operation_from_proto(found)
+
+        return await call(fetch, action=f"check operation {op.name}")
+
+    async def wait_operation(self, op: Operation, timeout: float = 600) -> Operation:
+        """Wait until the operation is DONE (zoneOperations.wait, looped); raise if it failed."""
+        deadline = time.monotonic() + timeout
+        raw: Any = None
+        current = op
+        while not current.done:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Unavailable(
+                    f"Operation {op.name} ({op.operation_type} {op.target}) did not finish "
+                    f"within {timeout:.0f} s.",
+                    "It may still finish; refresh the list to see its state.",
+                )
+
+            def wait_once(limit: float = remaining) -> Any:
+                client = self._client("ZoneOperationsClient")
+                return client.wait(
+                    project=self.project,
+                    zone=op.zone,
+                    operation=op.name,
+                    retry=read_retry(),
+                    timeout=min(limit, 125.0) + 5.0,
+                )
+
+            raw = await call(wait_once, action=f"wait for operation {op.name}")
+            current = operation_from_proto(raw)
+            if not current.done and deadline - time.monotonic() > 0:
+                await asyncio.sleep(0.05)  # a server that answers early must not be hammered
+        if current.error:
+            action = _ACTIONS.get(current.operation_type, "{target}").format(target=current.target)
+            code = _error_code(raw) if raw is not None else ""
+            raise OperationFailed(
+                f"Could not {action}: {current.error}",
+                _OPERATION_HINTS.get(code, "See the operation's error; fix it and try again."),
+            )
+        return current
+
+    async def serial_output(self, zone: str, name: str, start: int = 0) -> tuple[str, int]:
+        """Serial console output from byte offset `start`: (contents, next offset)."""
+
+        def fetch() -> tuple[str, int]:
+            from google.cloud import compute_v1
+
+            client = self._client("InstancesClient")
+            request = compute_v1.GetSerialPortOutputInstanceRequest(
+                project=self.project, zone=zone, instance=name, start=start, port=1
+            )
+            out = client.get_serial_port_output(request=request, retry=read_retry())
+            return out.contents, int(out.next_)
+
+        return await call(fetch, action=f"read the serial console of {name}")
+
+    # ---- writes (sent once)
+
+    async def _write(self, method: str, action: str, **kwargs: Any) -> Operation:
+        def send() -> Operation:
+            client = self._client("InstancesClient")
+            return operation_from_proto(getattr(client, method)(project=self.project, **kwargs))
+
+        return await call(send, action=action)
+
+    async def create_instance(self, spec: InstanceSpec) -> Operation:
+        problem = validate_instance_name(spec.name)
+        if problem:
+            raise InvalidArgument(f"Could not create instance {spec.name!r}: {problem}")
+        request = self._instance_request(spec)
+        return await self._write(
+            "insert_unary",
+            f"create instance {spec.name}",
+            zone=spec.zone,
+            instance_resource=request,
+        )
+
+    def _instance_request(self, spec: InstanceSpec) -> Any:
+        from google.cloud import compute_v1
+
+        zone = spec.zone
+        family = spec.machine_type.split("-", 1)[0]
+        gpus = (
+            bool(spec.accelerator_type and spec.accelerator_count) or family in BUNDLED_ACCELERATORS
+        )
+        scheduling = compute_v1.Scheduling()
+        if gpus or spec.spot:
+            scheduling.on_host_maintenance = "TERMINATE"
+        if spec.spot:
+            scheduling.provisioning_model = "SPOT"
+            scheduling.instance_termination_action = "STOP"
+            scheduling.automatic_restart = False
+        if spec.max_run_seconds:
+            scheduling.max_run_duration = compute_v1.Duration(seconds=int(spec.max_run_seconds))
+            scheduling.instance_termination_action = "STOP"
+        instance = compute_v1.Instance(
+            name=spec.name,
+            machine_type=f"zones/{zone}/machineTypes/{spec.machine_type}",
+            disks=[
+                compute_v1.AttachedDisk(
+                    boot=True,
+                    auto_delete=True,
+                    type_="PERSISTENT",
+                    initialize_params=compute_v1.AttachedDiskInitializeParams(
+                        source_image=spec.image.source,
+                        disk_size_gb=int(spec.disk_size_gb),
+                        disk_type=f"zones/{zone}/diskTypes/{spec.disk_type}",
+                    ),
+                )
+            ],
+            network_interfaces=[
+                compute_v1.NetworkInterface(
+                    network="global/networks/default",
+                    access_configs=[
+                        compute_v1.AccessConfig(
+                            name="External NAT", type_="ONE_TO_ONE_NAT", network_tier="PREMIUM"
+                        )
+                    ],
+                )
+            ],
+            scheduling=scheduling,
+            labels=dict(spec.labels),
+        )
+        if spec.accelerator_type and spec.accelerator_count:
+            instance.guest_accelerators = [
+                compute_v1.AcceleratorConfig(
+                    accelerator_type=f"zones/{zone}/acceleratorTypes/{spec.accelerator_type}",
+                    accelerator_count=int(spec.accelerator_count),
+                )
+            ]
+        if spec.startup_script:
+            instance.metadata = compute_v1.Metadata(
+                items=[compute_v1.Items(key="startup-script", value=spec.startup_script)]
+            )
+        return instance
+
+    async def start_instance(self, zone: str, name: str) -> Operation:
+        return await self._write("start_unary", f"start instance {name}", zone=zone, instance=name)
+
+    async def stop_instance(self, zone: str, name: str) -> Operation:
+        return await self._write("stop_unary", f"stop instance {name}", zone=zone, instance=name)
+
+    async def reset_instance(self, zone: str, name: str) -> Operation:
+        return await self._write("reset_unary", f"reset instance {name}", zone=zone, instance=name)
+
+    async def delete_instance(self, zone: str, name: str) -> Operation:
+        return await self._write(
+            "delete_unary", f"delete instance {name}", zone=zone, instance=name
+        )
+
+    async def set_machine_type(self, zone: str, name: str, machine_type: str) -> Operation:
+        from google.cloud import compute_v1
+
+        body = compute_v1.InstancesSetMachineTypeRequest(
+            machine_type=f"zones/{zone}/machineTypes/{machine_type}"
+        )
+        return await self._write(
+            "set_machine_type_unary",
+            f"change the machine type of {name} to {machine_type}",
+            zone=zone,
+            instance=name,
+            instances_set_machine_type_request_resource=body,
+        )
+
+    async def set_auto_stop(
+        self,
+        zone: str,
+        name: str,
+        *,
+        max_run_seconds: int | None = None,
+        termination_time: datetime | None = None,
+    ) -> Operation:
+        """Server-side auto-stop (STOP at a run duration or a time); both None clears it.
+
+        setScheduling replaces the whole scheduling block, so the current one is read first
+        and only the time limit changes. Compute Engine changes a time limit only while the
+        instance is stopped; for a running one it answers 400 (InvalidArgument here).
+        """
+        from google.cloud import compute_v1
+
+        what = (
+            "clear the auto-stop of"
+            if not (max_run_seconds or termination_time)
+            else "set the auto-stop of"
+        )
+
+        def send() -> Operation:
+            client = self._client("InstancesClient")
+            inst = client.get(project=self.project, zone=zone, instance=name, retry=read_retry())
+            sched = compute_v1.Scheduling(inst.scheduling)
+            for field in ("max_run_duration", "termination_time"):
+                if _has(sched, field):
+                    delattr(sched, field)
+            if max_run_seconds or termination_time:
+                if max_run_seconds:
+                    sched.max_run_duration = compute_v1.Duration(seconds=int(max_run_seconds))
+                if termination_time:
+                    sched.termination_time = _rfc3339(termination_time)
+                sched.instance_termination_action = "STOP"
+            elif sched.provisioning_model != "SPOT" and _has(sched, "instance_termination_action"):
+                delattr(sched, "instance_termination_action")
+            op = client.set_scheduling_unary(
+                project=self.project, zone=zone, instance=name, scheduling_resource=sched
+            )
+            return operation_from_proto(op)
+
+        return await call(send, action=f"{what} {name}")

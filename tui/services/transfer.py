@@ -1,0 +1,578 @@
+"""Upload and download engines: many files in parallel, progress, verification, safe paths.
+
+Runs in worker threads (google-cloud-storage is blocking); progress reports are handed to the
+caller's event loop, so a UI callback runs on its own loop and never on a worker thread.
+
+Safety rules:
+- uploads never overwrite silently: every write carries a generation precondition unless the
+  caller chose "overwrite" (`ifGenerationMatch=0` means "only if absent");
+- downloads never write outside the chosen folder, whatever the object is called
+  (`safe_local_path`), and never leave a corrupt file under the final name: bytes go to a
+  temporary name beside it, are checked against the object's CRC32C, then renamed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tui.services.errors import CloudpaneError, InvalidArgument, translate
+from tui.services.storage_models import (
+    ChecksumMismatch,
+    DownloadResult,
+    OnExists,
+    TransferProgress,
+    TransferState,
+    UnsafePath,
+    UploadResult,
+)
+
+ProgressCallback = Callable[[TransferProgress], None]
+
+RESUMABLE_THRESHOLD = 8 * 1024 * 1024  # above this, resumable uploads (as the library does)
+CHUNK_SIZE = 16 * 1024 * 1024  # resumable chunk: progress granularity and retry unit
+MAX_PARALLEL = 32
+PROGRESS_INTERVAL = 0.1  # seconds between progress reports for one file
+MAX_COMPONENT_BYTES = 255  # a file name on Linux, macOS and Windows file systems
+MAX_PATH_BYTES = 4000
+PARTIAL_SUFFIX = ".cloudpane-partial"
+
+# --- local paths -------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x01-\x1f\x7f]")
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
+_WINDOWS_BAD = re.compile(r'[<>:"|?*]')
+
+
+def _unsafe(object_name: str, why: str) -> UnsafePath:
+    shown = object_name if len(object_name) <= 80 else object_name[:77] + "…"
+    return UnsafePath(
+        f"Object {shown!r} was not saved: {why}.",
+        "It is skipped; rename the object in the bucket to download it.",
+    )
+
+
+def _shorten(part: str) -> str:
+    """Fit one path component in 255 bytes, keeping its extension and a hash of the whole."""
+    encoded = part.encode("utf-8", "surrogatepass")
+    if len(encoded) <= MAX_COMPONENT_BYTES:
+        return part
+    digest = hashlib.sha1(encoded).hexdigest()[:8]
+    stem, dot, ext = part.rpartition(".")
+    suffix = f".{ext}" if dot and stem and len(ext.encode()) <= 16 else ""
+    stem = part[: len(part) - len(suffix)] if suffix else part
+    budget = MAX_COMPONENT_BYTES - len(suffix.encode()) - len(digest) - 1
+    head = stem.encode("utf-8", "surrogatepass")[:budget].decode("utf-8", "ignore")
+    return f"{head}~{digest}{suffix}"
+
+
+def safe_local_path(root: Path, object_name: str, strip_prefix: str = "") -> Path:
+    """Where object `object_name` goes under `root`: always inside `root`, or UnsafePath.
+
+    `/` and `\\` separate folders; empty and `.` components are dropped (so `/etc/passwd`
+    lands at `root/etc/passwd`); `..` and other all-dot components, NUL characters and names
+    with nothing left are refused; control characters become `_`; components longer than a
+    file system allows are shortened with a hash; a path that would leave `root` through a
+    symbolic link already on disk is refused.
+    """
+    if "\x00" in object_name:
+        raise _unsafe(object_name, "its name contains a NUL character")
+    name = object_name
+    if strip_prefix and name.startswith(strip_prefix):
+        name = name[len(strip_prefix) :]
+    parts: list[str] = []
+    for raw in name.replace("\\", "/").split("/"):
+        if raw in ("", "."):
+            continue
+        if set(raw) == {"."}:
+            raise _unsafe(object_name, f"its name contains the component {raw!r}")
+        part = _CONTROL.sub("_", raw)
+        if os.name == "nt":  # pragma: no cover - exercised on Windows only
+            part = _WINDOWS_BAD.sub("_", part).rstrip(" .") or "_"
+            if _WINDOWS_RESERVED.match(part):
+                part = "_" + part
+        parts.append(_shorten(part))
+    if not parts:
+        raise _unsafe(object_name, "its name has no usable file name")
+    base = root.resolve()
+    target = base.joinpath(*parts)
+    if len(str(target).encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise _unsafe(object_name, "its name is too long for a local path")
+    # The folders on the way may already exist: none may lead out through a link.
+    real_parent = target.parent.resolve()
+    if real_parent != base and base not in real_parent.parents:
+        raise _unsafe(object_name, "a folder on its path is a link that leads outside the folder")
+    if target.is_symlink():
+        raise _unsafe(object_name, "a symbolic link already has its local name")
+    return target
+
+
+def free_name(name: str, taken: Callable[[str], bool]) -> str:
+    """`a/b.txt` → `a/b (1).txt`, `a/b (2).txt`, … the first not taken."""
+    folder, slash, base = name.rpartition("/")
+    stem, dot, ext = base.rpartition(".")
+    if not dot or not stem:
+        stem, ext = base, ""
+    for i in range(1, 10_000):
+        candidate = f"{folder}{slash}{stem} ({i}){'.' + ext if ext else ''}"
+        if not taken(candidate):
+            return candidate
+    raise CloudpaneError(f"No free name found for {name}.")
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+
+class ProgressRelay:
+    """Thread-safe totals; hands each report to the caller's loop (throttled per file)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        callback: ProgressCallback | None,
+        files_total: int,
+        bytes_total: int,
+    ) -> None:
+        self.loop = loop
+        self.callback = callback
+        self.files_total = files_total
+        self.bytes_total = bytes_total
+        self.files_done = 0
+        self.bytes_done = 0
+        self.lock = threading.Lock()
+        self.last: dict[str, float] = {}
+
+    def add_bytes(self, count: int) -> None:
+        with self.lock:
+            self.bytes_done += count
+
+    def report(
+        self,
+        name: str,
+        local: Path,
+        state: TransferState,
+        file_bytes: int,
+        file_total: int,
+        message: str = "",
+    ) -> None:
+        with self.lock:
+            if state in ("done", "skipped", "failed"):
+                self.files_done += 1
+            elif state == "progress":
+                now = time.monotonic()
+                if now - self.last.get(name, 0.0) < PROGRESS_INTERVAL:
+                    return
+                self.last[name] = now
+            event = TransferProgress(
+                name=name,
+                local_path=local,
+                state=state,
+                file_bytes=file_bytes,
+                file_total=file_total,
+                files_done=self.files_done,
+                files_total=self.files_total,
+                bytes_done=self.bytes_done,
+                bytes_total=self.bytes_total,
+                message=message,
+            )
+        if self.callback is not None:
+            self.loop.call_soon_threadsafe(self.callback, event)
+
+
+class _CountingReader:
+    """A file wrapper for uploads: reports bytes read and computes CRC32C on the way."""
+
+    def __init__(self, fh: Any, on_bytes: Callable[[int], None]) -> None:
+        import google_crc32c
+
+        self.fh = fh
+        self.on_bytes = on_bytes
+        self.crc = google_crc32c.Checksum()
+        self.position = 0
+        self.sequential = True  # False once the library seeks back (a retried chunk)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        if data:
+            self.crc.update(data)
+            self.position += len(data)
+            self.on_bytes(len(data))
+        return data  # type: ignore[no-any-return]
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        result = self.fh.seek(offset, whence)
+        if result != self.position:
+            self.sequential = False
+        self.position = result
+        return result  # type: ignore[no-any-return]
+
+    def tell(self) -> int:
+        return self.fh.tell()  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fh, name)
+
+
+class _CountingWriter:
+    """A file wrapper for downloads: reports bytes written and computes CRC32C."""
+
+    def __init__(self, fh: Any, on_bytes: Callable[[int], None]) -> None:
+        import google_crc32c
+
+        self.fh = fh
+        self.on_bytes = on_bytes
+        self.crc = google_crc32c.Checksum()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        written = self.fh.write(data)
+        self.crc.update(data)
+        self.size += len(data)
+        self.on_bytes(len(data))
+        return written  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fh, name)
+
+
+def crc32c_of_file(path: Path) -> str:
+    import google_crc32c
+
+    crc = google_crc32c.Checksum()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            crc.update(chunk)
+    return base64.b64encode(crc.digest()).decode()
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadJob:
+    local: Path
+    name: str
+    size: int
+
+
+def plan_upload(sources: Path | Sequence[Path], dest_prefix: str) -> list[UploadJob]:
+    """Files and folders → (local file, object name). A folder keeps its name and layout."""
+    if isinstance(sources, str | Path):
+        sources = [Path(sources)]
+    prefix = dest_prefix.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    jobs: list[UploadJob] = []
+    for source in (Path(s) for s in sources):
+        if source.is_dir():
+            for path in sorted(source.rglob("*")):
+                if path.is_file():
+                    rel = path.relative_to(source).as_posix()
+                    name = f"{prefix}{source.name}/{rel}"
+                    jobs.append(UploadJob(path, name, path.stat().st_size))
+        elif source.is_file():
+            jobs.append(UploadJob(source, prefix + source.name, source.stat().st_size))
+        else:
+            raise InvalidArgument(f"{source} is not a file or folder.", "Check the path.")
+    for job in jobs:
+        if len(job.name.encode()) > 1024:
+            raise InvalidArgument(
+                f"The object name for {job.local} is longer than 1024 bytes.",
+                "Choose a shorter destination folder.",
+            )
+    return jobs
+
+
+def _is_precondition_failure(exc: BaseException) -> bool:
+    from google.api_core import exceptions as gexc
+
+    return isinstance(exc, gexc.PreconditionFailed)
+
+
+def _upload_one(
+    bucket: Any,
+    job: UploadJob,
+    on_exists: OnExists,
+    existing: set[str],
+    existing_lock: threading.Lock,
+    relay: ProgressRelay,
+) -> tuple[str, str]:
+    """→ (state, object name): ("done", name), ("skipped", name) or ("renamed", new name)."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    name = job.name
+    renamed = False
+    with existing_lock:
+        if name in existing and on_exists == "skip":
+            return "skipped", name
+        if name in existing and on_exists == "rename":
+            name = free_name(name, existing.__contains__)
+            renamed = True
+        if renamed:
+            existing.add(name)
+    relay.report(name, job.local, "started", 0, job.size)
+    precondition = None if on_exists == "overwrite" else 0
+    for _attempt in range(100):
+        blob = bucket.blob(name, chunk_size=CHUNK_SIZE if job.size > RESUMABLE_THRESHOLD else None)
+        sent = [0]
+
+        def on_bytes(count: int, _sent: list[int] = sent, _name: str = name) -> None:
+            _sent[0] += count
+            relay.add_bytes(count)
+            relay.report(_name, job.local, "progress", min(_sent[0], job.size), job.size)
+
+        try:
+            with job.local.open("rb") as fh:
+                reader = _CountingReader(fh, on_bytes)
+                blob.upload_from_file(
+                    reader,
+                    size=job.size,
+                    if_generation_match=precondition,
+                    checksum="crc32c",
+                    retry=DEFAULT_RETRY,
+                )
+        except Exception as exc:
+            relay.add_bytes(-sent[0])
+            if not _is_precondition_failure(exc):
+                raise
+            if on_exists == "skip":
+                return "skipped", name
+            if on_exists == "rename":
+                with existing_lock:
+                    existing.add(name)
+                    name = free_name(job.name, existing.__contains__)
+                    existing.add(name)
+                renamed = True
+                continue
+            raise CloudpaneError(
+                f"{name} already exists in the bucket.",
+                "Choose skip, overwrite or rename.",
+            ) from exc
+        relay.add_bytes(job.size - sent[0])  # a retried chunk counts once
+        local_crc = (
+            base64.b64encode(reader.crc.digest()).decode()
+            if reader.sequential and reader.position == job.size
+            else crc32c_of_file(job.local)
+        )
+        relay.report(name, job.local, "verifying", job.size, job.size)
+        if blob.crc32c != local_crc or int(blob.size or 0) != job.size:
+            raise ChecksumMismatch(
+                f"{name}: the bucket holds {blob.size} bytes with CRC32C {blob.crc32c}, "
+                f"the local file {job.size} bytes with CRC32C {local_crc}.",
+                "The local file may have changed during the upload; upload it again.",
+            )
+        return ("renamed" if renamed else "done"), name
+    raise CloudpaneError(f"No free name found for {job.name}.")
+
+
+async def run_upload(
+    bucket: Any,
+    jobs: list[UploadJob],
+    on_exists: OnExists,
+    existing: set[str],
+    progress: ProgressCallback | None,
+    parallel: int,
+) -> UploadResult:
+    loop = asyncio.get_running_loop()
+    relay = ProgressRelay(loop, progress, len(jobs), sum(j.size for j in jobs))
+    lock = threading.Lock()
+    uploaded: list[str] = []
+    skipped: list[str] = []
+    renamed: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    started = time.monotonic()
+
+    def work(job: UploadJob) -> None:
+        try:
+            state, name = _upload_one(bucket, job, on_exists, existing, lock, relay)
+        except Exception as exc:
+            error = translate(exc, f"upload {job.name}")
+            failed[job.name] = str(error)
+            relay.report(job.name, job.local, "failed", 0, job.size, str(error))
+            return
+        if state == "skipped":
+            skipped.append(name)
+            relay.add_bytes(job.size)
+            relay.report(name, job.local, "skipped", 0, job.size, "exists")
+            return
+        uploaded.append(name)
+        if state == "renamed":
+            renamed[job.name] = name
+        relay.report(name, job.local, "done", job.size, job.size, name)
+
+    workers = max(1, min(parallel, MAX_PARALLEL, len(jobs) or 1))
+    with ThreadPoolExecutor(workers, thread_name_prefix="upload") as pool:
+        await asyncio.gather(*(loop.run_in_executor(pool, work, job) for job in jobs))
+    return UploadResult(
+        uploaded=tuple(sorted(uploaded)),
+        skipped=tuple(sorted(skipped)),
+        renamed=renamed,
+        failed=failed,
+        bytes=sum(j.size for j in jobs if j.name not in failed and j.name not in skipped),
+        seconds=time.monotonic() - started,
+    )
+
+
+# --- downloads ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DownloadJob:
+    name: str
+    size: int
+    generation: int | None
+    crc32c: str | None
+    local: Path | None  # None when the name is unsafe
+    problem: str = ""
+
+
+def plan_download(bucket: Any, items: Iterable[str], dest: Path, retry: Any) -> list[DownloadJob]:
+    """Objects and folders (names ending in `/`) → local paths under `dest`.
+
+    A folder `data/train/` lands as `dest/train/…`; an object `data/a.txt` as `dest/a.txt`.
+    """
+    jobs: list[DownloadJob] = []
+    for item in items:
+        if item.endswith("/") or item == "":
+            parent = item.rstrip("/").rpartition("/")[0]
+            strip = f"{parent}/" if parent else ""
+            blobs = bucket.client.list_blobs(bucket, prefix=item, retry=retry)
+            found = [b for b in blobs if not b.name.endswith("/")]
+        else:
+            parent = item.rpartition("/")[0]
+            strip = f"{parent}/" if parent else ""
+            blob = bucket.get_blob(item, retry=retry)
+            if blob is None:
+                jobs.append(DownloadJob(item, 0, None, None, None, "no such object"))
+                continue
+            found = [blob]
+        for blob in found:
+            try:
+                local: Path | None = safe_local_path(dest, blob.name, strip)
+                problem = ""
+            except UnsafePath as exc:
+                local, problem = None, exc.message
+            jobs.append(
+                DownloadJob(
+                    blob.name, int(blob.size or 0), blob.generation, blob.crc32c, local, problem
+                )
+            )
+    return jobs
+
+
+def _download_one(
+    bucket: Any,
+    job: DownloadJob,
+    on_exists: OnExists,
+    relay: ProgressRelay,
+    lock: threading.Lock,
+    claimed: set[Path],
+) -> tuple[str, Path]:
+    assert job.local is not None
+    target = job.local
+    with lock:  # choosing the local name must not race with another worker of this batch
+
+        def taken(path: Path) -> bool:
+            return path in claimed or path.exists() or path.is_symlink()
+
+        if taken(target):
+            if on_exists == "skip":
+                return "skipped", target
+            if on_exists == "error":
+                raise CloudpaneError(
+                    f"{target} already exists.", "Choose skip, overwrite or rename."
+                )
+            if on_exists == "rename":
+                parent = target.parent
+                target = parent / free_name(target.name, lambda n: taken(parent / n))
+        claimed.add(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+    relay.report(job.name, target, "started", 0, job.size)
+    tmp = target.parent / f".{target.name[:200]}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}"
+    got = [0]
+
+    def on_bytes(count: int) -> None:
+        got[0] += count
+        relay.add_bytes(count)
+        relay.report(job.name, target, "progress", got[0], job.size)
+
+    try:
+        blob = bucket.blob(job.name, generation=job.generation)
+        with tmp.open("wb") as fh:
+            writer = _CountingWriter(fh, on_bytes)
+            blob.download_to_file(writer, checksum="crc32c")
+            fh.flush()
+            os.fsync(fh.fileno())
+        relay.report(job.name, target, "verifying", job.size, job.size)
+        local_crc = base64.b64encode(writer.crc.digest()).decode()
+        if writer.size != job.size or (job.crc32c and local_crc != job.crc32c):
+            raise ChecksumMismatch(
+                f"{job.name}: received {writer.size} bytes with CRC32C {local_crc}, "
+                f"expected {job.size} bytes with CRC32C {job.crc32c}.",
+                "Nothing was saved under the final name; try again.",
+            )
+        os.replace(tmp, target)
+    except BaseException:
+        relay.add_bytes(-got[0])
+        tmp.unlink(missing_ok=True)
+        raise
+    return "done", target
+
+
+async def run_download(
+    bucket: Any,
+    jobs: list[DownloadJob],
+    on_exists: OnExists,
+    progress: ProgressCallback | None,
+    parallel: int,
+) -> DownloadResult:
+    loop = asyncio.get_running_loop()
+    todo = [j for j in jobs if j.local is not None]
+    relay = ProgressRelay(loop, progress, len(jobs), sum(j.size for j in todo))
+    lock = threading.Lock()
+    claimed: set[Path] = set()
+    downloaded: list[Path] = []
+    skipped: list[str] = []
+    failed: dict[str, str] = {j.name: j.problem for j in jobs if j.local is None}
+    for job in jobs:
+        if job.local is None:
+            relay.report(job.name, Path(), "failed", 0, job.size, job.problem)
+    started = time.monotonic()
+
+    def work(job: DownloadJob) -> None:
+        try:
+            state, path = _download_one(bucket, job, on_exists, relay, lock, claimed)
+        except Exception as exc:
+            error = translate(exc, f"download {job.name}")
+            failed[job.name] = str(error)
+            relay.report(job.name, job.local or Path(), "failed", 0, job.size, str(error))
+            return
+        if state == "skipped":
+            skipped.append(job.name)
+            relay.add_bytes(job.size)
+            relay.report(job.name, path, "skipped", 0, job.size, "exists")
+        else:
+            downloaded.append(path)
+            relay.report(job.name, path, "done", job.size, job.size, str(path))
+
+    workers = max(1, min(parallel, MAX_PARALLEL, len(todo) or 1))
+    with ThreadPoolExecutor(workers, thread_name_prefix="download") as pool:
+        await asyncio.gather(*(loop.run_in_executor(pool, work, job) for job in todo))
+    return DownloadResult(
+        downloaded=tuple(sorted(downloaded)),
+        skipped=tuple(sorted(skipped)),
+        failed=failed,
+        bytes=sum(j.size for j in todo if j.name not in failed and j.name not in skipped),
+        seconds=time.monotonic() - started,
+    )
