@@ -523,10 +523,12 @@ def test_aggregated_list_pages_and_filters(gce: Clients, sandbox_info: daemon.Sa
     running = compute_v1.AggregatedListInstancesRequest(project=gce.project, filter="status = RUNNING")
     found = [i for _, s in gce.instances.aggregated_list(request=running) for i in s.instances]
     assert len(found) == statuses["RUNNING"] and all(i.status == "RUNNING" for i in found)
-    zonal = list(gce.instances.list(project=gce.project, zone="us-central1-b", filter="name = train-*"))
+    by_name = compute_v1.ListInstancesRequest(project=gce.project, zone="us-central1-b", filter="name = train-*")
+    zonal = list(gce.instances.list(request=by_name))
     assert zonal and all(i.name.startswith("train-") for i in zonal)
+    nonsense = compute_v1.ListInstancesRequest(project=gce.project, zone=ZONE, filter="this is not a filter")
     with pytest.raises(gexc.BadRequest, match="filter"):
-        list(gce.instances.list(project=gce.project, zone=ZONE, filter="this is not a filter"))
+        list(gce.instances.list(request=nonsense))
 
 
 def test_aggregated_list_of_5000_is_fast(gce: Clients, sandbox_info: daemon.SandboxInfo) -> None:
@@ -564,7 +566,11 @@ def test_seeded_instances_have_gpus_and_deadlines(gce: Clients, sandbox_info: da
 
 def test_injected_errors_map_to_api_core_exceptions(gce: Clients, faults: Callable[..., dict]) -> None:
     faults(fail_next=1, codes=[503])
-    with pytest.raises(gexc.ServiceUnavailable):
+    with pytest.raises(gexc.ServiceUnavailable, match="Injected fault"):
+        gce.instances.get(project=gce.project, zone=ZONE, instance="anything", retry=None)
+    # The client's own default retry for get() rides over a 503.
+    faults(fail_next=1, codes=[503])
+    with pytest.raises(gexc.NotFound):
         gce.get("anything")
     faults(fail_next=1, codes=[429])
     with pytest.raises(gexc.TooManyRequests):
@@ -596,9 +602,7 @@ def private_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 
 def test_restart_reboots_running_instances(private_sandbox: Path) -> None:
-    from tests.conftest import TEST_TIMING
-
-    env = {"CLOUDPANE_SANDBOX_TIMING": TEST_TIMING}
+    env = {"CLOUDPANE_SANDBOX_TIMING": '{"provisioning": 0.2, "staging": 0.2, "stopping": 0.2}'}
     info = daemon.start(private_sandbox, env=env)
     options = {"api_endpoint": info.url}
     ic = compute_v1.InstancesClient(credentials=AnonymousCredentials(), transport="rest", client_options=options)

@@ -207,7 +207,9 @@ async def test_upload_never_overwrites_silently(svc: StorageService, tmp_path: P
     assert svc.client().bucket("exists").blob("m/model (1).txt").download_as_bytes() == b"new"
 
     over = await svc.upload("exists", local, "m/", on_exists="overwrite")
-    assert over.uploaded == ("m/model.txt",) and blob.download_as_bytes() == b"new"
+    assert over.uploaded == ("m/model.txt",)
+    current = svc.client().bucket("exists").blob("m/model.txt")
+    assert current.download_as_bytes() == b"new"
 
 
 async def test_upload_large_file_resumable_in_chunks(
@@ -382,7 +384,7 @@ async def test_google_backend_without_credentials_says_so(
     monkeypatch.setenv("NO_GCE_CHECK", "True")  # no metadata-server probe on this machine
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
     with pytest.raises(NoCredentials):
-        await StorageService(Backend("real-project", None)).list_buckets()
+        await StorageService(Backend("adc-project", None)).list_buckets()
 
 
 async def test_reads_retry_through_faults(svc: StorageService, faults: Any) -> None:

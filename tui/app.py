@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
@@ -25,15 +26,22 @@ from tui.services.errors import CloudpaneError, translate
 PANES = ("vms", "buckets", "jobs")
 
 
-class StatusHeader(Static):
-    """One line: project · backend · zone · burn rate. Says plainly when nothing is billed."""
+class StatusHeader(Horizontal):
+    """One line: project · backend · zone on the left, the burn rate on the right.
+
+    Says plainly when nothing is billed. At 80 columns the left part is cut, never the money.
+    """
 
     def __init__(self) -> None:
-        super().__init__("cloudpane · connecting…", id="status-header")
+        super().__init__(id="status-header")
         self.project = ""
         self.backend_text = "connecting…"
         self.zone = ""
         self.burn = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("cloudpane · connecting…", id="header-left")
+        yield Static("", id="header-right")
 
     def set_connection(self, connection: Connection) -> None:
         backend = connection.backend
@@ -50,18 +58,21 @@ class StatusHeader(Static):
     def set_burn(self, text: str) -> None:
         if text != self.burn:
             self.burn = text
-            self.refresh_text()
+            self.query_one("#header-right", Static).update(text)
 
     def refresh_text(self) -> None:
         parts = ["cloudpane"]
         if self.project:
-            parts.append(f"project {self.project}")
+            parts.append(self.project)
         parts.append(self.backend_text)
         if self.zone:
             parts.append(self.zone)
-        if self.burn:
-            parts.append(self.burn)
-        self.update(" · ".join(parts))
+        self.query_one("#header-left", Static).update(" · ".join(parts))
+
+    @property
+    def text(self) -> str:
+        left = self.query_one("#header-left", Static).render()
+        return f"{left} {self.burn}".strip()
 
 
 class ComingSoon(Static):

@@ -51,7 +51,9 @@ def test_tiny_case_by_hand() -> None:
     # valid pixels: (2,2), (4,5), (10,8)
     assert metrics["abs_rel"].result().numpy() == pytest.approx((0 + 0.25 + 0.2) / 3)
     assert metrics["rmse"].result().numpy() == pytest.approx(np.sqrt((0 + 1 + 4) / 3))
-    assert metrics["delta1"].result().numpy() == pytest.approx(3 / 3)
+    # ratios 1, 1.25, 1.25: exactly 1.25 is not "< 1.25"
+    assert metrics["delta1"].result().numpy() == pytest.approx(1 / 3)
+    assert metrics["delta2"].result().numpy() == pytest.approx(3 / 3)
     assert metrics["sq_rel"].result().numpy() == pytest.approx((0 + 1 / 4 + 4 / 10) / 3)
 
 

@@ -191,7 +191,7 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
         self.update_summary()
 
     def update_gpu_choices(self) -> None:
-        from tui.services.compute import accelerators_for_family
+        from tui.services.compute import attachable_accelerators
 
         gpu = self.query_one("#gpu", Select)
         note = self.query_one("#gpu-note", Static)
@@ -206,7 +206,7 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
             bundled = ", ".join(f"{a.count}× {a.type}" for a in machine.bundled_accelerators)
             note.update(f"{machine.name} comes with its GPUs: {bundled}.")
             return
-        allowed = accelerators_for_family(machine.family)
+        allowed = attachable_accelerators(machine.family)
         offered = [a for a in self.accelerators.values() if a.name in allowed]
         gpu.disabled = not offered
         gpu.set_options([(f"{a.description} ({a.name})", a.name) for a in offered])

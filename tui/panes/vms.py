@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from datetime import datetime
@@ -12,11 +13,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import RowDoesNotExist
 
+from tui.alerts import announce_warnings
 from tui.format import until, uptime, utcnow
 from tui.panes.base import PaletteAction, Pane
+from tui.services import policy, pricing
 from tui.services.errors import CloudpaneError, translate
 from tui.services.models import Instance, Operation
+from tui.services.pricing import InstanceCost, format_money, format_rate
 from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.details import DetailsScreen
 from tui.widgets.operations import OperationsBar
@@ -26,16 +31,19 @@ if TYPE_CHECKING:
     from tui.services.connect import Connection
 
 COLUMNS = (
-    ("name", "Name", 22),
-    ("zone", "Zone", 15),
+    ("name", "Name", 20),
     ("status", "Status", 11),
+    ("zone", "Zone", 14),
     ("machine", "Machine", 15),
-    ("gpus", "GPUs", 10),
-    ("internal", "Internal IP", 13),
-    ("external", "External IP", 15),
+    ("gpus", "GPUs", 9),
+    ("hourly", "$/h", 8),
+    ("run", "This run", 14),
     ("uptime", "Uptime", 8),
     ("autostop", "Auto-stop", 10),
+    ("internal", "Internal IP", 13),
+    ("external", "External IP", 15),
 )
+TICKING = ("run", "uptime", "autostop")  # the cells the 1 Hz ticker repaints
 
 STATUS_STYLE = {
     "RUNNING": "green",
@@ -61,23 +69,38 @@ def gpu_text(instance: Instance) -> str:
     )
 
 
-def instance_row(instance: Instance, now: datetime) -> tuple[str | Text, ...]:
+def cost_cells(instance: Instance, cost: InstanceCost | None) -> tuple[str, str]:
+    """($/h, this run): what it costs while running; for a stopped one, what its disks cost."""
+    if cost is None:
+        return "", ""
+    if instance.is_running:
+        run = format_money(cost.run_cost) if cost.run_cost is not None else "price unknown"
+        return format_rate(cost.hourly).removesuffix("/h"), run
+    if cost.disks_monthly is None:
+        return "—", "disks: price unknown"
+    return "—", f"disks {format_money(cost.disks_monthly)}/mo"
+
+
+def instance_row(
+    instance: Instance, now: datetime, cost: InstanceCost | None = None, warned: bool = False
+) -> tuple[str | Text, ...]:
     """The table cells of one instance, in COLUMNS order."""
     running = instance.is_running
     stop_at = instance.stops_at() if running else None
-    autostop = ""
-    if stop_at is not None:
-        autostop = until(stop_at, now)
+    hourly, run = cost_cells(instance, cost)
+    name: str | Text = Text(f"⚠ {instance.name}", style="bold red") if warned else instance.name
     return (
-        instance.name,
-        instance.zone,
+        name,
         Text(instance.status, style=STATUS_STYLE.get(instance.status, "")),
+        instance.zone,
         instance.machine_type,
         gpu_text(instance),
+        hourly,
+        run,
+        uptime(instance.last_start, now) if running else "",
+        until(stop_at, now) if stop_at is not None else "",
         instance.internal_ip or "",
         (instance.external_ip or "") if running else "",
-        uptime(instance.last_start, now) if running else "",
-        autostop,
     )
 
 
@@ -108,6 +131,8 @@ class VmsPane(Pane):
         Binding("ctrl+d", "delete", "Delete"),
         Binding("o", "serial", "Serial out"),
         Binding("s", "ssh", "SSH"),
+        Binding("a", "auto_stop", "Auto-stop"),
+        Binding("w", "warnings", "Warnings"),
         Binding("enter", "details", "Details", show=False),
         Binding("r", "refresh", "Refresh", show=False),
         Binding("j", "cursor(1)", "Down", show=False),
@@ -127,6 +152,10 @@ class VmsPane(Pane):
         PaletteAction(
             "Delete instance", "Delete the selected instance and its boot disk", "delete", True
         ),
+        PaletteAction(
+            "Set auto-stop", "Server-side stop after N hours or at a time", "auto_stop", True
+        ),
+        PaletteAction("Turn-off warnings", "What is costing money for nothing", "warnings"),
         PaletteAction("Serial port output", "Read the selected instance's console", "serial"),
         PaletteAction("SSH into instance", "Open a shell on the selected instance", "ssh"),
         PaletteAction("Instance details", "Full resource as YAML", "details"),
@@ -142,6 +171,11 @@ class VmsPane(Pane):
         self.failures = 0
         self.loaded = False
         self._poll_timer = None
+        self.ledger = pricing.RunLedger()
+        self.tracker = policy.WarningTracker()
+        self.warnings: list[policy.TurnOffWarning] = []
+        self.figures: pricing.TickerFigures | None = None
+        self.cpu_samples: dict[str, list[tuple[datetime, float]]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("Connecting…", classes="pane-message", id="vms-message")
@@ -155,6 +189,9 @@ class VmsPane(Pane):
             placeholder="filter: words to match (esc clears)", id="vms-filter", classes="filter"
         )
         yield OperationsBar(id="vms-operations")
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self.tick)
 
     # ----------------------------------------------------------- data flow
     def backend_ready(self, connection: Connection) -> None:
@@ -209,7 +246,80 @@ class VmsPane(Pane):
     def apply(self, instances: list[Instance]) -> None:
         self.instances = {i.id: i for i in instances}
         self.loaded = True
+        now = utcnow()
+        self.ledger.observe_all(instances)
+        self.figures = self.compute_figures(now)
+        self.check_warnings(now)
         self.render_table()
+        self.update_header()
+
+    def compute_figures(self, now: datetime) -> pricing.TickerFigures:
+        laptop = self.app_config().cost_settings().laptop_price
+        return pricing.ticker(
+            list(self.instances.values()), now, ledger=self.ledger, laptop_price=laptop
+        )
+
+    def app_config(self):  # type: ignore[no-untyped-def]
+        from tui.config import Config
+
+        config = getattr(self.app, "config", None)
+        return config if isinstance(config, Config) else Config()
+
+    def check_warnings(self, now: datetime) -> None:
+        """Evaluate the turn-off rules; announce each new episode once."""
+        assert self.figures is not None
+        rules = self.app_config().turn_off_rules()
+        self.warnings = policy.evaluate(
+            self.instances.values(),
+            self.cpu_samples,
+            now,
+            rules,
+            month_projection=self.figures.month_projection,
+        )
+        fresh = self.tracker.update(self.warnings, now)
+        if fresh:
+            announce_warnings(self.app, fresh, self.app_config().hook)
+
+    def warned_ids(self) -> set[str]:
+        now = utcnow()
+        return {w.instance_id for w in self.warnings if not self.tracker.is_snoozed(w.key, now)}
+
+    def tick(self) -> None:
+        """1 Hz: move the cost figures, repainting only the rows on screen."""
+        if not self.loaded or not self.instances:
+            return
+        now = utcnow()
+        self.figures = self.compute_figures(now)
+        self.update_header()
+        table = self.query_one(DataTable)
+        first = int(table.scroll_y)
+        visible = table.ordered_rows[first : first + table.size.height]
+        for row in visible:
+            instance = self.instances.get(row.key.value or "")
+            if instance is None or not instance.is_running:
+                continue
+            cells = dict(zip([c[0] for c in COLUMNS], self.row_for(instance, now), strict=True))
+            for column in TICKING:
+                if str(table.get_cell(row.key, column)) != str(cells[column]):
+                    table.update_cell(row.key, column, cells[column])
+
+    def row_for(self, instance: Instance, now: datetime) -> tuple[str | Text, ...]:
+        cost = self.figures.per_instance.get(instance.id) if self.figures else None
+        return instance_row(instance, now, cost, instance.id in self.warned_ids())
+
+    def update_header(self) -> None:
+        if self.figures is None:
+            return
+        f = self.figures
+        text = (
+            f"{pricing.format_estimate(f.burn, rate=True)} · today "
+            f"{pricing.format_estimate(f.today)} · month ≈ "
+            f"{pricing.format_money(f.month_projection, cents=False)}"
+        )
+        from tui.app import StatusHeader
+
+        for header in self.app.query(StatusHeader):
+            header.set_burn(text)
 
     def render_table(self) -> None:
         """Bring the table in line with the data by diff: add, update changed cells, remove."""
@@ -221,7 +331,7 @@ class VmsPane(Pane):
             table.remove_row(key)
         added = False
         for key, instance in wanted.items():
-            cells = instance_row(instance, now)
+            cells = self.row_for(instance, now)
             if key in current:
                 old = table.get_row(key)
                 for (column, _, _), value, before in zip(COLUMNS, cells, old, strict=False):
@@ -235,13 +345,16 @@ class VmsPane(Pane):
                 table.add_row(*cells, key=key)
                 added = True
         if added:
-            table.sort("name", key=lambda name: str(name).lower())
+            table.sort("name", key=lambda name: str(name).lstrip("⚠ ").lower())
         self.update_message(len(wanted))
 
     def update_message(self, shown: int) -> None:
         total = len(self.instances)
         running = sum(1 for i in self.instances.values() if i.is_running)
         text = f"{total} instances, {running} running"
+        active = [w for w in self.warnings if not self.tracker.is_snoozed(w.key, utcnow())]
+        if active:
+            text += f" · ⚠ {len(active)} turn-off warning{'s' if len(active) > 1 else ''} (w)"
         if self.filter_text:
             text += f" · {shown} match “{self.filter_text}”"
         if total == 0:
@@ -476,6 +589,80 @@ class VmsPane(Pane):
         finally:
             bar.finish(key)
             self.refresh_instances()
+
+    # ------------------------------------------------------- warnings, auto-stop
+    def action_warnings(self) -> None:
+        from tui.panes.vm_warnings import WarningsScreen
+
+        now = utcnow()
+        active = [w for w in self.warnings if not self.tracker.is_snoozed(w.key, now)]
+        self.app.push_screen(WarningsScreen(active), self._warning_chosen)
+
+    def _warning_chosen(self, choice: object) -> None:
+        from tui.panes.vm_warnings import SnoozeScreen, WarningChoice
+
+        if not isinstance(choice, WarningChoice):
+            return
+        warning = choice.warning
+        if choice.action == "snooze":
+
+            def snooze(until_time: object) -> None:
+                if isinstance(until_time, datetime):
+                    self.tracker.snooze(warning.instance_id, warning.rule, until_time)
+                    self.app.notify(
+                        f"Snoozed until {until_time.astimezone():%a %H:%M}: {warning.message}"
+                    )
+                    self.render_table()
+
+            self.app.push_screen(SnoozeScreen(warning), snooze)
+            return
+        instance = self.instances.get(warning.instance_id)
+        if instance is None:
+            self.app.notify("That instance is gone.", severity="warning")
+            return
+        self.select_instance(instance.id)
+        if choice.action == "stop":
+            self.action_stop()
+        elif choice.action == "auto_stop":
+            self.action_auto_stop()
+
+    def select_instance(self, instance_id: str) -> None:
+        table = self.query_one(DataTable)
+        with contextlib.suppress(KeyError, RowDoesNotExist):
+            table.move_cursor(row=table.get_row_index(instance_id))
+
+    def action_auto_stop(self) -> None:
+        instance = self.need_selection()
+        if instance is None or not self.writable("set an auto-stop"):
+            return
+        from tui.panes.vm_warnings import AutoStopScreen
+
+        self.app.push_screen(
+            AutoStopScreen(instance), lambda result: result and self.set_auto_stop(instance, result)
+        )
+
+    @work(group="vms-ops", exit_on_error=False, description="set the auto-stop")
+    async def set_auto_stop(self, instance: Instance, choice: object) -> None:
+        from tui.panes.vm_warnings import AutoStop
+
+        assert isinstance(choice, AutoStop)
+        service = await self.get_service()
+        if choice.termination_time:
+            what = f"stop at {choice.termination_time.astimezone():%a %H:%M}"
+        elif choice.max_run_seconds:
+            what = f"stop {choice.max_run_seconds / 3600:g} h after each start"
+        else:
+            what = "no auto-stop"
+        await self.run_operation(
+            f"auto-stop of {instance.name}",
+            service.set_auto_stop(
+                instance.zone,
+                instance.name,
+                max_run_seconds=choice.max_run_seconds,
+                termination_time=choice.termination_time,
+            ),
+            done=f"{instance.name}: {what}.",
+        )
 
     def action_serial(self) -> None:
         instance = self.need_selection()

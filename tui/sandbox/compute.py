@@ -1628,7 +1628,10 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         key = f"{project}/{zone}/{name}"
         shape = cat.SHAPES.get(last_segment(doc["machineType"]))
         sched = normalize_scheduling(
-            body, bool(doc.get("guestAccelerators")), "scheduling", bundled=bool(shape and shape.gpu)
+            body,
+            bool(doc.get("guestAccelerators")),
+            "scheduling",
+            bundled=bool(shape and shape.gpu),
         )
         current = doc.get("scheduling") or {}
         limits = (

@@ -630,6 +630,11 @@ class _Parse:
     def line(self, path: str) -> int:
         return self.reader.line_of(path)
 
+    def written(self, parent: str, keys: Iterable[str]) -> list[str]:
+        """Which of `keys` (members of a oneof) the file gives under `parent`, in file order."""
+        found = [k for k in keys if self.reader.present(f"{parent}.{k}")]
+        return sorted(found, key=lambda k: self.line(f"{parent}.{k}"))
+
     def required(self, data: Mapping[str, Any], key: str, parent: str, what: str = "") -> bool:
         """True when `key` is in data; else an error unless it was written but was invalid."""
         if key in data:
@@ -748,7 +753,7 @@ class _Parse:
                 "conditional parameters are not supported by cloudpane; flatten them into "
                 "top-level parameters",
             )
-        written = [k for k in VALUE_SPECS if self.reader.present(f"{base}.{k}")]
+        written = self.written(base, VALUE_SPECS)
         if not written:
             self.error(base, "needs one value spec: " + ", ".join(VALUE_SPECS))
             return None
@@ -809,7 +814,7 @@ class _Parse:
     def _vertex_stopping(
         self, study: Mapping[str, Any], params: list[ParameterSpec]
     ) -> dict[str, Any] | None:
-        written = [k for k in STOPPING_SPECS if self.reader.present(f"studySpec.{k}")]
+        written = self.written("studySpec", STOPPING_SPECS)
         if len(written) > 1:
             self.error(
                 f"studySpec.{written[1]}",
@@ -857,16 +862,14 @@ class _Parse:
                 self.error(f"{path}.replicaCount", f"must be ≥ 0 (got {replicas})")
             if self.required(pool, "machineSpec", path, " (machineType, accelerators)"):
                 self._check_machine(pool["machineSpec"], f"{path}.machineSpec")
-            tasks = [
-                k
-                for k in ("pythonPackageSpec", "containerSpec")
-                if self.reader.present(f"{path}.{k}")
-            ]
+            tasks = self.written(path, ("pythonPackageSpec", "containerSpec"))
             if not tasks:
                 self.error(path, "needs pythonPackageSpec or containerSpec (what the trial runs)")
             elif len(tasks) > 1:
                 self.error(
-                    f"{path}.containerSpec", "give pythonPackageSpec or containerSpec, not both"
+                    f"{path}.{tasks[1]}",
+                    f"give pythonPackageSpec or containerSpec, not both ({tasks[0]} is on line "
+                    f"{self.line(f'{path}.{tasks[0]}')})",
                 )
             elif tasks[0] == "pythonPackageSpec" and "pythonPackageSpec" in pool:
                 package = pool["pythonPackageSpec"]

@@ -97,31 +97,55 @@ def accelerators_for(machine_type: str) -> dict[str, tuple[int, ...]]:
     return {}
 
 
+def hardware_problem(
+    machine_type: str, accelerator_type: str | None, accelerator_count: int
+) -> tuple[str, str] | None:
+    """(field, why) when this combination is not valid for Vertex AI training, else None.
+
+    `field` is the MachineSpec field to blame: machineType, acceleratorType or acceleratorCount.
+    """
+    if machine_type not in set(training_machine_types()):
+        return (
+            "machineType",
+            f"Machine type {machine_type!r} is not offered for Vertex AI training.",
+        )
+    gpu = accelerator_type if accelerator_type not in (None, "", ACCELERATOR_ENUM[0]) else None
+    if gpu is None:
+        if accelerator_count:
+            return "acceleratorCount", "acceleratorCount is set but no acceleratorType."
+        if machine_type in BUNDLED_GPUS:
+            need, count = BUNDLED_GPUS[machine_type]
+            return (
+                "acceleratorType",
+                f"{machine_type} comes with {count}× {need}: set acceleratorType {need} "
+                f"and acceleratorCount {count}.",
+            )
+        return None
+    if gpu not in ACCELERATOR_ENUM.values():
+        return "acceleratorType", f"Unknown accelerator type {gpu!r}."
+    allowed = accelerators_for(machine_type)
+    if not allowed:
+        return (
+            "acceleratorType",
+            f"{machine_type} does not take accelerators; pick an n1, a2, a3 or g2 machine for {gpu}.",
+        )
+    if gpu not in allowed:
+        return (
+            "acceleratorType",
+            f"{machine_type} does not take {gpu}; it takes {', '.join(sorted(allowed))}.",
+        )
+    if accelerator_count not in allowed[gpu]:
+        counts = ", ".join(str(c) for c in allowed[gpu]) or "none (too many vCPUs)"
+        return "acceleratorCount", f"{machine_type} takes {counts}× {gpu}, not {accelerator_count}."
+    return None
+
+
 def accelerator_problem(
     machine_type: str, accelerator_type: str | None, accelerator_count: int
 ) -> str | None:
     """Why this hardware combination is not valid for Vertex AI training, or None."""
-    if machine_type not in set(training_machine_types()):
-        return f"Machine type {machine_type!r} is not offered for Vertex AI training."
-    gpu = accelerator_type if accelerator_type not in (None, "", ACCELERATOR_ENUM[0]) else None
-    if gpu is None:
-        if accelerator_count:
-            return "acceleratorCount is set but no acceleratorType."
-        if machine_type in BUNDLED_GPUS:
-            need, count = BUNDLED_GPUS[machine_type]
-            return f"{machine_type} comes with {count}× {need}: set acceleratorType {need} and acceleratorCount {count}."
-        return None
-    if gpu not in ACCELERATOR_ENUM.values():
-        return f"Unknown accelerator type {gpu!r}."
-    allowed = accelerators_for(machine_type)
-    if not allowed:
-        return f"{machine_type} does not take accelerators; pick an n1, a2, a3 or g2 machine for {gpu}."
-    if gpu not in allowed:
-        return f"{machine_type} does not take {gpu}; it takes {', '.join(sorted(allowed))}."
-    if accelerator_count not in allowed[gpu]:
-        counts = ", ".join(str(c) for c in allowed[gpu]) or "none (too many vCPUs)"
-        return f"{machine_type} takes {counts}× {gpu}, not {accelerator_count}."
-    return None
+    found = hardware_problem(machine_type, accelerator_type, accelerator_count)
+    return found[1] if found else None
 
 
 # --- job specs ------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from tui.services.job_models import (
     TrainerJobRequest,
     WorkerPool,
     accelerator_problem,
+    hardware_problem,
 )
 
 TRAINER_MODULE = "trainer.task"
@@ -90,19 +91,18 @@ def validate_job_spec(spec: JobSpec) -> list[SpecProblem]:
             problems.append(SpecProblem(f"{path}.replicaCount", "must not be negative."))
         if pool.replica_count == 0 and i > 0:
             continue
-        hw = accelerator_problem(pool.machine_type, pool.accelerator_type, pool.accelerator_count)
+        hw = hardware_problem(pool.machine_type, pool.accelerator_type, pool.accelerator_count)
         if hw:
-            field = "machineType" if "Machine type" in hw else "acceleratorType"
-            if "not " in hw and "×" in hw and "takes" in hw:
-                field = "acceleratorCount"
-            problems.append(SpecProblem(f"{path}.machineSpec.{field}", hw))
+            problems.append(SpecProblem(f"{path}.machineSpec.{hw[0]}", hw[1]))
         if pool.container_image_uri:
             continue
         package = f"{path}.pythonPackageSpec"
         if not pool.executor_image_uri:
             problems.append(SpecProblem(f"{package}.executorImageUri", "is required."))
         if not pool.package_uris:
-            problems.append(SpecProblem(f"{package}.packageUris", "at least one package is required."))
+            problems.append(
+                SpecProblem(f"{package}.packageUris", "at least one package is required.")
+            )
         for n, uri in enumerate(pool.package_uris):
             problems += _gs_problems(uri, f"{package}.packageUris[{n}]", "a package")
         if not _MODULE.match(pool.python_module or ""):
@@ -214,7 +214,10 @@ def pool_to_resource(pool: WorkerPool) -> dict[str, Any]:
         if env:
             package["env"] = env
         out["pythonPackageSpec"] = package
-    out["diskSpec"] = {"bootDiskType": pool.boot_disk_type, "bootDiskSizeGb": pool.boot_disk_size_gb}
+    out["diskSpec"] = {
+        "bootDiskType": pool.boot_disk_type,
+        "bootDiskSizeGb": pool.boot_disk_size_gb,
+    }
     return out
 
 
@@ -282,7 +285,9 @@ def spec_from_job_spec(
     scheduling = job_spec.get("scheduling") or {}
     return JobSpec(
         display_name=display_name,
-        worker_pools=tuple(pool_from_resource(p or {}) for p in job_spec.get("workerPoolSpecs") or ()),
+        worker_pools=tuple(
+            pool_from_resource(p or {}) for p in job_spec.get("workerPoolSpecs") or ()
+        ),
         region=region,
         base_output_directory=str(
             (job_spec.get("baseOutputDirectory") or {}).get("outputUriPrefix", "")
@@ -403,7 +408,11 @@ def edit_spec(spec: JobSpec, edits: Mapping[str, Any] | None) -> JobSpec:
     unknown = set(edits) - job_fields - POOL_EDITS - {"replica_count"}
     if unknown:
         raise InvalidArgument(f"Cannot edit {', '.join(sorted(unknown))} of a job spec.")
-    pool_edits = {k: (tuple(v) if k in ("args", "package_uris") else v) for k, v in edits.items() if k in POOL_EDITS}
+    pool_edits = {
+        k: (tuple(v) if k in ("args", "package_uris") else v)
+        for k, v in edits.items()
+        if k in POOL_EDITS
+    }
     pools = [dataclasses.replace(p, **pool_edits) for p in spec.worker_pools]
     if "replica_count" in edits:
         total = int(edits["replica_count"])

@@ -205,6 +205,8 @@ def validate_bucket_name(name: str) -> str | None:
             "Bucket names can only contain lowercase letters, digits, dashes (-), "
             "underscores (_) and dots (.)."
         )
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        return "Bucket names must start and end with a letter or a digit."
     if "." in name:
         if len(name) > 222:
             return "Bucket names with dots can be at most 222 characters long."
@@ -216,8 +218,6 @@ def validate_bucket_name(name: str) -> str | None:
         return "Bucket names must be at most 63 characters long (222 if they contain dots)."
     if len(name) < 3:
         return "Bucket names must be at least 3 characters long."
-    if not (name[0].isalnum() and name[-1].isalnum()):
-        return "Bucket names must start and end with a letter or a digit."
     try:
         ipaddress.ip_address(name)
     except ValueError:

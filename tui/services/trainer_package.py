@@ -79,9 +79,7 @@ def _pkg_info(version: str, requirements: tuple[str, ...]) -> str:
 
 
 _PYPROJECT = (
-    "[build-system]\n"
-    'requires = ["setuptools>=61"]\n'
-    'build-backend = "setuptools.build_meta"\n'
+    '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
 )
 
 

@@ -190,7 +190,8 @@ class Reader:
     def read(self, node: Node, ftype: FieldType, path: str) -> Any:
         self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, ScalarNode) and node.tag == _TAG_NULL:
-            self.problem(path, "has no value; give one or remove the key")
+            empty = "write {} for an empty one" if isinstance(ftype, Message) else "give one"
+            self.problem(path, f"has no value; {empty} or remove the key")
             return None
         if isinstance(ftype, Message):
             return self._message(node, self.schemas[ftype.name], path)
@@ -215,6 +216,11 @@ class Reader:
             return None
         out: dict[str, Any] = {}
         seen: dict[str, int] = {}
+        try:
+            self._constructor.flatten_mapping(node)  # resolve `<<: *anchor` merge keys in place
+        except ConstructorError as exc:
+            self.problem(path, f"cannot be read: {exc.problem}")
+            return None
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
             if not isinstance(key_node, ScalarNode) or key_node.tag == _TAG_NULL:
@@ -260,7 +266,9 @@ class Reader:
         if hint:
             return f"unknown key; {hint}"
         guess = nearest(key, known + sorted(schema.hints))
-        if guess in schema.hints:  # a near miss of a key that belongs elsewhere
+        if (
+            guess is not None and guess in schema.hints
+        ):  # a near miss of a key that belongs elsewhere
             return f"unknown key; did you mean {guess}? {schema.hints[guess]}"
         if guess:
             return f"unknown key; did you mean {guess}? (known: {', '.join(known)})"

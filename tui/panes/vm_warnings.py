@@ -1,0 +1,192 @@
+"""Turn-off warnings and auto-stop: see what costs money for nothing and act on one key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui.format import utcnow
+from tui.services.models import Instance
+from tui.services.policy import TurnOffWarning
+
+
+@dataclass(frozen=True)
+class WarningChoice:
+    """What the person chose in the warnings list."""
+
+    action: str  # "stop", "snooze", "auto_stop"
+    warning: TurnOffWarning
+
+
+class WarningsScreen(ModalScreen[WarningChoice | None]):
+    BINDINGS = [
+        Binding("escape,q", "close", "Close"),
+        Binding("t", "choose('stop')", "Stop now"),
+        Binding("z", "choose('snooze')", "Snooze"),
+        Binding("a", "choose('auto_stop')", "Set auto-stop"),
+    ]
+
+    def __init__(self, warnings: list[TurnOffWarning]) -> None:
+        super().__init__()
+        self.warnings = warnings
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label("Turn-off warnings", classes="dialog-title")
+            if not self.warnings:
+                yield Static("Nothing is costing money for nothing right now.")
+            table: DataTable[str] = DataTable(id="warnings-table", cursor_type="row")
+            table.add_columns("Instance", "Rule", "Evidence")
+            for index, warning in enumerate(self.warnings):
+                table.add_row(
+                    warning.instance_name, warning.title, warning.evidence, key=str(index)
+                )
+            yield table
+            yield Label(
+                "t stop now · z snooze · a set auto-stop · esc close", classes="dialog-hint"
+            )
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_choose(self, action: str) -> None:
+        table = self.query_one(DataTable)
+        if not self.warnings:
+            return
+        warning = self.warnings[table.cursor_row]
+        if action != "snooze" and warning.instance_id.startswith("("):
+            self.app.notify(
+                "This warning is about the whole project, not one instance: "
+                "snooze it, or stop instances from the list.",
+                severity="warning",
+            )
+            return
+        self.dismiss(WarningChoice(action, warning))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def snooze_options(now: datetime) -> list[tuple[str, datetime]]:
+    """Sensible snooze ends in local time: 30 min, 1 h, 4 h, tomorrow 9:00, Monday 9:00."""
+    local = now.astimezone()
+    tomorrow = datetime.combine(local.date() + timedelta(days=1), time(9), local.tzinfo)
+    monday = datetime.combine(
+        local.date() + timedelta(days=(7 - local.weekday()) % 7 or 7), time(9), local.tzinfo
+    )
+    return [
+        ("30 minutes", now + timedelta(minutes=30)),
+        ("1 hour", now + timedelta(hours=1)),
+        ("4 hours", now + timedelta(hours=4)),
+        ("until tomorrow 09:00", tomorrow),
+        ("until Monday 09:00", monday),
+    ]
+
+
+class SnoozeScreen(ModalScreen[datetime | None]):
+    BINDINGS = [Binding("escape", "close", "Cancel")]
+
+    def __init__(self, warning: TurnOffWarning) -> None:
+        super().__init__()
+        self.warning = warning
+        self.options = snooze_options(utcnow())
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Snooze: {self.warning.message}", classes="dialog-title")
+            yield OptionList(
+                *[Option(label, id=str(i)) for i, (label, _) in enumerate(self.options)]
+            )
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.options[int(event.option.id or 0)][1])
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class AutoStop:
+    """Server-side stop: after a run length, or at a time; both None clears it."""
+
+    max_run_seconds: int | None = None
+    termination_time: datetime | None = None
+
+
+def parse_auto_stop(text: str, running: bool, now: datetime) -> AutoStop | str:
+    """'4' or '4h' or '90m' → an AutoStop; 'off' clears; anything else → the reason."""
+    value = text.strip().lower()
+    if value in ("off", "none", "clear", "0"):
+        return AutoStop()
+    unit = 3600.0
+    if value.endswith("h"):
+        value = value[:-1]
+    elif value.endswith("m"):
+        value, unit = value[:-1], 60.0
+    try:
+        amount = float(value)
+    except ValueError:
+        return f"Write a number of hours (4, 4h) or minutes (90m), or off — not {text!r}."
+    seconds = int(amount * unit)
+    if not 30 <= seconds <= 120 * 86400:
+        return "Auto-stop must be between 30 seconds and 120 days."
+    if running:  # counts from now, not from when this run started
+        return AutoStop(termination_time=now + timedelta(seconds=seconds))
+    return AutoStop(max_run_seconds=seconds)
+
+
+class AutoStopScreen(ModalScreen[AutoStop | None]):
+    """Set or clear an instance's server-side auto-stop (it works with the laptop closed)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, instance: Instance) -> None:
+        super().__init__()
+        self.instance = instance
+
+    def compose(self) -> ComposeResult:
+        current = self.instance.stops_at()
+        now_text = (
+            f"Now: stops at {current.astimezone():%a %H:%M}." if current else "Now: no auto-stop."
+        )
+        how = "from now" if self.instance.is_running else "after each start"
+        with Vertical(classes="dialog form"):
+            yield Label(f"Auto-stop {self.instance.name}", classes="dialog-title")
+            yield Static(
+                f"{now_text} Google stops the instance at the deadline even when "
+                "cloudpane is closed."
+            )
+            yield Label(f"Stop {how} (e.g. 4, 4h, 90m; off clears):", classes="field-label")
+            yield Input(id="auto-stop-input", placeholder="4h")
+            yield Static("", id="form-error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Set", id="set", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#set")
+    def _set(self) -> None:
+        result = parse_auto_stop(self.query_one(Input).value, self.instance.is_running, utcnow())
+        if isinstance(result, str):
+            self.query_one("#form-error", Static).update(result)
+            return
+        self.dismiss(result)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

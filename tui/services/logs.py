@@ -1,0 +1,410 @@
+"""Training job logs from Cloud Logging: one-shot reads, a shared poller, and epoch metrics.
+
+Cloud Logging allows 60 `entries.list` requests per minute per project, shared by everything
+reading that project's logs. So there is ONE poller for all followed jobs: each tick is a single
+request whose filter ORs the followed jobs, each with its own cursor, ticks a couple of seconds
+apart, backing off on 429. Each job keeps a bounded ring buffer of lines.
+
+Cursors are (timestamp, insertIds seen at that timestamp): the next request asks for
+`timestamp >= T` and drops the entries already seen at T, so no line is lost or repeated even
+when several entries share one timestamp (or the client rounds timestamps to microseconds).
+
+google-cloud-logging's JSON client (`_use_grpc=False`) is the one path to Google and the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from tui.services.clients import Backend, call, client, read_retry
+from tui.services.errors import CloudpaneError, InvalidArgument, QuotaExceeded, translate
+from tui.services.job_models import SEVERITY_ORDER, LogEntry, LogPage
+
+MAX_PAGE = 1000  # Cloud Logging's largest page
+READ_QUOTA_PER_MINUTE = 60  # entries.list requests per minute per project
+EPOCH_START = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# --- metrics from the trainer's epoch lines -------------------------------------------------
+
+_EPOCH = re.compile(r"(?:^|\s)epoch=(\d+)/(\d+)((?:\s+[A-Za-z_][\w.]*=\S+)*)\s*$")
+_PAIR = re.compile(r"([A-Za-z_][\w.]*)=(\S+)")
+
+
+def parse_epoch_line(text: str) -> dict[str, float] | None:
+    """The trainer's per-epoch line → {"epoch": 3, "epochs": 10, "loss": 0.1234, ...}.
+
+    The bundled trainer prints (trainer/reporting.py) one line per epoch:
+    `epoch=3/10 loss=0.1234 val_loss=0.1111 val_abs_rel=0.0876 images_per_sec=123.4 seconds=20.1`
+    (possibly after a logging prefix). Non-numeric values are left out; None if not such a line.
+    """
+    match = _EPOCH.search(text.rstrip())
+    if match is None:
+        return None
+    values: dict[str, float] = {"epoch": int(match.group(1)), "epochs": int(match.group(2))}
+    for key, raw in _PAIR.findall(match.group(3)):
+        try:
+            number = float(raw)
+        except ValueError:
+            continue
+        if not math.isnan(number):
+            values[key] = number
+    return values
+
+
+# --- filters and conversions ----------------------------------------------------------------
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def job_filter(job_id: str, since: datetime | None = None, min_severity: str | None = None) -> str:
+    """The Logging filter for one job's entries."""
+    parts = ['resource.type="ml_job"', f"resource.labels.job_id={_quoted(job_id)}"]
+    parts.append(f'timestamp>="{_stamp(since or EPOCH_START)}"')
+    if min_severity:
+        parts.append(f"severity>={min_severity}")
+    return " AND ".join(parts)
+
+
+def _entry_from_client(entry: Any) -> LogEntry:
+    """A google-cloud-logging entry object → LogEntry."""
+    payload = entry.payload
+    if isinstance(payload, dict):
+        text = str(payload.get("message", json.dumps(payload)))
+    else:
+        text = "" if payload is None else str(payload)
+    labels = dict(getattr(entry.resource, "labels", None) or {})
+    log_name = entry.log_name or ""
+    return LogEntry(
+        timestamp=entry.timestamp or EPOCH_START,
+        insert_id=entry.insert_id or "",
+        severity=entry.severity or "DEFAULT",
+        text=text,
+        job_id=str(labels.get("job_id", "")),
+        task_name=str(labels.get("task_name", "")),
+        log_name=log_name,
+    )
+
+
+class _Fetcher:
+    """entries.list through google-cloud-logging's JSON client, one page per call."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.requests = 0  # entries.list calls made (the quota they used)
+
+    def _client(self) -> Any:
+        def build() -> Any:
+            from google.cloud import logging as cloud_logging
+
+            options = {"api_endpoint": self.backend.endpoint} if self.backend.endpoint else None
+            return cloud_logging.Client(
+                project=self.backend.project,
+                credentials=self.backend.credentials,
+                _use_grpc=False,
+                client_options=options,
+            )
+
+        return client(self.backend, "logging", build)
+
+    def page(self, filter_: str, page_size: int, newest_first: bool = False) -> list[LogEntry]:
+        """One entries.list request (blocking): at most `page_size` entries."""
+        from google.cloud import logging as cloud_logging
+
+        self.requests += 1
+        entries = self._client().list_entries(
+            resource_names=[f"projects/{self.backend.project}"],
+            filter_=filter_,
+            order_by=cloud_logging.DESCENDING if newest_first else cloud_logging.ASCENDING,
+            page_size=page_size,
+        )
+        # islice stops at page_size without asking the iterator for a next page.
+        return [_entry_from_client(e) for e in itertools.islice(entries, page_size)]
+
+
+# --- one-shot reads -------------------------------------------------------------------------
+
+
+def _encode_cursor(moment: datetime, seen: set[str]) -> str:
+    raw = json.dumps([_stamp(moment), sorted(seen)]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, set[str]]:
+    try:
+        stamp, seen = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc), set(
+            seen
+        )
+    except (ValueError, TypeError) as exc:
+        raise InvalidArgument("That log position is not valid any more.") from exc
+
+
+class LogsService:
+    """Reading a job's log entries page by page (the poller below follows them live)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._fetcher = _Fetcher(backend)
+
+    async def read(
+        self,
+        job_id: str,
+        *,
+        cursor: str | None = None,
+        page_size: int = 200,
+        min_severity: str | None = None,
+        since: datetime | None = None,
+    ) -> LogPage:
+        """Entries oldest first, from `since` (or the start) or after `cursor`; retried reads.
+
+        The page's `cursor` reads on from there; None when there was nothing more (follow a
+        running job with the LogPoller instead of re-reading).
+        """
+        if min_severity and min_severity not in SEVERITY_ORDER:
+            raise InvalidArgument(f"Unknown severity {min_severity!r}.")
+        page_size = max(1, min(page_size, MAX_PAGE))
+        start, seen = _decode_cursor(cursor) if cursor else (since or EPOCH_START, set())
+        filter_ = job_filter(job_id, start, min_severity)
+
+        def fetch() -> list[LogEntry]:
+            return read_retry()(self._fetcher.page)(filter_, page_size + len(seen))
+
+        got = await call(fetch, action=f"read the logs of job {job_id}")
+        fresh = [e for e in got if not (e.timestamp == start and e.insert_id in seen)]
+        page = fresh[:page_size]
+        more = len(got) >= page_size + len(seen) or len(fresh) > page_size
+        next_cursor = _cursor_after(page, start, seen) if more and page else None
+        return LogPage(tuple(page), next_cursor)
+
+    async def tail(self, job_id: str, lines: int = 100) -> list[LogEntry]:
+        """The last `lines` entries of a job, oldest first (one request)."""
+        lines = max(1, min(lines, MAX_PAGE))
+        filter_ = job_filter(job_id)
+
+        def fetch() -> list[LogEntry]:
+            return read_retry()(self._fetcher.page)(filter_, lines, True)
+
+        newest = await call(fetch, action=f"read the logs of job {job_id}")
+        return list(reversed(newest))
+
+    def poller(self, **options: Any) -> LogPoller:
+        """A LogPoller on this backend (one per project is the point: share it)."""
+        return LogPoller(self.backend, **options)
+
+
+def _cursor_after(page: list[LogEntry], start: datetime, seen: set[str]) -> str:
+    last = page[-1].timestamp
+    at_last = {e.insert_id for e in page if e.timestamp == last}
+    if last == start:
+        at_last |= seen
+    return _encode_cursor(last, at_last)
+
+
+# --- the shared poller ----------------------------------------------------------------------
+
+
+@dataclass
+class _Followed:
+    since: datetime  # the cursor's timestamp
+    seen: set[str] = field(default_factory=set)  # insertIds already returned at `since`
+    lines: deque[LogEntry] = field(default_factory=deque)
+    metrics: deque[dict[str, float]] = field(default_factory=deque)
+    total: int = 0  # entries received since follow()
+
+
+EntriesCallback = Callable[[dict[str, list[LogEntry]]], Awaitable[None] | None]
+ErrorCallback = Callable[[CloudpaneError], Awaitable[None] | None]
+
+
+class LogPoller:
+    """One poller for every followed job of a project: one entries.list per tick.
+
+    Use `poll_once()` (returns the new entries per job id, advances cursors) from your own
+    timer, or `await run(on_entries)` as a loop. After each poll, `next_delay` says when the
+    next one may run: `interval` normally, sooner while a backlog is being read (but never
+    faster than the read quota allows), longer after 429 or errors.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        interval: float = 1.5,
+        max_interval: float = 60.0,
+        buffer_lines: int = 5000,
+        page_size: int = MAX_PAGE,
+        quota_share: float = 0.8,  # the part of the project's read quota this poller may use
+        new_lines_lag: float = 0.0,
+    ) -> None:
+        self.interval = interval
+        self.max_interval = max_interval
+        self.buffer_lines = buffer_lines
+        self.page_size = max(1, min(page_size, MAX_PAGE))
+        self.min_interval = 60.0 / (READ_QUOTA_PER_MINUTE * quota_share)
+        self.new_lines_lag = new_lines_lag
+        self.next_delay = interval
+        self.last_error: CloudpaneError | None = None
+        self.throttled = 0  # 429 answers received
+        self._fetcher = _Fetcher(backend)
+        self._jobs: dict[str, _Followed] = {}
+        self._wake = asyncio.Event()
+        self._last_request = 0.0
+
+    # following
+
+    @property
+    def followed(self) -> list[str]:
+        return list(self._jobs)
+
+    @property
+    def requests(self) -> int:
+        """entries.list requests made so far."""
+        return self._fetcher.requests
+
+    def follow(self, job_id: str, from_start: bool = True, since: datetime | None = None) -> None:
+        """Follow a job: all its lines (from_start) or only lines from now on."""
+        if job_id in self._jobs:
+            return
+        if since is None:
+            lag = timedelta(seconds=self.new_lines_lag)
+            since = EPOCH_START if from_start else datetime.now(timezone.utc) - lag
+        self._jobs[job_id] = _Followed(
+            since=since,
+            lines=deque(maxlen=self.buffer_lines),
+            metrics=deque(maxlen=10_000),
+        )
+        self.next_delay = 0.0  # show the first lines at once
+        self._wake.set()
+
+    def unfollow(self, job_id: str) -> None:
+        self._jobs.pop(job_id, None)
+
+    def lines(self, job_id: str) -> list[LogEntry]:
+        """The buffered (most recent `buffer_lines`) entries of a followed job."""
+        followed = self._jobs.get(job_id)
+        return list(followed.lines) if followed else []
+
+    def metrics(self, job_id: str) -> list[dict[str, float]]:
+        """Every epoch line seen for a followed job, parsed (see parse_epoch_line)."""
+        followed = self._jobs.get(job_id)
+        return list(followed.metrics) if followed else []
+
+    # polling
+
+    def build_filter(self) -> str:
+        branches = [
+            f'(resource.labels.job_id={_quoted(job_id)} AND timestamp>="{_stamp(state.since)}")'
+            for job_id, state in self._jobs.items()
+        ]
+        return 'resource.type="ml_job" AND (' + " OR ".join(branches) + ")"
+
+    async def poll_once(self) -> dict[str, list[LogEntry]]:
+        """One entries.list for all followed jobs; the new entries per job id (oldest first).
+
+        A 429 is not an error here: it returns {} and backs off (`next_delay`, `throttled`).
+        Other failures back off too and raise a CloudpaneError.
+        """
+        if not self._jobs:
+            self.next_delay = self.interval
+            return {}
+        filter_ = self.build_filter()
+        asked = dict(self._jobs)  # follow/unfollow may happen while the request runs
+        self._last_request = time.monotonic()
+        try:
+            got = await asyncio.to_thread(self._fetcher.page, filter_, self.page_size)
+        except Exception as exc:
+            error = translate(exc, "read job logs")
+            self.last_error = error
+            self.next_delay = min(self.max_interval, max(self.next_delay, self.interval) * 2)
+            if isinstance(error, QuotaExceeded):
+                self.throttled += 1
+                return {}
+            raise error from exc
+        self.last_error = None
+        new: dict[str, list[LogEntry]] = {}
+        for entry in got:
+            state = self._jobs.get(entry.job_id)
+            if state is None or asked.get(entry.job_id) is not state:
+                continue
+            if entry.timestamp < state.since or (
+                entry.timestamp == state.since and entry.insert_id in state.seen
+            ):
+                continue  # already returned by an earlier poll
+            if entry.timestamp > state.since:
+                state.since, state.seen = entry.timestamp, set()
+            state.seen.add(entry.insert_id)
+            state.lines.append(entry)
+            state.total += 1
+            metrics = parse_epoch_line(entry.text)
+            if metrics is not None:
+                state.metrics.append(metrics)
+            new.setdefault(entry.job_id, []).append(entry)
+        backlog = len(got) >= self.page_size
+        self.next_delay = self.min_interval if backlog else self.interval
+        return new
+
+    async def run(
+        self,
+        on_entries: EntriesCallback,
+        on_error: ErrorCallback | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        """Poll until `stop` is set (or the task is cancelled); idle while nothing is followed.
+
+        The next poll is scheduled only after the previous one finished, never sooner than
+        the read quota allows.
+        """
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            if not self._jobs:
+                self._wake.clear()
+                await _first(self._wake.wait(), stop.wait())
+                continue
+            wait = max(self.next_delay, self.min_interval - (time.monotonic() - self._last_request))
+            if wait > 0:
+                self._wake.clear()
+                await _first(asyncio.sleep(wait), stop.wait(), self._wake.wait())
+                if stop.is_set():
+                    break
+                if self._wake.is_set():  # a new follow: poll now if the quota allows
+                    self.next_delay = 0.0
+                    continue
+            try:
+                new = await self.poll_once()
+            except CloudpaneError as exc:
+                if on_error is not None:
+                    result = on_error(exc)
+                    if asyncio.iscoroutine(result):
+                        await result
+                continue
+            if new:
+                result = on_entries(new)
+                if asyncio.iscoroutine(result):
+                    await result
+
+
+async def _first(*aws: Awaitable[Any]) -> None:
+    """Wait until the first of these finishes; cancel the rest."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
