@@ -1,0 +1,84 @@
+"""Warnings reach the person: escape sequences that survive tmux, a hook with safe input."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from tui.alerts import desktop_notification, run_hook
+from tui.panes.vm_warnings import AutoStop, parse_auto_stop, snooze_options
+
+NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)  # a Friday, 3 a.m.
+
+
+def test_desktop_notification_sends_osc_777_and_9() -> None:
+    seq = desktop_notification("cloudpane: Idle", "gpu-1: CPU 0.4 % for 47 min", in_tmux=False)
+    assert "\x1b]777;notify;cloudpane: Idle;gpu-1: CPU 0.4 % for 47 min\x07" in seq
+    assert "\x1b]9;cloudpane: Idle: gpu-1: CPU 0.4 % for 47 min\x07" in seq
+
+
+def test_desktop_notification_is_wrapped_for_tmux() -> None:
+    seq = desktop_notification("t", "b", in_tmux=True)
+    assert seq.startswith("\x1bPtmux;\x1b\x1b]777;notify;t;b\x07\x1b\\")
+    assert seq.count("\x1bPtmux;") == 2
+
+
+def test_control_characters_cannot_end_the_sequence_early() -> None:
+    seq = desktop_notification("a;b", "evil\x07\x1b]52;c;AAAA\x07", in_tmux=False)
+    body = seq.split("\x1b]9;", 1)[1]
+    assert body.count("\x07") == 1 and "\x1b" not in body
+    assert "notify;a,b;" in seq
+
+
+def test_hook_gets_details_in_environment_not_in_a_shell(tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    script = tmp_path / "hook.py"
+    script.write_text(
+        "import os, sys\n"
+        "open(sys.argv[1], 'w').write(os.environ['CLOUDPANE_EVENT'] + '|' + "
+        "os.environ['CLOUDPANE_INSTANCE'] + '|' + os.environ['CLOUDPANE_MESSAGE'])\n"
+    )
+    message = "gpu-1: $(touch pwned) ; rm -rf /"
+    thread = run_hook(
+        f"{sys.executable} {script} {out}", "warning", {"instance": "gpu-1", "message": message}
+    )
+    thread.join(10)
+    assert out.read_text() == f"warning|gpu-1|{message}"
+    assert not Path("pwned").exists()
+
+
+def test_broken_hook_is_ignored() -> None:
+    run_hook("/nonexistent/command --flag", "warning", {}).join(10)
+    run_hook("unbalanced 'quote", "warning", {}).join(10)
+
+
+def test_parse_auto_stop_running_counts_from_now() -> None:
+    assert parse_auto_stop("4", True, NOW) == AutoStop(termination_time=NOW + timedelta(hours=4))
+    assert parse_auto_stop("90m", True, NOW) == AutoStop(
+        termination_time=NOW + timedelta(minutes=90)
+    )
+
+
+def test_parse_auto_stop_stopped_applies_to_each_run() -> None:
+    assert parse_auto_stop("2.5h", False, NOW) == AutoStop(max_run_seconds=9000)
+    assert parse_auto_stop("off", False, NOW) == AutoStop()
+
+
+def test_parse_auto_stop_refuses_nonsense() -> None:
+    assert "number of hours" in str(parse_auto_stop("soon", True, NOW))
+    assert "between 30 seconds and 120 days" in str(parse_auto_stop("0.1m", True, NOW))
+    assert "between 30 seconds and 120 days" in str(parse_auto_stop("5000h", True, NOW))
+
+
+def test_snooze_options_are_in_the_future_and_ordered() -> None:
+    options = snooze_options(NOW)
+    ends = [end for _, end in options]
+    assert all(end > NOW for end in ends)
+    assert ends[:3] == [
+        NOW + timedelta(minutes=30),
+        NOW + timedelta(hours=1),
+        NOW + timedelta(hours=4),
+    ]
+    monday = ends[4].astimezone()
+    assert monday.weekday() == 0 and monday.hour == 9
