@@ -129,9 +129,18 @@ async def main() -> None:
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--big-mb", type=int, default=500)
     parser.add_argument("--small", type=int, default=1000)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="measure the sandbox already running for this data directory (default: a fresh one)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cloudpane-bench-"))
-    info = daemon.start(work / "sandbox")
+    running = daemon.status(args.data_dir) if args.data_dir else None
+    if args.data_dir and running is None:
+        sys.exit(f"No sandbox is running for {args.data_dir}.")
+    info = running or daemon.start(work / "sandbox")
     try:
         svc = StorageService(sandbox_backend(info.url, info.project))
         print(f"sandbox {info.url}, {os.cpu_count()} CPUs")
@@ -139,7 +148,8 @@ async def main() -> None:
         await big_file(svc, work, args.big_mb)
         await small_files(svc, info, work, args.small)
     finally:
-        daemon.stop(work / "sandbox")
+        if running is None:
+            daemon.stop(work / "sandbox")
         shutil.rmtree(work, ignore_errors=True)
     print("\n| measurement | result | target |\n| --- | ---: | --- |")
     for what, value, target in rows:

@@ -426,6 +426,11 @@ def test_trial_counts_must_add_up(top: str, expected: list[tuple[int, str, str]]
         assert needle in error.message
 
 
+def test_an_unreadable_count_is_not_compared_with_others() -> None:
+    errors = errors_of(study(LR, top="maxTrialCount: many\nparallelTrialCount: 3\n"))
+    assert where(errors) == [(8, "maxTrialCount")]
+
+
 def test_grid_search_rejects_a_double_range() -> None:
     errors = errors_of(study(LR, extra="  algorithm: GRID_SEARCH\n"))
     assert where(errors) == [(7, "studySpec.parameters[0].doubleValueSpec")]
@@ -601,3 +606,43 @@ def test_the_trainers_own_example_file_is_valid() -> None:
         "batch_size",
         "gradient_weight",
     ]
+
+
+def test_one_automated_stopping_spec_and_empty_messages_written_as_braces() -> None:
+    errors = errors_of(
+        study(LR, extra="  decayCurveStoppingSpec: {}\n  medianAutomatedStoppingSpec: {}\n")
+    )
+    assert where(errors) == [
+        (9, "studySpec.medianAutomatedStoppingSpec")
+    ]  # the second one in the file
+    assert "decayCurveStoppingSpec is already given" in errors[0].message
+    errors = errors_of(study(LR, extra="  decayCurveStoppingSpec:\n"))
+    assert where(errors) == [(8, "studySpec.decayCurveStoppingSpec")]
+    assert "write {} for an empty one" in errors[0].message
+    spec = hp.parse_hp_config(study(LR, extra="  decayCurveStoppingSpec: {}\n"))
+    assert spec.stopping_spec == {"decayCurveStoppingSpec": {}}
+    assert hp.to_vertex_dict(spec)["studySpec"]["decayCurveStoppingSpec"] == {}
+
+
+def test_one_metric_and_no_conditional_parameters() -> None:
+    text = (
+        "studySpec:\n  metrics:\n    - {metricId: val_loss, goal: MINIMIZE}\n"
+        "    - {metricId: val_rmse, goal: MINIMIZE}\n  parameters:\n"
+        "    - parameterId: a\n      discreteValueSpec: {values: [1, 2]}\n"
+        "      conditionalParameterSpecs: []\n"
+    )
+    errors = errors_of(text)
+    assert where(errors) == [
+        (2, "studySpec.metrics"),
+        (8, "studySpec.parameters[0].conditionalParameterSpecs"),
+    ]
+    assert "exactly one metric (got 2)" in errors[0].message
+
+
+def test_yaml_merge_keys_are_resolved() -> None:
+    text = study(
+        "    - parameterId: levels\n      integerValueSpec: &range {minValue: 3, maxValue: 5}\n"
+        "    - parameterId: base_filters\n      integerValueSpec: {<<: *range, maxValue: 6}\n"
+    )
+    spec = hp.parse_hp_config(text)
+    assert [(p.min_value, p.max_value) for p in spec.parameters] == [(3, 5), (3, 6)]

@@ -197,7 +197,7 @@ def test_multi_replica_jobs_get_cluster_spec_and_tf_config(
 ) -> None:
     created = jobs.create_custom_job(
         parent=parent(clean_sandbox),
-        custom_job=job_body(package, ["--epochs", "0", "--env"], workers=2),
+        custom_job=job_body(package, ["--epochs", "1", "--env"], workers=2),
     )
     job = wait_final(jobs, created.name)
     assert job.state.name == "JOB_STATE_SUCCEEDED", job.error.message
@@ -250,9 +250,9 @@ def test_single_replica_has_no_tf_config(
         ),
         (
             lambda b: b["job_spec"]["worker_pool_specs"][0]["machine_spec"].update(
-                machine_type="n1-standard-4", accelerator_type="NVIDIA_TESLA_V100", accelerator_count=2
+                machine_type="n1-standard-32", accelerator_type="NVIDIA_TESLA_V100", accelerator_count=2
             ),
-            "takes 1× NVIDIA_TESLA_V100, not 2",
+            "takes 4, 8× NVIDIA_TESLA_V100, not 2",
         ),
         (lambda b: b.update(display_name=""), "displayName is required"),
         (
@@ -278,7 +278,7 @@ def test_unknown_job_project_and_delete(
 ) -> None:
     with pytest.raises(gexc.NotFound):
         jobs.get_custom_job(name=f"{parent(clean_sandbox)}/customJobs/123")
-    with pytest.raises(gexc.PermissionDenied):
+    with pytest.raises((gexc.Forbidden, gexc.PermissionDenied)):
         jobs.list_custom_jobs(parent=f"projects/someone-else/locations/{REGION}")
     created = jobs.create_custom_job(
         parent=parent(clean_sandbox), custom_job=job_body(package, ["--forever"])

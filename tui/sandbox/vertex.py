@@ -49,6 +49,7 @@ KIND = "customJob"
 RUNTIME_KIND = "customJobRuntime"  # pids of running replicas (not part of the API)
 MAX_REPLICAS = 8  # what one local machine can reasonably run
 ERROR_TAIL_LINES = 10
+WORKER_GRACE = 5.0  # seconds workers may run on after the primary succeeded
 STRATEGIES = {0: "STRATEGY_UNSPECIFIED", 1: "ON_DEMAND", 2: "LOW_COST", 3: "STANDARD", 4: "SPOT"}
 FINAL_STATES = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"}
 ACTIVE_STATES = {
@@ -413,6 +414,10 @@ async def _supervise(ctx: SandboxContext, key: str, run: JobRun, spec: dict[str,
                     _finish(ctx, key, "JOB_STATE_FAILED", _failure(ctx, key, replica, code))
                     return
                 if replica is primary:
+                    # The primary's status is the job's; workers get a moment to end on their
+                    # own (MultiWorkerMirrored ends together) before they are stopped.
+                    if waits:
+                        await asyncio.wait(list(waits), timeout=WORKER_GRACE)
                     await runner.stop_replicas(run.replicas)
                     _finish(ctx, key, "JOB_STATE_SUCCEEDED")
                     return

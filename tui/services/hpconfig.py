@@ -27,6 +27,7 @@ import yaml
 
 from tui.services import yaml_lines as yl
 from tui.services.errors import InvalidArgument
+from tui.services.pricing import format_money, format_rate
 from tui.services.yaml_lines import (
     BOOL,
     DURATION,
@@ -1302,18 +1303,20 @@ class _Parse:
         max_n = 1 if max_trials is None else max_trials
         par_n = 1 if parallel is None else parallel
         fail_n = 0 if failed is None else failed
+        # a count written but unreadable is already an error: compare nothing against it
+        max_ok = max_trials is not None or not self.reader.present(names.max)
         if max_n < 1:
             self.error(names.max, f"must be ≥ 1 (got {max_n})")
         if par_n < 1:
             self.error(names.parallel, f"must be ≥ 1 (got {par_n})")
-        elif par_n > max_n >= 1:
+        elif max_ok and par_n > max_n >= 1:
             self.error(
                 names.parallel,
                 f"must be ≤ {_leaf(names.max)} {max_n}: more parallel trials than trials in total (got {par_n})",
             )
         if fail_n < 0:
             self.error(names.failed, f"must be ≥ 0, where 0 lets Vertex AI decide (got {fail_n})")
-        elif fail_n > max_n >= 1:
+        elif max_ok and fail_n > max_n >= 1:
             self.error(
                 names.failed,
                 f"must be ≤ {_leaf(names.max)} {max_n} (got {fail_n}); 0 lets Vertex AI decide",
@@ -1504,8 +1507,6 @@ def summary_rows(
     spec: HpTuningSpec, hours_per_trial: float | None = None, hourly_price: float | None = None
 ) -> list[tuple[str, str]]:
     """(label, value) rows for the study preview: metric, trials, parameters, worst-case cost."""
-    from tui.services.pricing import format_money, format_rate
-
     source = (
         "Vertex AI" if spec.source_format == "vertex" else "AI Platform (converted to Vertex AI)"
     )

@@ -216,6 +216,7 @@ class Reader:
             return None
         out: dict[str, Any] = {}
         seen: dict[str, int] = {}
+        explicit = {id(key_node) for key_node, _ in node.value}
         try:
             self._constructor.flatten_mapping(node)  # resolve `<<: *anchor` merge keys in place
         except ConstructorError as exc:
@@ -235,7 +236,7 @@ class Reader:
                 self.problem(join(path, key), self._unknown_key_message(key, schema), line)
                 continue
             child = join(path, canonical)
-            if canonical in seen:
+            if canonical in seen and id(key_node) in explicit and seen[canonical] > 0:
                 self.problem(
                     child,
                     f"duplicate key (first on line {seen[canonical]}); YAML would keep only "
@@ -243,7 +244,8 @@ class Reader:
                     line,
                 )
                 continue
-            seen[canonical] = line
+            # a key merged in from an anchor (`<<: *x`) may be overridden: mark it with -line
+            seen[canonical] = line if id(key_node) in explicit else -line
             if canonical != key:
                 self.snake_case_paths.append(child)
             self.lines[child] = line
