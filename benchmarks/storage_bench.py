@@ -20,14 +20,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tui.sandbox import daemon  # noqa: E402
-from tui.services.clients import sandbox_backend  # noqa: E402
-from tui.services.storage import StorageService  # noqa: E402
+from tui.sandbox import daemon
+from tui.services.clients import sandbox_backend
+from tui.services.storage import StorageService
+from tui.services.storage_models import UploadResult
 
 rows: list[tuple[str, str, str]] = []
 
@@ -59,13 +61,10 @@ async def listing(svc: StorageService, info: daemon.SandboxInfo, objects: int) -
     ]
     for label, bucket, prefix in cases:
         seconds, page = await timed(
-            lambda b=bucket, p=prefix: svc.list_page(b, prefix=p, page_size=200), repeat=5
+            partial(svc.list_page, bucket, prefix=prefix, page_size=200), repeat=5
         )
         entries = len(page.blobs) + len(page.folders)
         row(f"first page, {label} ({entries})", f"{seconds * 1000:.0f} ms", "≤ 1 s")
-    seconds, page = await timed(
-        lambda: svc.list_page("bench-flat", page_size=200, page_token=page.next_token), repeat=3
-    )
 
 
 def make_file(path: Path, size: int) -> None:
@@ -110,12 +109,12 @@ async def small_files(
     await svc.create_bucket("bench-small", "us-central1")
     for latency in (0, 20):
         daemon.admin(info, "faults", {"latency_ms": latency})
-        serial, _ = await timed(
-            lambda: svc.upload("bench-small", folder, f"serial{latency}/", parallel=1)
-        )
-        parallel, result = await timed(
-            lambda: svc.upload("bench-small", folder, f"parallel{latency}/", parallel=16)
-        )
+
+        async def upload(prefix: str, workers: int) -> UploadResult:
+            return await svc.upload("bench-small", folder, prefix, parallel=workers)
+
+        serial, _ = await timed(partial(upload, f"serial{latency}/", 1))
+        parallel, result = await timed(partial(upload, f"parallel{latency}/", 16))
         assert result.ok and len(result.uploaded) == count
         where = f"{latency} ms latency" if latency else "loopback"
         row(f"{count:,} x 1 KiB, one at a time ({where})", f"{serial:.1f} s")

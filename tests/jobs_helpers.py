@@ -16,7 +16,7 @@ from typing import Any
 
 from tui.services.clients import Backend
 
-STANDIN_TASK = r'''
+STANDIN_TASK = r"""
 import argparse, json, os, signal, sys, time
 
 p = argparse.ArgumentParser()
@@ -57,7 +57,7 @@ if a.exit:
     print("RuntimeError: the stand-in failed on purpose", file=sys.stderr, flush=True)
     sys.exit(a.exit)
 print("standin done", flush=True)
-'''
+"""
 
 
 def standin_sdist() -> bytes:
@@ -107,4 +107,6 @@ def wait_until(
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or check} (last: {last!r})")
+    raise AssertionError(
+        f"timed out after {timeout:.0f} s waiting for {what or check} (last: {last!r})"
+    )

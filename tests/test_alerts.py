@@ -53,22 +53,17 @@ def test_broken_hook_is_ignored() -> None:
     run_hook("unbalanced 'quote", "warning", {}).join(10)
 
 
-def test_parse_auto_stop_running_counts_from_now() -> None:
-    assert parse_auto_stop("4", True, NOW) == AutoStop(termination_time=NOW + timedelta(hours=4))
-    assert parse_auto_stop("90m", True, NOW) == AutoStop(
-        termination_time=NOW + timedelta(minutes=90)
-    )
-
-
-def test_parse_auto_stop_stopped_applies_to_each_run() -> None:
-    assert parse_auto_stop("2.5h", False, NOW) == AutoStop(max_run_seconds=9000)
-    assert parse_auto_stop("off", False, NOW) == AutoStop()
+def test_parse_auto_stop_is_a_limit_per_run() -> None:
+    assert parse_auto_stop("4") == AutoStop(max_run_seconds=4 * 3600)
+    assert parse_auto_stop("2.5h") == AutoStop(max_run_seconds=9000)
+    assert parse_auto_stop("90m") == AutoStop(max_run_seconds=5400)
+    assert parse_auto_stop("off") == AutoStop()
 
 
 def test_parse_auto_stop_refuses_nonsense() -> None:
-    assert "number of hours" in str(parse_auto_stop("soon", True, NOW))
-    assert "between 30 seconds and 120 days" in str(parse_auto_stop("0.1m", True, NOW))
-    assert "between 30 seconds and 120 days" in str(parse_auto_stop("5000h", True, NOW))
+    assert "number of hours" in str(parse_auto_stop("soon"))
+    assert "between 30 seconds and 120 days" in str(parse_auto_stop("0.1m"))
+    assert "between 30 seconds and 120 days" in str(parse_auto_stop("5000h"))
 
 
 def test_snooze_options_are_in_the_future_and_ordered() -> None:

@@ -37,7 +37,7 @@ def test_values_and_profiles(tmp_path: Path) -> None:
 
 def test_unknown_profile_names_the_known_ones(tmp_path: Path) -> None:
     config = load_config(write(tmp_path / "c.toml", "[profiles.a]\nproject = 'x'\n"))
-    with pytest.raises(ConfigError, match="no profile named 'b'.*profiles: a"):
+    with pytest.raises(ConfigError, match=r"no profile named 'b'.*profiles: a"):
         config.with_profile("b")
 
 

@@ -6,6 +6,7 @@ real error mapping (google.api_core.exceptions), against a real sandbox daemon.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -98,20 +99,26 @@ def vm(
                 boot=True,
                 auto_delete=True,
                 initialize_params=compute_v1.AttachedDiskInitializeParams(
-                    source_image=image, disk_size_gb=20, disk_type=f"zones/{zone}/diskTypes/pd-balanced"
+                    source_image=image,
+                    disk_size_gb=20,
+                    disk_type=f"zones/{zone}/diskTypes/pd-balanced",
                 ),
             )
         ],
         network_interfaces=[
             compute_v1.NetworkInterface(
                 network="global/networks/default",
-                access_configs=[compute_v1.AccessConfig(name="External NAT", type_="ONE_TO_ONE_NAT")],
+                access_configs=[
+                    compute_v1.AccessConfig(name="External NAT", type_="ONE_TO_ONE_NAT")
+                ],
             )
         ],
         labels={"team": "vision"},
     )
     if script is not None:
-        inst.metadata = compute_v1.Metadata(items=[compute_v1.Items(key="startup-script", value=script)])
+        inst.metadata = compute_v1.Metadata(
+            items=[compute_v1.Items(key="startup-script", value=script)]
+        )
     if gpu:
         inst.guest_accelerators = [
             compute_v1.AcceleratorConfig(
@@ -210,9 +217,13 @@ def test_accelerator_types(gce: Clients) -> None:
 
 def test_aggregated_catalog_pages(gce: Clients) -> None:
     request = compute_v1.AggregatedListMachineTypesRequest(project=gce.project, max_results=300)
-    total = sum(len(scoped.machine_types) for _, scoped in gce.machine_types.aggregated_list(request=request))
+    total = sum(
+        len(scoped.machine_types)
+        for _, scoped in gce.machine_types.aggregated_list(request=request)
+    )
     per_zone = sum(
-        len(list(gce.machine_types.list(project=gce.project, zone=z))) for z in ("us-central1-a", "asia-east1-b")
+        len(list(gce.machine_types.list(project=gce.project, zone=z)))
+        for z in ("us-central1-a", "asia-east1-b")
     )
     assert total > per_zone > 100
     gpus = dict(gce.accelerator_types.aggregated_list(project=gce.project))
@@ -248,7 +259,7 @@ def test_insert_walks_the_lifecycle(gce: Clients) -> None:
     assert op.operation_type == "insert"
     assert op.name.startswith("operation-") and op.target_link.endswith("/instances/web-1")
     assert op.status in (compute_v1.Operation.Status.RUNNING, compute_v1.Operation.Status.PENDING)
-    seen = []
+    seen: list[str] = []
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         status = gce.get("web-1").status
@@ -261,7 +272,9 @@ def test_insert_walks_the_lifecycle(gce: Clients) -> None:
     done = gce.wait(op)
     assert done.progress == 100 and done.end_time
     inst = gce.get("web-1")
-    assert inst.zone.endswith(f"/zones/{ZONE}") and inst.machine_type.endswith("/machineTypes/e2-medium")
+    assert inst.zone.endswith(f"/zones/{ZONE}") and inst.machine_type.endswith(
+        "/machineTypes/e2-medium"
+    )
     assert inst.creation_timestamp and inst.last_start_timestamp and inst.id
     nic = inst.network_interfaces[0]
     assert nic.network_i_p.startswith("10.128.")
@@ -316,28 +329,60 @@ def test_operations_get_list_and_errors(gce: Clients) -> None:
     ("instance", "exc", "match"),
     [
         (vm("Bad_Name"), gexc.BadRequest, r"resource.name.*Must be a match of regex"),
-        (vm("x", machine="n1-mega-7"), gexc.BadRequest, "Machine type with name 'n1-mega-7' does not exist"),
-        (vm("x", image="projects/debian-cloud/global/images/family/debian-99"), gexc.NotFound, "debian-99"),
-        (vm("x", gpu=("nvidia-tesla-t4", 1)), gexc.BadRequest, r"\[e2-medium, nvidia-tesla-t4\] features are not compatible"),
-        (vm("x", machine="n1-standard-4", gpu=("nvidia-tesla-t4", 1)), gexc.BadRequest, "do not support live migration"),
         (
-            vm("x", machine="n1-standard-4", gpu=("nvidia-tesla-t4", 3), scheduling=compute_v1.Scheduling(on_host_maintenance="TERMINATE")),
+            vm("x", machine="n1-mega-7"),
+            gexc.BadRequest,
+            "Machine type with name 'n1-mega-7' does not exist",
+        ),
+        (
+            vm("x", image="projects/debian-cloud/global/images/family/debian-99"),
+            gexc.NotFound,
+            "debian-99",
+        ),
+        (
+            vm("x", gpu=("nvidia-tesla-t4", 1)),
+            gexc.BadRequest,
+            r"\[e2-medium, nvidia-tesla-t4\] features are not compatible",
+        ),
+        (
+            vm("x", machine="n1-standard-4", gpu=("nvidia-tesla-t4", 1)),
+            gexc.BadRequest,
+            "do not support live migration",
+        ),
+        (
+            vm(
+                "x",
+                machine="n1-standard-4",
+                gpu=("nvidia-tesla-t4", 3),
+                scheduling=compute_v1.Scheduling(on_host_maintenance="TERMINATE"),
+            ),
             gexc.BadRequest,
             "acceleratorCount",
         ),
         (
-            vm("x", machine="n1-standard-4", zone=ZONE, gpu=("nvidia-tesla-p100", 1), scheduling=compute_v1.Scheduling(on_host_maintenance="TERMINATE")),
+            vm(
+                "x",
+                machine="n1-standard-4",
+                zone=ZONE,
+                gpu=("nvidia-tesla-p100", 1),
+                scheduling=compute_v1.Scheduling(on_host_maintenance="TERMINATE"),
+            ),
             gexc.BadRequest,
             "'nvidia-tesla-p100' does not exist in zone",
         ),
         (
-            vm("x", scheduling=compute_v1.Scheduling(max_run_duration=compute_v1.Duration(seconds=60))),
+            vm(
+                "x",
+                scheduling=compute_v1.Scheduling(max_run_duration=compute_v1.Duration(seconds=60)),
+            ),
             gexc.BadRequest,
             "instanceTerminationAction",
         ),
     ],
 )
-def test_insert_is_validated(gce: Clients, instance: compute_v1.Instance, exc: type, match: str) -> None:
+def test_insert_is_validated(
+    gce: Clients, instance: compute_v1.Instance, exc: type, match: str
+) -> None:
     with pytest.raises(exc, match=match):
         gce.insert(instance)
 
@@ -354,7 +399,11 @@ def test_insert_unknown_zone_and_duplicate(gce: Clients) -> None:
 
 def test_gpu_instances(gce: Clients) -> None:
     terminate = compute_v1.Scheduling(on_host_maintenance="TERMINATE")
-    gce.wait(gce.insert(vm("t4", machine="n1-standard-8", gpu=("nvidia-tesla-t4", 2), scheduling=terminate)))
+    gce.wait(
+        gce.insert(
+            vm("t4", machine="n1-standard-8", gpu=("nvidia-tesla-t4", 2), scheduling=terminate)
+        )
+    )
     t4 = gce.get("t4")
     assert t4.guest_accelerators[0].accelerator_type.endswith("/acceleratorTypes/nvidia-tesla-t4")
     assert t4.guest_accelerators[0].accelerator_count == 2
@@ -367,7 +416,9 @@ def test_gpu_instances(gce: Clients) -> None:
 
 def test_gpu_quota_fails_the_operation(gce: Clients) -> None:
     gce.wait(gce.insert(vm("h100-a", machine="a3-highgpu-8g")))
-    op = gce.insert(vm("h100-b", machine="a3-highgpu-8g", zone="us-central1-b"), zone="us-central1-b")
+    op = gce.insert(
+        vm("h100-b", machine="a3-highgpu-8g", zone="us-central1-b"), zone="us-central1-b"
+    )
     done = gce.wait(op, zone="us-central1-b")
     assert done.error.errors[0].code == "QUOTA_EXCEEDED"
     assert "NVIDIA_H100_GPUS" in done.error.errors[0].message
@@ -377,10 +428,14 @@ def test_gpu_quota_fails_the_operation(gce: Clients) -> None:
     # Stopped GPUs do not count: stop the first, and the second fits.
     gce.wait(gce.action("stop", "h100-a"))
     gce.wait(
-        gce.insert(vm("h100-b", machine="a3-highgpu-8g", zone="us-central1-b"), zone="us-central1-b"),
+        gce.insert(
+            vm("h100-b", machine="a3-highgpu-8g", zone="us-central1-b"), zone="us-central1-b"
+        ),
         zone="us-central1-b",
     )
-    usage = {q.metric: q.usage for q in gce.regions.get(project=gce.project, region="us-central1").quotas}
+    usage = {
+        q.metric: q.usage for q in gce.regions.get(project=gce.project, region="us-central1").quotas
+    }
     assert usage["NVIDIA_H100_GPUS"] == 8
 
 
@@ -388,7 +443,11 @@ def test_spot_scheduling(gce: Clients) -> None:
     spot = compute_v1.Scheduling(provisioning_model="SPOT", instance_termination_action="STOP")
     gce.wait(gce.insert(vm("cheap", scheduling=spot)))
     sched = gce.get("cheap").scheduling
-    assert (sched.provisioning_model, sched.preemptible, sched.automatic_restart) == ("SPOT", True, False)
+    assert (sched.provisioning_model, sched.preemptible, sched.automatic_restart) == (
+        "SPOT",
+        True,
+        False,
+    )
     assert sched.on_host_maintenance == "TERMINATE"
 
 
@@ -397,13 +456,19 @@ def test_spot_scheduling(gce: Clients) -> None:
 
 def test_set_machine_type_only_when_stopped(gce: Clients) -> None:
     gce.wait(gce.insert(vm("grow")))
-    body = compute_v1.InstancesSetMachineTypeRequest(machine_type=f"zones/{ZONE}/machineTypes/n2-standard-8")
+    body = compute_v1.InstancesSetMachineTypeRequest(
+        machine_type=f"zones/{ZONE}/machineTypes/n2-standard-8"
+    )
     with pytest.raises(gexc.BadRequest, match="must be stopped"):
         gce.action("set_machine_type", "grow", instances_set_machine_type_request_resource=body)
     gce.wait(gce.action("stop", "grow"))
-    gce.wait(gce.action("set_machine_type", "grow", instances_set_machine_type_request_resource=body))
+    gce.wait(
+        gce.action("set_machine_type", "grow", instances_set_machine_type_request_resource=body)
+    )
     assert gce.get("grow").machine_type.endswith("/n2-standard-8")
-    bad = compute_v1.InstancesSetMachineTypeRequest(machine_type=f"zones/{ZONE}/machineTypes/nope-1")
+    bad = compute_v1.InstancesSetMachineTypeRequest(
+        machine_type=f"zones/{ZONE}/machineTypes/nope-1"
+    )
     with pytest.raises(gexc.BadRequest, match="does not exist"):
         gce.action("set_machine_type", "grow", instances_set_machine_type_request_resource=bad)
 
@@ -441,12 +506,16 @@ def test_set_scheduling_termination_time(gce: Clients) -> None:
 # ---------------------------------------------------------------- startup-script processes
 
 
-def test_startup_script_runs_and_stop_kills_it(gce: Clients, sandbox_info: daemon.SandboxInfo) -> None:
+def test_startup_script_runs_and_stop_kills_it(
+    gce: Clients, sandbox_info: daemon.SandboxInfo
+) -> None:
     script = "echo hello-from-vm; echo $$ > pid; sleep 300 & echo $! > child; echo started; wait"
     gce.wait(gce.insert(vm("worker", script=script)))
     folder = work_dir(sandbox_info, "worker")
     pid = int(wait_for(lambda: (folder / "pid").exists() and (folder / "pid").read_text().strip()))
-    child = int(wait_for(lambda: (folder / "child").exists() and (folder / "child").read_text().strip()))
+    child = int(
+        wait_for(lambda: (folder / "child").exists() and (folder / "child").read_text().strip())
+    )
     assert pid_alive(pid) and pid_alive(child)
     out = wait_for(lambda: (s := gce.serial("worker")) and "started" in s.contents and s)
     assert "SeaBIOS" in out.contents  # boot lines come first
@@ -465,13 +534,43 @@ def test_script_exit_leaves_vm_running(gce: Clients) -> None:
     assert gce.get("oneshot").status == "RUNNING"  # a VM runs on after its script: turn it off
 
 
+def test_script_output_reaches_cloud_logging(
+    gce: Clients, sandbox_info: daemon.SandboxInfo
+) -> None:
+    gce.wait(gce.insert(vm("chatty", script="echo logged-line")))
+    instance_id = str(gce.get("chatty").id)
+    query = {
+        "resourceNames": [f"projects/{gce.project}"],
+        "filter": f'resource.type="gce_instance" AND resource.labels.instance_id="{instance_id}"',
+    }
+
+    def entries() -> list[dict[str, Any]]:
+        request = urllib.request.Request(
+            f"{sandbox_info.url}/v2/entries:list",
+            data=json.dumps(query).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return list(json.loads(resp.read()).get("entries", []))
+
+    found = wait_for(entries)
+    assert found[0]["textPayload"] == "startup-script: logged-line"
+    assert found[0]["logName"] == f"projects/{gce.project}/logs/google_metadata_script_runner"
+    assert found[0]["resource"]["labels"]["zone"] == ZONE
+
+
 def test_reset_restarts_the_script(gce: Clients, sandbox_info: daemon.SandboxInfo) -> None:
     gce.wait(gce.insert(vm("rebooter", script="echo $$ > pid; sleep 300")))
     folder = work_dir(sandbox_info, "rebooter")
-    first = int(wait_for(lambda: (folder / "pid").exists() and (folder / "pid").read_text().strip()))
+    first = int(
+        wait_for(lambda: (folder / "pid").exists() and (folder / "pid").read_text().strip())
+    )
     (folder / "pid").unlink()
     gce.wait(gce.action("reset", "rebooter"))
-    second = int(wait_for(lambda: (folder / "pid").exists() and (folder / "pid").read_text().strip()))
+    second = int(
+        wait_for(lambda: (folder / "pid").exists() and (folder / "pid").read_text().strip())
+    )
     assert second != first and pid_alive(second)
     wait_for(lambda: not pid_alive(first), timeout=3)
     assert gce.get("rebooter").status == "RUNNING"
@@ -520,13 +619,19 @@ def test_aggregated_list_pages_and_filters(gce: Clients, sandbox_info: daemon.Sa
             for inst in scoped.instances:
                 statuses[inst.status] += 1
     assert statuses["RUNNING"] > 100 and statuses["TERMINATED"] > 100
-    running = compute_v1.AggregatedListInstancesRequest(project=gce.project, filter="status = RUNNING")
+    running = compute_v1.AggregatedListInstancesRequest(
+        project=gce.project, filter="status = RUNNING"
+    )
     found = [i for _, s in gce.instances.aggregated_list(request=running) for i in s.instances]
     assert len(found) == statuses["RUNNING"] and all(i.status == "RUNNING" for i in found)
-    by_name = compute_v1.ListInstancesRequest(project=gce.project, zone="us-central1-b", filter="name = train-*")
+    by_name = compute_v1.ListInstancesRequest(
+        project=gce.project, zone="us-central1-b", filter="name = train-*"
+    )
     zonal = list(gce.instances.list(request=by_name))
     assert zonal and all(i.name.startswith("train-") for i in zonal)
-    nonsense = compute_v1.ListInstancesRequest(project=gce.project, zone=ZONE, filter="this is not a filter")
+    nonsense = compute_v1.ListInstancesRequest(
+        project=gce.project, zone=ZONE, filter="this is not a filter"
+    )
     with pytest.raises(gexc.BadRequest, match="filter"):
         list(gce.instances.list(request=nonsense))
 
@@ -548,14 +653,18 @@ def test_aggregated_list_of_5000_is_fast(gce: Clients, sandbox_info: daemon.Sand
         if not token:
             break
     median = sorted(times)[len(times) // 2]
-    print(f"seed 5000: {seed_s:.2f} s; {pages} pages of 500: median {median * 1000:.0f} ms, slowest {max(times) * 1000:.0f} ms")
+    print(
+        f"seed 5000: {seed_s:.2f} s; {pages} pages of 500: median {median * 1000:.0f} ms, slowest {max(times) * 1000:.0f} ms"
+    )
     assert total == 5000 and pages == 10
     # ~0.1 s a page on an idle machine; the bound leaves room for a busy shared CI box.
     assert median < 1.0
     assert seed_s < 15
 
 
-def test_seeded_instances_have_gpus_and_deadlines(gce: Clients, sandbox_info: daemon.SandboxInfo) -> None:
+def test_seeded_instances_have_gpus_and_deadlines(
+    gce: Clients, sandbox_info: daemon.SandboxInfo
+) -> None:
     daemon.admin(sandbox_info, "seed", {"instances": 300, "zones": 4})
     found = [i for _, s in gce.instances.aggregated_list(project=gce.project) for i in s.instances]
     assert any(i.guest_accelerators for i in found)
@@ -567,7 +676,9 @@ def test_seeded_instances_have_gpus_and_deadlines(gce: Clients, sandbox_info: da
 # ---------------------------------------------------------------- faults reach the real client
 
 
-def test_injected_errors_map_to_api_core_exceptions(gce: Clients, faults: Callable[..., dict]) -> None:
+def test_injected_errors_map_to_api_core_exceptions(
+    gce: Clients, faults: Callable[..., dict]
+) -> None:
     faults(fail_next=1, codes=[503])
     with pytest.raises(gexc.ServiceUnavailable, match="Injected fault"):
         gce.instances.get(project=gce.project, zone=ZONE, instance="anything", retry=None)
@@ -592,10 +703,8 @@ def private_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     alive = daemon._pid_alive
 
     def reaped_alive(pid: int) -> bool:
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         return alive(pid)
 
     monkeypatch.setattr(daemon, "_pid_alive", reaped_alive)
@@ -608,19 +717,73 @@ def test_restart_reboots_running_instances(private_sandbox: Path) -> None:
     env = {"CLOUDPANE_SANDBOX_TIMING": '{"provisioning": 0.2, "staging": 0.2, "stopping": 0.2}'}
     info = daemon.start(private_sandbox, env=env)
     options = {"api_endpoint": info.url}
-    ic = compute_v1.InstancesClient(credentials=AnonymousCredentials(), transport="rest", client_options=options)
-    oc = compute_v1.ZoneOperationsClient(credentials=AnonymousCredentials(), transport="rest", client_options=options)
-    op = ic.insert_unary(project=info.project, zone=ZONE, instance_resource=vm("survivor", script="echo $$ > pid; sleep 300"))
+    ic = compute_v1.InstancesClient(
+        credentials=AnonymousCredentials(), transport="rest", client_options=options
+    )
+    oc = compute_v1.ZoneOperationsClient(
+        credentials=AnonymousCredentials(), transport="rest", client_options=options
+    )
+    op = ic.insert_unary(
+        project=info.project,
+        zone=ZONE,
+        instance_resource=vm("survivor", script="echo $$ > pid; sleep 300"),
+    )
     oc.wait(project=info.project, zone=ZONE, operation=op.name)
     folder = work_dir(info, "survivor")
-    first = int(wait_for(lambda: (folder / "pid").exists() and (folder / "pid").read_text().strip()))
+    first = int(
+        wait_for(lambda: (folder / "pid").exists() and (folder / "pid").read_text().strip())
+    )
     (folder / "pid").unlink()
     daemon.stop(private_sandbox)
     assert not pid_alive(first)  # the sandbox's "host" went down with it
     info = daemon.start(private_sandbox, env=env)
     ic = compute_v1.InstancesClient(
-        credentials=AnonymousCredentials(), transport="rest", client_options={"api_endpoint": info.url}
+        credentials=AnonymousCredentials(),
+        transport="rest",
+        client_options={"api_endpoint": info.url},
     )
     assert ic.get(project=info.project, zone=ZONE, instance="survivor").status == "RUNNING"
-    second = int(wait_for(lambda: (folder / "pid").exists() and (folder / "pid").read_text().strip()))
+    second = int(
+        wait_for(lambda: (folder / "pid").exists() and (folder / "pid").read_text().strip())
+    )
     assert second != first and pid_alive(second)
+
+
+# ---------------------------------------------------------------- processes.py on its own
+
+
+async def test_process_table_cpu_time_and_group_kill(tmp_path: Path) -> None:
+    import asyncio
+
+    from tui.sandbox.processes import ProcessTable
+
+    table = ProcessTable()
+    script = (
+        "sleep 300 & echo $! > child; "
+        "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; echo burnt; wait"
+    )
+    lines: list[str] = []
+    managed = await table.start(
+        "p/z/burner",
+        script,
+        cwd=tmp_path / "cwd",
+        log_path=tmp_path / "out.log",
+        format_line=lambda text: f"> {text}",
+        on_line=lines.append,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "burnt" not in lines and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        cpu = table.cpu_seconds("p/z/burner")
+        assert cpu is not None and cpu > 0.1  # 100,000 rounds of a bash loop: ~0.3 s of CPU
+        assert "> burnt" in (tmp_path / "out.log").read_text()
+        child = int((tmp_path / "cwd" / "child").read_text())
+        assert pid_alive(child) and table.group_alive("p/z/burner")
+    finally:
+        await table.kill("p/z/burner")
+    deadline = time.monotonic() + 3
+    while (pid_alive(child) or pid_alive(managed.pid)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not pid_alive(child) and not pid_alive(managed.pid)
+    assert table.cpu_seconds("p/z/burner") is None and "p/z/burner" not in table

@@ -20,7 +20,7 @@ import pytest
 import requests
 from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
+from google.cloud import storage  # type: ignore[attr-defined]
 
 from tui.sandbox import daemon
 
@@ -104,9 +104,7 @@ def test_bucket_lifecycle(gcs: storage.Client) -> None:
         ("-dash-start", "start and end"),
     ],
 )
-def test_bucket_name_refused(
-    clean_sandbox: Any, sandbox_info: Any, name: str, reason: str
-) -> None:
+def test_bucket_name_refused(clean_sandbox: Any, sandbox_info: Any, name: str, reason: str) -> None:
     # Raw JSON: the client library pre-checks some names itself; the server must too.
     resp = requests.post(f"{sandbox_info.url}/storage/v1/b?project=p", json={"name": name})
     assert resp.status_code == 400
@@ -173,9 +171,7 @@ def test_large_resumable_upload(bucket: storage.Bucket, tmp_path: Any) -> None:
     assert out.read_bytes() == data
 
 
-def test_interrupted_resumable_upload_resumes(
-    bucket: storage.Bucket, sandbox_info: Any
-) -> None:
+def test_interrupted_resumable_upload_resumes(bucket: storage.Bucket, sandbox_info: Any) -> None:
     import io
 
     from google.resumable_media.requests import ResumableUpload
@@ -208,9 +204,7 @@ def test_interrupted_resumable_upload_resumes(
 
     # Nothing visible yet: a cut-off upload never shows as an object.
     assert bucket.get_blob("resumed.bin") is None
-    status = transport.put(
-        upload.resumable_url, headers={"Content-Range": f"bytes */{len(data)}"}
-    )
+    status = transport.put(upload.resumable_url, headers={"Content-Range": f"bytes */{len(data)}"})
     assert status.status_code == 308
     end = int(status.headers["Range"].split("-")[1])
     assert 2 * chunk - 1 <= end <= 2 * chunk + 100_000 - 1
@@ -229,9 +223,13 @@ def test_corrupt_uploads_never_become_objects(bucket: storage.Bucket, sandbox_in
     boundary = "BOUNDARY"
     meta = json.dumps({"name": "bad.txt", "crc32c": b64_crc(b"something else")})
     body = (
-        f"--{boundary}\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n"
-        f"--{boundary}\r\ncontent-type: text/plain\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--".encode()
+        (
+            f"--{boundary}\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n"
+            f"--{boundary}\r\ncontent-type: text/plain\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--".encode()
+    )
     resp = requests.post(
         f"{sandbox_info.url}/upload/storage/v1/b/test-bucket/o?uploadType=multipart",
         data=body,
@@ -326,9 +324,7 @@ def test_listing_prefix_delimiter_and_pages(gcs: storage.Client, bucket: storage
 
 
 def test_seed_hook_writes_objects_directly(gcs: storage.Client, sandbox_info: Any) -> None:
-    result = daemon.admin(
-        sandbox_info, "seed", {"objects": 3000, "bucket": "seeded", "folders": 7}
-    )
+    result = daemon.admin(sandbox_info, "seed", {"objects": 3000, "bucket": "seeded", "folders": 7})
     assert result["storage"] == {"bucket": "seeded", "objects": 3000}
     it = gcs.list_blobs("seeded", delimiter="/", page_size=200)
     page = next(it.pages)
@@ -444,7 +440,9 @@ def test_anonymous_reads_only_public_objects(
     url = blob.public_url
     assert url == f"{sandbox_info.url}/test-bucket/docs/read%20me.txt"
     assert anon_get(url)[0] == 403
-    download = f"{sandbox_info.url}/download/storage/v1/b/test-bucket/o/docs%2Fread%20me.txt?alt=media"
+    download = (
+        f"{sandbox_info.url}/download/storage/v1/b/test-bucket/o/docs%2Fread%20me.txt?alt=media"
+    )
     assert anon_get(download)[0] == 401
     blob.make_public()
     assert anon_get(url) == (200, b"public soon")

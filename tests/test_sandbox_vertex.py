@@ -14,7 +14,6 @@ import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import aiplatform_v1
 from google.cloud import logging as cloud_logging
-from google.cloud.logging import Resource
 from jobs_helpers import upload_standin, wait_until
 
 from tui.sandbox import daemon
@@ -244,13 +243,17 @@ def test_single_replica_has_no_tf_config(
         (lambda b: b["job_spec"]["worker_pool_specs"][0].update(replica_count=2), "must be 1"),
         (
             lambda b: b["job_spec"]["worker_pool_specs"][0]["machine_spec"].update(
-                machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1
+                machine_type="e2-standard-4",
+                accelerator_type="NVIDIA_TESLA_T4",
+                accelerator_count=1,
             ),
             "e2-standard-4 does not take accelerators",
         ),
         (
             lambda b: b["job_spec"]["worker_pool_specs"][0]["machine_spec"].update(
-                machine_type="n1-standard-32", accelerator_type="NVIDIA_TESLA_V100", accelerator_count=2
+                machine_type="n1-standard-32",
+                accelerator_type="NVIDIA_TESLA_V100",
+                accelerator_count=2,
             ),
             "takes 4, 8× NVIDIA_TESLA_V100, not 2",
         ),
@@ -367,17 +370,23 @@ def test_jobs_of_a_stopped_daemon_fail_as_sandbox_restarted(tmp_path: Path) -> N
 def logged(clean_sandbox: Backend) -> Iterator[cloud_logging.Client]:
     """Entries of two jobs and a VM, written with google-cloud-logging's entries:write."""
     client = log_client(clean_sandbox)
+    project = clean_sandbox.project
     for job_id in ("111", "222"):
-        logger = client.logger("workerpool0-0")
-        resource = Resource(
-            type="ml_job",
-            labels={"job_id": job_id, "project_id": clean_sandbox.project, "task_name": "workerpool0-0"},
+        resource = {
+            "type": "ml_job",
+            "labels": {"job_id": job_id, "project_id": project, "task_name": "workerpool0-0"},
+        }
+        entries = [
+            {"textPayload": f"job {job_id} line {i}", "severity": "ERROR" if i == 4 else "INFO"}
+            for i in range(5)
+        ]
+        client.logging_api.write_entries(
+            entries, logger_name=f"projects/{project}/logs/workerpool0-0", resource=resource
         )
-        for i in range(5):
-            severity = "ERROR" if i == 4 else "INFO"
-            logger.log_text(f"job {job_id} line {i}", resource=resource, severity=severity)
-    client.logger("syslog").log_text(
-        "vm line", resource=Resource(type="gce_instance", labels={"instance_id": "111"})
+    client.logging_api.write_entries(
+        [{"textPayload": "vm line"}],
+        logger_name=f"projects/{project}/logs/syslog",
+        resource={"type": "gce_instance", "labels": {"instance_id": "111"}},
     )
     yield client
 
@@ -400,8 +409,17 @@ def test_entries_list_filters(logged: cloud_logging.Client) -> None:
         "job 222 line 4",
     ]
     # OR binds tighter than AND, as in Google's language.
-    assert len(query('resource.type="ml_job" AND resource.labels.job_id="111" OR resource.labels.job_id="222"')) == 10
-    assert query('resource.type="gce_instance" AND resource.labels.instance_id="111"') == ["vm line"]
+    assert (
+        len(
+            query(
+                'resource.type="ml_job" AND resource.labels.job_id="111" OR resource.labels.job_id="222"'
+            )
+        )
+        == 10
+    )
+    assert query('resource.type="gce_instance" AND resource.labels.instance_id="111"') == [
+        "vm line"
+    ]
     assert query('resource.labels.job_id="111" AND textPayload:"LINE 3"') == ["job 111 line 3"]
     assert query('resource.labels.job_id="111" AND NOT severity=INFO') == ["job 111 line 4"]
     newest = query('resource.labels.job_id="222"', order_by=cloud_logging.DESCENDING)
@@ -433,9 +451,11 @@ def test_entries_list_errors(logged: cloud_logging.Client) -> None:
 
 def test_filter_compiler_units() -> None:
     sql, params = compile_filter('resource.labels.job_id="7"')
-    assert sql == "resource_id = ?" and params == ["job_id=7"]
+    assert sql == "rid = (SELECT id FROM log_resources WHERE key = ?)" and params == ["job_id=7"]
     assert parse_timestamp_ns("2024-05-01T12:00:00.123456789Z") % 10**9 == 123456789
-    assert parse_timestamp_ns("2024-05-01T14:00:00+02:00") == parse_timestamp_ns("2024-05-01T12:00:00Z")
+    assert parse_timestamp_ns("2024-05-01T14:00:00+02:00") == parse_timestamp_ns(
+        "2024-05-01T12:00:00Z"
+    )
     unquoted, _ = compile_filter("timestamp>=2024-05-01T12:00:00Z")
     assert unquoted == "ts >= ?"
     with pytest.raises(FilterError):

@@ -212,9 +212,7 @@ async def test_upload_never_overwrites_silently(svc: StorageService, tmp_path: P
     assert current.download_as_bytes() == b"new"
 
 
-async def test_upload_large_file_resumable_in_chunks(
-    svc: StorageService, tmp_path: Path
-) -> None:
+async def test_upload_large_file_resumable_in_chunks(svc: StorageService, tmp_path: Path) -> None:
     data = os.urandom(20 * 1024 * 1024 + 17)  # > 8 MiB: resumable, 2 chunks of 16 MiB
     path = tmp_path / "big.bin"
     path.write_bytes(data)

@@ -73,7 +73,8 @@ def _parse_example(record: tf.Tensor, size: int) -> tuple[tf.Tensor, tf.Tensor]:
     )
     image = tf.io.decode_image(features["image"], channels=3, expand_animations=False)
     depth = tf.io.parse_tensor(features["depth"], tf.float32)
-    depth = tf.reshape(depth, tf.concat([tf.shape(depth)[:2], [1]], axis=0))
+    shape = tf.shape(depth)  # [H, W] or [H, W, 1]; the rank is unknown when tracing
+    depth = tf.reshape(depth, tf.stack([shape[0], shape[1], 1]))
     return _fit_size(image, depth, size)
 
 
@@ -287,7 +288,9 @@ def _example(image: np.ndarray, depth: np.ndarray) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def write_tfrecords(images: np.ndarray, depths: np.ndarray, folder: Path, name: str, shards: int) -> int:
+def write_tfrecords(
+    images: np.ndarray, depths: np.ndarray, folder: Path, name: str, shards: int
+) -> int:
     """Write examples as ``folder/NAME-0000i-of-0000n.tfrecord``; returns the file count."""
     folder.mkdir(parents=True, exist_ok=True)
     parts = np.array_split(np.arange(len(images)), min(shards, len(images)))
@@ -299,11 +302,13 @@ def write_tfrecords(images: np.ndarray, depths: np.ndarray, folder: Path, name: 
     return len(parts)
 
 
-def write_png_pairs(images: np.ndarray, depths: np.ndarray, folder: Path, name: str, scale: float) -> int:
+def write_png_pairs(
+    images: np.ndarray, depths: np.ndarray, folder: Path, name: str, scale: float
+) -> int:
     """Write ``folder/image/NAME-i.png`` and 16-bit ``folder/depth/NAME-i.png``."""
     (folder / "image").mkdir(parents=True, exist_ok=True)
     (folder / "depth").mkdir(parents=True, exist_ok=True)
-    for i, (image, depth) in enumerate(zip(images, depths)):
+    for i, (image, depth) in enumerate(zip(images, depths, strict=True)):
         stem = f"{name}-{i:06d}.png"
         (folder / "image" / stem).write_bytes(tf.io.encode_png(image).numpy())
         units = np.clip(np.round(depth * scale), 0, 65535).astype(np.uint16)

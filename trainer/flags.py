@@ -186,12 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--base-filters", type=_positive_int, default=8, help="U-Net width at full resolution"
     )
-    m.add_argument(
-        "--levels", type=_positive_int, default=4, help="U-Net down-sampling steps"
-    )
-    m.add_argument(
-        "--min-depth", type=_positive_float, default=0.1, help="smallest depth, metres"
-    )
+    m.add_argument("--levels", type=_positive_int, default=4, help="U-Net down-sampling steps")
+    m.add_argument("--min-depth", type=_positive_float, default=0.1, help="smallest depth, metres")
     m.add_argument(
         "--max-depth",
         type=_positive_float,
@@ -225,12 +221,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="base for any of the three folders below that is not given (--job-dir: "
         "AI Platform's name)",
     )
-    o.add_argument("--model-dir", default=None, help="model, SavedModel, metrics.json "
-                   "[default: $AIP_MODEL_DIR or OUTPUT_DIR/model]")
-    o.add_argument("--checkpoint-dir", default=None, help="backup for resuming, best weights "
-                   "[default: $AIP_CHECKPOINT_DIR or OUTPUT_DIR/checkpoints]")
-    o.add_argument("--tensorboard-dir", default=None, help="TensorBoard logs "
-                   "[default: $AIP_TENSORBOARD_LOG_DIR or OUTPUT_DIR/tensorboard]")
+    o.add_argument(
+        "--model-dir",
+        default=None,
+        help="model, SavedModel, metrics.json [default: $AIP_MODEL_DIR or OUTPUT_DIR/model]",
+    )
+    o.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="backup for resuming, best weights "
+        "[default: $AIP_CHECKPOINT_DIR or OUTPUT_DIR/checkpoints]",
+    )
+    o.add_argument(
+        "--tensorboard-dir",
+        default=None,
+        help="TensorBoard logs [default: $AIP_TENSORBOARD_LOG_DIR or OUTPUT_DIR/tensorboard]",
+    )
     o.add_argument(
         "--hypertune-metric",
         choices=HYPERTUNE_METRICS,
@@ -285,7 +291,9 @@ def trial_path(path: str, trial_id: str | None) -> str:
     return join(path, trial_id)
 
 
-def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> TrainConfig:
+def parse_args(
+    argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+) -> TrainConfig:
     """Parse and check the flags; exits with status 2 and a clear message on bad input."""
     env = os.environ if env is None else env
     parser = build_parser()

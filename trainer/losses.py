@@ -69,10 +69,11 @@ def make_depth_loss(
         if gradient_weight:
             dx_mask = mask[:, :, 1:] * mask[:, :, :-1]
             dy_mask = mask[:, 1:] * mask[:, :-1]
-            dx = tf.abs((t_pred[:, :, 1:] - t_pred[:, :, :-1]) - (t_true[:, :, 1:] - t_true[:, :, :-1]))
+            dx = tf.abs(
+                (t_pred[:, :, 1:] - t_pred[:, :, :-1]) - (t_true[:, :, 1:] - t_true[:, :, :-1])
+            )
             dy = tf.abs((t_pred[:, 1:] - t_pred[:, :-1]) - (t_true[:, 1:] - t_true[:, :-1]))
             loss += gradient_weight * (_masked_mean(dx, dx_mask) + _masked_mean(dy, dy_mask))
         return loss
 
     return depth_loss
-

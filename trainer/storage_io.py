@@ -85,7 +85,7 @@ class GfileStore:
 
         if not tf.io.gfile.isdir(prefix):
             return [prefix] if tf.io.gfile.exists(prefix) else []
-        files = []
+        files: list[str] = []
         for root, _dirs, names in tf.io.gfile.walk(prefix):
             files.extend(join(root, name) for name in names)
         return sorted(files)
@@ -104,7 +104,10 @@ class GfileStore:
 
         try:
             tf.io.gfile.makedirs(uri.rsplit("/", 1)[0])
-            tf.io.gfile.copy(str(local), uri, overwrite=True)
+            # Remove first: some filesystems (ram://) append on an overwriting copy.
+            if tf.io.gfile.exists(uri):
+                tf.io.gfile.remove(uri)
+            tf.io.gfile.copy(str(local), uri)
         except tf.errors.OpError as exc:
             raise StorageError(f"cannot write {uri}: {exc.message}") from exc
 
@@ -119,7 +122,7 @@ class GcsClientStore:
     """google-cloud-storage: real Cloud Storage with ADC, or the emulator named by the env."""
 
     def __init__(self) -> None:
-        from google.cloud import storage
+        from google.cloud import storage  # type: ignore[attr-defined]
 
         self._client = storage.Client()
 

@@ -29,7 +29,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from trainer.data import export_synthetic
 
             counts = export_synthetic(cfg)
-            emit("trainer export", status="ok", to=cfg.export_data, format=cfg.export_format, **counts)
+            emit(
+                "trainer export",
+                status="ok",
+                to=cfg.export_data,
+                format=cfg.export_format,
+                **counts,
+            )
             return 0
         from trainer.train import run
 

@@ -80,13 +80,25 @@ def announce_warnings(app: Any, warnings: Iterable[AnnouncedWarning], hook: str 
     warnings = list(warnings)
     if not warnings:
         return
-    for warning in warnings:
+    # A few warnings each get a notification; a flood becomes one summary that fits a screen.
+    if len(warnings) <= 2:
+        for warning in warnings:
+            app.notify(
+                f"{warning.message}\nw: warnings — stop, snooze or set auto-stop",
+                title=f"Turn it off? {warning.title}",
+                severity="warning",
+                timeout=30,
+            )
+    else:
+        lines = "\n".join(f"• {w.instance_name}: {w.title}" for w in warnings[:4])
+        more = f"\n… and {len(warnings) - 4} more" if len(warnings) > 4 else ""
         app.notify(
-            f"{warning.message}\nw: warnings — stop, snooze or set auto-stop",
-            title=f"Turn it off? {warning.title}",
+            f"{lines}{more}\nw: warnings — stop, snooze or set auto-stop",
+            title=f"Turn it off? {len(warnings)} new warnings",
             severity="warning",
             timeout=30,
         )
+    for warning in warnings:
         if hook:
             run_hook(
                 hook,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from trainer_testing import run_trainer
+
 from trainer.flags import HYPERTUNE_METRICS, normalize_argv, parse_args, trial_path
 
 

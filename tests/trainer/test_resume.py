@@ -61,9 +61,3 @@ def test_killed_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     metrics = json.loads((out / "model" / "metrics.json").read_text())
     assert metrics["resumed_from_epoch"] == start
     assert not backup.exists()  # a finished run leaves no backup behind
-
-
-def test_fresh_run_does_not_claim_to_resume(tmp_path: Path) -> None:
-    proc = run_trainer([*TINY, "--epochs=1", f"--output-dir={tmp_path / 'o'}"], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "trainer resume" not in proc.stdout

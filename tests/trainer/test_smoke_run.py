@@ -25,7 +25,9 @@ def vertex_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         "CLOUD_ML_TRIAL_ID": "3",
         "CLOUD_ML_HP_METRIC_FILE": str(root / "hypertune" / "output.metrics"),
     }
-    proc = run_trainer([*TINY, "--epochs=2", "--hypertune_metric=val_delta1"], root, env)
+    proc = run_trainer(
+        [*TINY, "--epochs=2", "--steps-per-execution=2", "--hypertune_metric=val_delta1"], root, env
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root, proc.stdout
 
@@ -34,6 +36,7 @@ def test_log_lines_are_parseable(vertex_run: tuple[Path, str]) -> None:
     _, stdout = vertex_run
     lines = stdout.strip().splitlines()
     assert lines[0].startswith("trainer start ")
+    assert not any(line.startswith("trainer resume") for line in lines)
     start = parse_line(lines[0])
     assert start["train_examples"] == "48" and start["strategy"] == "single"
     assert start["mixed_precision"] == "False" and start["xla"] == "False"  # CPU defaults

@@ -16,12 +16,12 @@ REPO = Path(__file__).resolve().parents[2]
 # A configuration small enough for a CPU test: a few steps of 32×32 images.
 TINY = [
     "--image-size=32",
-    "--levels=3",
+    "--levels=2",
     "--train-examples=48",
     "--val-examples=20",
     "--batch-size=8",
     "--base-filters=4",
-    "--steps-per-execution=2",
+    "--steps-per-execution=1",
 ]
 
 

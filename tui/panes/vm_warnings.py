@@ -125,8 +125,8 @@ class AutoStop:
     termination_time: datetime | None = None
 
 
-def parse_auto_stop(text: str, running: bool, now: datetime) -> AutoStop | str:
-    """'4' or '4h' or '90m' → an AutoStop; 'off' clears; anything else → the reason."""
+def parse_auto_stop(text: str) -> AutoStop | str:
+    """'4' or '4h' or '90m' → a limit per run; 'off' clears; anything else → the reason."""
     value = text.strip().lower()
     if value in ("off", "none", "clear", "0"):
         return AutoStop()
@@ -142,8 +142,6 @@ def parse_auto_stop(text: str, running: bool, now: datetime) -> AutoStop | str:
     seconds = int(amount * unit)
     if not 30 <= seconds <= 120 * 86400:
         return "Auto-stop must be between 30 seconds and 120 days."
-    if running:  # counts from now, not from when this run started
-        return AutoStop(termination_time=now + timedelta(seconds=seconds))
     return AutoStop(max_run_seconds=seconds)
 
 
@@ -181,7 +179,10 @@ class AutoStopScreen(ModalScreen[AutoStop | None]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#set")
     def _set(self) -> None:
-        result = parse_auto_stop(self.query_one(Input).value, self.instance.is_running, utcnow())
+        if self.instance.status not in ("TERMINATED", "STOPPED"):
+            self.query_one("#form-error", Static).update("Stop the instance first (t).")
+            return
+        result = parse_auto_stop(self.query_one(Input).value)
         if isinstance(result, str):
             self.query_one("#form-error", Static).update(result)
             return

@@ -678,6 +678,7 @@ async def boot(ctx: SandboxContext, key: str, doc: dict[str, Any], reboot: bool)
         log_path=serial_path(ctx, key),
         env=process_env(doc, cwd),
         format_line=format_line,
+        on_line=cloud_logging_writer(ctx, key, doc),
         exit_line=exit_line,
     )
     pid_holder["pid"] = managed.pid
@@ -692,6 +693,33 @@ async def boot(ctx: SandboxContext, key: str, doc: dict[str, Any], reboot: bool)
     current.setdefault("_sandbox", {})["proc"] = {"pid": managed.pid, "ct": managed.started}
     save(ctx, key, current)
     log.info("instance %s runs its startup-script as pid %d", name, managed.pid)
+
+
+def cloud_logging_writer(
+    ctx: SandboxContext, key: str, doc: dict[str, Any]
+) -> Callable[[str], None] | None:
+    """Script lines also go to Cloud Logging, as Google's guest agent sends them there:
+    log `google_metadata_script_runner`, resource `gce_instance`."""
+    try:
+        from tui.sandbox.logging_api import log_store
+    except ImportError:
+        return None
+    store = log_store(ctx)
+    project, zone, _ = key.split("/")
+    labels = {"project_id": project, "instance_id": str(doc.get("id", "")), "zone": zone}
+
+    def write(line: str) -> None:
+        store.append(
+            project=project,
+            log_id="google_metadata_script_runner",
+            resource_type="gce_instance",
+            resource_labels=labels,
+            severity="INFO",
+            text=f"startup-script: {line}",
+            labels={"compute.googleapis.com/resource_name": doc["name"]},
+        )
+
+    return write
 
 
 def instance_cpu_seconds(ctx: SandboxContext, project: str, zone: str, name: str) -> float | None:

@@ -8,6 +8,7 @@ data directory once it listens, and logs to `sandbox.log` beside it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -60,6 +61,9 @@ def _health(url: str, timeout: float = 1.0) -> dict | None:
 
 
 def _pid_alive(pid: int) -> bool:
+    # Reap the daemon if it is our own exited child, or it lingers as a zombie that looks alive.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

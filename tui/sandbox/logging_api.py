@@ -42,21 +42,29 @@ from tui.sandbox.logging_filter import (
 )
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS log_entries (
-    seq INTEGER PRIMARY KEY,
+-- One row per (project, log, resource): a job replica's stream, a VM's serial port...
+CREATE TABLE IF NOT EXISTS log_streams (
+    id INTEGER PRIMARY KEY,
     project TEXT NOT NULL,
-    ts INTEGER NOT NULL,            -- nanoseconds since the epoch
-    insert_id TEXT NOT NULL,
     log_name TEXT NOT NULL,
     resource_type TEXT NOT NULL,
-    resource_id TEXT NOT NULL,      -- "job_id=123": the label a resource is read by
     resource_labels TEXT NOT NULL,  -- JSON
+    UNIQUE (project, log_name, resource_type, resource_labels)
+);
+-- The label a resource is read by ("job_id=123"), as a small integer for the index.
+CREATE TABLE IF NOT EXISTS log_resources (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS log_entries (
+    seq INTEGER PRIMARY KEY,
+    stream INTEGER NOT NULL,
+    rid INTEGER NOT NULL,
+    ts INTEGER NOT NULL,            -- nanoseconds since the epoch
+    insert_id TEXT NOT NULL,
     severity INTEGER NOT NULL,
     labels TEXT,                    -- JSON or NULL
     text_payload TEXT,
     json_payload TEXT               -- JSON or NULL
 );
-CREATE INDEX IF NOT EXISTS log_by_resource_time ON log_entries(resource_id, ts, insert_id);
+CREATE INDEX IF NOT EXISTS log_by_resource_time ON log_entries(rid, ts, insert_id);
 CREATE INDEX IF NOT EXISTS log_by_time ON log_entries(ts, insert_id);
 """
 
@@ -64,9 +72,14 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 MAX_TEXT = 256 * 1024  # Google's limit on one entry
 FLUSH_INTERVAL = 0.25
-_COLUMNS = (
-    "project, ts, insert_id, log_name, resource_type, resource_id, resource_labels, "
-    "severity, labels, text_payload, json_payload"
+_INSERT = (
+    "INSERT INTO log_entries(stream, rid, ts, insert_id, severity, labels, text_payload, "
+    "json_payload) VALUES (?,?,?,?,?,?,?,?)"
+)
+_SELECT = (
+    "SELECT s.project, e.ts, e.insert_id, s.log_name, s.resource_type, s.resource_labels, "
+    "e.severity, e.labels, e.text_payload, e.json_payload "
+    "FROM log_entries e CROSS JOIN log_streams s ON s.id = e.stream"  # entries drive the loop
 )
 
 
@@ -77,7 +90,6 @@ class Row:
     insert_id: str
     log_name: str
     resource_type: str
-    resource_id: str
     resource_labels: str
     severity: int
     labels: str | None
@@ -86,7 +98,12 @@ class Row:
 
 
 class LogStore:
-    """Log entries in SQLite with a write buffer; safe to use from several threads."""
+    """Log entries in SQLite with a write buffer; safe to use from several threads.
+
+    Entries are small rows (time, insertId, severity, text) pointing at their stream (project,
+    log name, resource) and at the integer id of the label they are read by, so a million
+    lines take little space and one job's lines are one index range.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +114,8 @@ class LogStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         self._pending: list[tuple[Any, ...]] = []
+        self._streams: dict[tuple[str, str, str, str], int] = {}
+        self._resources: dict[str, int] = {}
         self._last_ts = 0
         self._counter = 0
         row = self._db.execute("SELECT MAX(ts), MAX(seq) FROM log_entries").fetchone()
@@ -112,6 +131,32 @@ class LogStore:
             now = time.time_ns() // 1000 * 1000
             self._last_ts = max(now, self._last_ts + 1000)
             return self._last_ts
+
+    def _stream_id(self, key: tuple[str, str, str, str]) -> int:
+        found = self._streams.get(key)
+        if found is None:
+            self._db.execute(
+                "INSERT OR IGNORE INTO log_streams(project, log_name, resource_type, "
+                "resource_labels) VALUES (?,?,?,?)",
+                key,
+            )
+            found = self._db.execute(
+                "SELECT id FROM log_streams WHERE project=? AND log_name=? AND resource_type=? "
+                "AND resource_labels=?",
+                key,
+            ).fetchone()[0]
+            self._streams[key] = found
+        return found
+
+    def _resource_id(self, key: str) -> int:
+        found = self._resources.get(key)
+        if found is None:
+            self._db.execute("INSERT OR IGNORE INTO log_resources(key) VALUES (?)", (key,))
+            found = self._db.execute("SELECT id FROM log_resources WHERE key=?", (key,)).fetchone()[
+                0
+            ]
+            self._resources[key] = found
+        return found
 
     def append(
         self,
@@ -129,19 +174,21 @@ class LogStore:
     ) -> None:
         sev = severity if isinstance(severity, int) else SEVERITIES.get(severity.upper(), 0)
         id_label = ID_LABELS.get(resource_type)
-        resource_id = f"{id_label}={resource_labels.get(id_label, '')}" if id_label else ""
+        resource_key = f"{id_label}={resource_labels.get(id_label, '')}" if id_label else ""
+        labels_json = json.dumps(resource_labels, separators=(",", ":"), sort_keys=True)
         with self._lock:
+            stream = self._stream_id(
+                (project, f"projects/{project}/logs/{log_id}", resource_type, labels_json)
+            )
+            rid = self._resource_id(resource_key)
             ts = timestamp_ns if timestamp_ns is not None else self.next_timestamp()
             self._counter += 1
             self._pending.append(
                 (
-                    project,
+                    stream,
+                    rid,
                     ts,
                     insert_id or f"{self._counter:016x}",
-                    f"projects/{project}/logs/{log_id}",
-                    resource_type,
-                    resource_id,
-                    json.dumps(resource_labels, separators=(",", ":")),
                     sev,
                     json.dumps(labels, separators=(",", ":")) if labels else None,
                     text[:MAX_TEXT] if text is not None else None,
@@ -151,26 +198,13 @@ class LogStore:
             if len(self._pending) >= 5000:
                 self.flush()
 
-    def append_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        """Bulk insert of ready rows in `_COLUMNS` order (seeding, benchmarks)."""
-        with self._lock:
-            self.flush()
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                f"INSERT INTO log_entries({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows
-            )
-            self._db.execute("COMMIT")
-            self._last_ts = max([self._last_ts, *(r[1] for r in rows)])
-
     def flush(self) -> None:
         with self._lock:
             if not self._pending:
                 return
             pending, self._pending = self._pending, []
             self._db.execute("BEGIN")
-            self._db.executemany(
-                f"INSERT INTO log_entries({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", pending
-            )
+            self._db.executemany(_INSERT, pending)
             self._db.execute("COMMIT")
 
     # --- reading ---------------------------------------------------------------------------
@@ -185,28 +219,29 @@ class LogStore:
         after: tuple[int, str] | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
     ) -> list[Row]:
-        sql = f"SELECT {_COLUMNS} FROM log_entries WHERE project = ? AND ({where})"
+        sql = f"{_SELECT} WHERE s.project = ? AND ({where})"
         args: list[Any] = [project, *params]
         if after is not None:
             cmp = "<" if descending else ">"
-            sql += f" AND (ts {cmp} ? OR (ts = ? AND insert_id {cmp} ?))"
+            sql += f" AND (e.ts {cmp} ? OR (e.ts = ? AND e.insert_id {cmp} ?))"
             args += [after[0], after[0], after[1]]
         direction = "DESC" if descending else "ASC"
-        sql += f" ORDER BY ts {direction}, insert_id {direction} LIMIT ?"
+        sql += f" ORDER BY e.ts {direction}, e.insert_id {direction} LIMIT ?"
         args.append(limit)
         with self._lock:
             self.flush()
             rows = self._db.execute(sql, args).fetchall()
         return [Row(*r) for r in rows]
 
-    def tail_text(self, resource_id: str, lines: int) -> list[str]:
-        """The last `lines` text payloads of one resource, oldest first (error messages)."""
+    def tail_text(self, resource_key: str, lines: int) -> list[str]:
+        """The last `lines` text payloads of one resource ("job_id=7"), oldest first."""
         with self._lock:
             self.flush()
             rows = self._db.execute(
-                "SELECT text_payload FROM log_entries WHERE resource_id = ? "
+                "SELECT text_payload FROM log_entries "
+                "WHERE rid = (SELECT id FROM log_resources WHERE key = ?) "
                 "ORDER BY ts DESC, insert_id DESC LIMIT ?",
-                (resource_id, lines),
+                (resource_key, lines),
             ).fetchall()
         return [r[0] or "" for r in reversed(rows)]
 
@@ -219,6 +254,10 @@ class LogStore:
         with self._lock:
             self._pending.clear()
             self._db.execute("DELETE FROM log_entries")
+            self._db.execute("DELETE FROM log_streams")
+            self._db.execute("DELETE FROM log_resources")
+            self._streams.clear()
+            self._resources.clear()
 
     def close(self) -> None:
         with self._lock:

@@ -239,7 +239,8 @@ class _Parser:
             label = name.removeprefix("resource.labels.")
             if label in ID_LABELS.values() and op in ("=", "!="):
                 self.params.append(f"{label}={value}")
-                return f"resource_id {sql_op} ?"
+                neg = "IS NOT" if op == "!=" else "="
+                return f"rid {neg} (SELECT id FROM log_resources WHERE key = ?)"
             return self._text(f"json_extract(resource_labels, {_json_path(label)})", op, value)
         columns = {
             "resource.type": "resource_type",

@@ -28,7 +28,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route, request_response
 from starlette.types import Receive, Scope, Send
 
+from tui.sandbox import storage_access as acc
 from tui.sandbox import storage_io as io
+from tui.sandbox import storage_listing as listing
 from tui.sandbox import storage_state as st
 from tui.sandbox.context import SandboxContext
 from tui.sandbox.errors import ApiError
@@ -154,14 +156,14 @@ async def _json_api(ctx: SandboxContext, request: Request, parts: list[str]) -> 
 def _list_buckets(ctx: SandboxContext, query: dict[str, str], base: str) -> Response:
     prefix = query.get("prefix", "")
     limit = max(1, min(int(query.get("maxResults") or 1000), 1000))
-    after = st.decode_token(query["pageToken"]) if query.get("pageToken") else ""
+    after = listing.decode_token(query["pageToken"]) if query.get("pageToken") else ""
     rows = ctx.store.list(st.BUCKET, prefix=prefix, start_after=after, limit=limit + 1)
     body: dict[str, Any] = {
         "kind": "storage#buckets",
         "items": [st.render_bucket(ctx, d, base, _full(query)) for _, d in rows[:limit]],
     }
     if len(rows) > limit:
-        body["nextPageToken"] = st.encode_token(rows[limit - 1][0])
+        body["nextPageToken"] = listing.encode_token(rows[limit - 1][0])
     return JSONResponse(body)
 
 
@@ -171,7 +173,7 @@ def _list_objects(ctx: SandboxContext, bucket: str, query: dict[str, str], base:
         max_results = int(query.get("maxResults") or 1000)
     except ValueError as exc:
         raise ApiError(400, "Invalid value for maxResults.", "invalid") from exc
-    items, prefixes, token = st.list_objects(
+    items, prefixes, token = listing.list_objects(
         ctx,
         bucket,
         prefix=query.get("prefix", ""),
@@ -283,12 +285,14 @@ async def _serve_media(
     bucket_doc = st.get_bucket(ctx, bucket)
     doc = ctx.store.get(st.OBJECT, st.object_key(bucket, name))
     anonymous = anonymous_ok and not _is_owner(request)
-    if anonymous and (doc is None or not st.anonymous_can_read(bucket_doc, doc)):
-        readable_bucket = st.iam_grants_public_read(bucket_doc) and not st.pap_enforced(bucket_doc)
+    if anonymous and (doc is None or not acc.anonymous_can_read(bucket_doc, doc)):
+        readable_bucket = acc.iam_grants_public_read(bucket_doc) and not acc.pap_enforced(
+            bucket_doc
+        )
         if doc is None and readable_bucket:
             raise ApiError(404, "The specified key does not exist.", "notFound")
         why = ""
-        if st.pap_enforced(bucket_doc):
+        if acc.pap_enforced(bucket_doc):
             why = " Public access prevention is enforced on this bucket."
         raise ApiError(
             403 if xml else 401,
@@ -317,10 +321,10 @@ async def _iam(ctx: SandboxContext, request: Request, bucket: str, rest: list[st
         raise ApiError(404, f"The sandbox does not serve {request.url.path}")
     if request.method == "GET":
         doc = st.get_bucket(ctx, bucket)
-        return JSONResponse(st.render_iam(bucket, doc["iam"]))
+        return JSONResponse(acc.render_iam(bucket, doc["iam"]))
     if request.method == "PUT":
         policy = st.set_iam(ctx, bucket, await _json(request))
-        return JSONResponse(st.render_iam(bucket, policy))
+        return JSONResponse(acc.render_iam(bucket, policy))
     raise ApiError(405, f"{request.method} is not allowed here.")
 
 
@@ -328,13 +332,13 @@ async def _bucket_acl(
     ctx: SandboxContext, request: Request, bucket: str, which: str, rest: list[str]
 ) -> Response:
     doc = st.get_bucket(ctx, bucket)
-    st.refuse_acl_under_ubla(doc, "use", "a bucket")
+    acc.refuse_acl_under_ubla(doc, "use", "a bucket")
     kind = "object" if which == "defaultObjectAcl" else "bucket"
-    roles = st.OBJECT_ROLES if kind == "object" else st.BUCKET_ROLES
+    roles = acc.OBJECT_ROLES if kind == "object" else acc.BUCKET_ROLES
     entries: list[dict[str, Any]] = doc[which]
 
     def render(entry: dict[str, Any]) -> dict[str, Any]:
-        return st.render_acl_entry(entry, bucket=bucket, kind=kind)
+        return acc.render_acl_entry(entry, bucket=bucket, kind=kind)
 
     method = request.method
     if not rest:
@@ -346,7 +350,7 @@ async def _bucket_acl(
             )
             return JSONResponse({"kind": kind_name, "items": [render(e) for e in entries]})
         if method == "POST":
-            entry = st.clean_acl_entry(await _json(request), roles)
+            entry = acc.clean_acl_entry(await _json(request), roles)
             new = [e for e in entries if e["entity"] != entry["entity"]] + [entry]
             _save_bucket_acl(ctx, bucket, which, new)
             return JSONResponse(render(entry))
@@ -359,7 +363,7 @@ async def _bucket_acl(
             return JSONResponse(render(found[0]))
         if method in ("PUT", "PATCH"):
             body = await _json(request)
-            entry = st.clean_acl_entry({**body, "entity": entity}, roles)
+            entry = acc.clean_acl_entry({**body, "entity": entity}, roles)
             new = [e for e in entries if e["entity"] != entity] + [entry]
             _save_bucket_acl(ctx, bucket, which, new)
             return JSONResponse(render(entry))
@@ -376,7 +380,7 @@ def _save_bucket_acl(
 ) -> None:
     with ctx.lock:
         doc = st.get_bucket(ctx, bucket)
-        st.refuse_public_under_pap(doc, entries)
+        acc.refuse_public_under_pap(doc, entries)
         doc[which] = entries
         res = doc["resource"]
         res["metageneration"] = str(int(res["metageneration"]) + 1)
@@ -390,12 +394,12 @@ async def _object_acl(
     doc = st.get_object(ctx, bucket, name)
     method = request.method
     verbs = {"GET": "get", "POST": "insert", "PUT": "update", "PATCH": "update"}
-    st.refuse_acl_under_ubla(bucket_doc, verbs.get(method, "delete"))
-    entries = st.object_acl(ctx, doc)
+    acc.refuse_acl_under_ubla(bucket_doc, verbs.get(method, "delete"))
+    entries = acc.object_acl(ctx, doc)
     gen = doc["resource"]["generation"]
 
     def render(entry: dict[str, Any]) -> dict[str, Any]:
-        return st.render_acl_entry(entry, bucket=bucket, obj=name, generation=gen)
+        return acc.render_acl_entry(entry, bucket=bucket, obj=name, generation=gen)
 
     if not rest:
         if method == "GET":
@@ -403,7 +407,7 @@ async def _object_acl(
                 {"kind": "storage#objectAccessControls", "items": [render(e) for e in entries]}
             )
         if method == "POST":
-            entry = st.clean_acl_entry(await _json(request), st.OBJECT_ROLES)
+            entry = acc.clean_acl_entry(await _json(request), acc.OBJECT_ROLES)
             new = [e for e in entries if e["entity"] != entry["entity"]] + [entry]
             st.set_object_acl(ctx, bucket, name, new)
             return JSONResponse(render(entry))
@@ -416,7 +420,7 @@ async def _object_acl(
             return JSONResponse(render(found[0]))
         if method in ("PUT", "PATCH"):
             body = await _json(request)
-            entry = st.clean_acl_entry({**body, "entity": entity}, st.OBJECT_ROLES)
+            entry = acc.clean_acl_entry({**body, "entity": entity}, acc.OBJECT_ROLES)
             st.set_object_acl(
                 ctx, bucket, name, [e for e in entries if e["entity"] != entity] + [entry]
             )

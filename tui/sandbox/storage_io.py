@@ -23,6 +23,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from tui.sandbox import storage_access as acc
 from tui.sandbox import storage_state as st
 from tui.sandbox.context import SandboxContext
 from tui.sandbox.errors import ApiError
@@ -293,7 +294,7 @@ async def start_resumable(
     st.validate_object_name(name)
     # Preconditions and ACL rules are checked now, as Google does, and again at the end.
     st.check_preconditions(ctx.store.get(st.OBJECT, st.object_key(bucket, name)), query)
-    st.object_acl_for_insert(ctx, bucket_doc, metadata, query)
+    acc.object_acl_for_insert(ctx, bucket_doc, metadata, query)
     content_type = request.headers.get("x-upload-content-type")
     if content_type:
         metadata.setdefault("contentType", content_type)
@@ -411,6 +412,7 @@ async def _resumable_chunk(ctx: SandboxContext, request: Request, upload_id: str
         session["done"] = True
         ctx.store.put(st.UPLOAD, upload_id, session)
         _session_hashers.pop(upload_id, None)
+        _session_locks.pop(upload_id, None)
         return response
     headers = {"X-GUploader-UploadID": upload_id}
     if persisted:
@@ -421,6 +423,7 @@ async def _resumable_chunk(ctx: SandboxContext, request: Request, upload_id: str
 def _forget(ctx: SandboxContext, upload_id: str) -> None:
     ctx.store.delete(st.UPLOAD, upload_id)
     _session_hashers.pop(upload_id, None)
+    _session_locks.pop(upload_id, None)
     (upload_dir(ctx) / upload_id).unlink(missing_ok=True)
 
 

@@ -1,19 +1,17 @@
-"""Cloud Storage state for the sandbox: buckets, objects, ACLs and IAM, with Google's rules.
+"""Cloud Storage state for the sandbox: buckets and objects, with Google's rules.
 
 Documents live in the shared Store (kind `gcs.bucket` keyed by bucket name, `gcs.object` keyed
 by `bucket/name`); object bytes live on disk under `blob_dir/gcs/objects/BUCKET/GENERATION`.
 Only the fields that cannot be derived are stored (links, ids and default ACLs are rendered on
 the way out), so a 100,000-object bucket stays small and lists fast.
 
-The access rules are Google's: uniform bucket-level access (UBLA) turns object and bucket ACLs
-off (400 on any ACL operation), public access prevention (PAP) refuses allUsers /
-allAuthenticatedUsers grants (412) and makes existing public grants ineffective.
+Access rules (ACLs, IAM, uniform access, public access prevention) are in storage_access;
+listing is in storage_listing.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import threading
 import time
 import urllib.parse
@@ -23,39 +21,35 @@ from typing import Any
 
 from tui.sandbox.context import SandboxContext
 from tui.sandbox.errors import ApiError
+from tui.sandbox.storage_access import (
+    BUCKET_ROLES,
+    KNOWN_ROLES,
+    MEMBER_KINDS,
+    OBJECT_ROLES,
+    PAP_MESSAGE,
+    PUBLIC_MEMBERS,
+    UBLA_DOC,
+    clean_acl_entry,
+    default_iam,
+    etag_for,
+    has_public,
+    object_acl,
+    object_acl_for_insert,
+    pap_enforced,
+    predefined_acl,
+    project_number,
+    refuse_acl_under_ubla,
+    refuse_public_under_pap,
+    render_acl_entry,
+    ubla,
+)
 from tui.services.storage_models import validate_bucket_name
 
 BUCKET = "gcs.bucket"
 OBJECT = "gcs.object"
 UPLOAD = "gcs.upload"
 
-UBLA_DOC = "Read more at https://cloud.google.com/storage/docs/uniform-bucket-level-access"
-PAP_MESSAGE = (
-    "The member bindings allUsers and allAuthenticatedUsers are not allowed since public "
-    "access prevention is enforced."
-)
 PRECONDITION_MESSAGE = "At least one of the pre-conditions you specified did not hold."
-PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
-PUBLIC_ENTITIES = {"allUsers", "allAuthenticatedUsers"}
-# Roles that let anyone holding them read objects (storage.objects.get).
-OBJECT_READ_ROLES = {
-    "roles/storage.objectViewer",
-    "roles/storage.objectUser",
-    "roles/storage.objectAdmin",
-    "roles/storage.admin",
-    "roles/storage.legacyObjectReader",
-    "roles/storage.legacyObjectOwner",
-}
-KNOWN_ROLES = OBJECT_READ_ROLES | {
-    "roles/storage.objectCreator",
-    "roles/storage.legacyBucketOwner",
-    "roles/storage.legacyBucketReader",
-    "roles/storage.legacyBucketWriter",
-    "roles/storage.insightsCollectorService",
-    "roles/storage.folderAdmin",
-}
-MEMBER_KINDS: tuple[str, ...] = ("user:", "group:", "serviceAccount:", "domain:", "projectOwner:")
-MEMBER_KINDS += ("projectEditor:", "projectViewer:", "principal://", "principalSet://")
 
 STORAGE_CLASSES = {"STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE", "MULTI_REGIONAL", "REGIONAL"}
 MULTI_REGIONS = {"US", "EU", "ASIA"}
@@ -72,16 +66,9 @@ _REGION_PARTS = (
     "africa",
 )
 
-OBJECT_ROLES = {"OWNER", "READER"}
-BUCKET_ROLES = {"OWNER", "WRITER", "READER"}
 
 _gen_lock = threading.Lock()
 _last_generation = 0
-
-
-def project_number(ctx: SandboxContext) -> str:
-    digest = hashlib.sha256(ctx.project.encode()).hexdigest()
-    return str(100_000_000_000 + int(digest[:10], 16) % 900_000_000_000)
 
 
 def now_rfc3339(when: float | None = None) -> str:
@@ -95,10 +82,6 @@ def new_generation() -> int:
     with _gen_lock:
         _last_generation = max(time.time_ns() // 1000, _last_generation + 1)
         return _last_generation
-
-
-def etag_for(*parts: object) -> str:
-    return base64.b64encode("/".join(str(p) for p in parts).encode()).decode()
 
 
 def quote(name: str) -> str:
@@ -128,66 +111,6 @@ def get_bucket(ctx: SandboxContext, name: str) -> dict[str, Any]:
     if doc is None:
         raise ApiError(404, "The specified bucket does not exist.", "notFound")
     return doc
-
-
-def ubla(bucket: dict[str, Any]) -> bool:
-    iam = bucket["resource"].get("iamConfiguration", {})
-    return bool(iam.get("uniformBucketLevelAccess", {}).get("enabled"))
-
-
-def pap_enforced(bucket: dict[str, Any]) -> bool:
-    iam = bucket["resource"].get("iamConfiguration", {})
-    return iam.get("publicAccessPrevention") == "enforced"
-
-
-def project_acl(ctx: SandboxContext, kind: str) -> list[dict[str, Any]]:
-    """The projectPrivate ACL: project owners/editors own, viewers read."""
-    pn = project_number(ctx)
-    top = "OWNER"
-    entries: list[dict[str, Any]] = [
-        {"entity": f"project-owners-{pn}", "role": top, "projectTeam": {"team": "owners"}},
-        {"entity": f"project-editors-{pn}", "role": top, "projectTeam": {"team": "editors"}},
-        {"entity": f"project-viewers-{pn}", "role": "READER", "projectTeam": {"team": "viewers"}},
-    ]
-    for entry in entries:
-        entry["projectTeam"] = {**entry["projectTeam"], "projectNumber": pn}
-    return entries
-
-
-def predefined_acl(ctx: SandboxContext, name: str, *, for_bucket: bool) -> list[dict[str, Any]]:
-    """Google's predefined ACL names → entries."""
-    pn = project_number(ctx)
-    owners = {"entity": f"project-owners-{pn}", "role": "OWNER"}
-    table: dict[str, list[dict[str, Any]]] = {
-        "private": [owners],
-        "projectPrivate": project_acl(ctx, "bucket" if for_bucket else "object"),
-        "publicRead": [owners, {"entity": "allUsers", "role": "READER"}],
-        "authenticatedRead": [owners, {"entity": "allAuthenticatedUsers", "role": "READER"}],
-    }
-    if for_bucket:
-        table["publicReadWrite"] = [owners, {"entity": "allUsers", "role": "WRITER"}]
-    else:
-        table["bucketOwnerRead"] = [owners]
-        table["bucketOwnerFullControl"] = [owners]
-    if name not in table:
-        raise ApiError(400, f"Invalid predefined ACL: {name}.", "invalid")
-    return [dict(entry) for entry in table[name]]
-
-
-def default_iam(ctx: SandboxContext) -> dict[str, Any]:
-    """The policy a new bucket gets on Google: legacy roles for the project's teams."""
-    p = ctx.project
-    return {
-        "version": 1,
-        "etag": etag_for("iam", 1),
-        "bindings": [
-            {
-                "role": "roles/storage.legacyBucketOwner",
-                "members": [f"projectEditor:{p}", f"projectOwner:{p}"],
-            },
-            {"role": "roles/storage.legacyBucketReader", "members": [f"projectViewer:{p}"]},
-        ],
-    }
 
 
 def render_bucket(ctx: SandboxContext, doc: dict[str, Any], base: str, full: bool) -> dict:
@@ -254,7 +177,7 @@ def create_bucket(ctx: SandboxContext, body: dict[str, Any], query: dict[str, st
     default_obj = predefined_acl(
         ctx, query.get("predefinedDefaultObjectAcl") or "projectPrivate", for_bucket=False
     )
-    if pap == "enforced" and _has_public(acl + default_obj):
+    if pap == "enforced" and has_public(acl + default_obj):
         raise ApiError(412, PAP_MESSAGE, "conditionNotMet")
     stamp = time.time()
     resource: dict[str, Any] = {
@@ -331,7 +254,7 @@ def patch_bucket(
             doc["defaultObjectAcl"] = [
                 clean_acl_entry(e, OBJECT_ROLES) for e in body["defaultObjectAcl"] or []
             ]
-        public = _has_public(doc["acl"] + doc["defaultObjectAcl"])
+        public = has_public(doc["acl"] + doc["defaultObjectAcl"])
         if pap_enforced(doc) and (acl_change or predefined) and public:
             raise ApiError(412, PAP_MESSAGE, "conditionNotMet")
         for field in ("labels", "storageClass", "versioning", "lifecycle", "cors", "website"):
@@ -367,86 +290,7 @@ def delete_bucket(ctx: SandboxContext, name: str, query: dict[str, str]) -> None
         ctx.store.delete(BUCKET, name)
 
 
-# --- ACL entries -----------------------------------------------------------------------------
-
-
-def _has_public(entries: list[dict[str, Any]]) -> bool:
-    return any(e.get("entity") in PUBLIC_ENTITIES for e in entries)
-
-
-def clean_acl_entry(entry: dict[str, Any], roles: set[str]) -> dict[str, Any]:
-    entity = str(entry.get("entity") or "")
-    role = str(entry.get("role") or "").upper()
-    if role not in roles:
-        raise ApiError(400, f"Invalid value for ACL role: '{role}'.", "invalid")
-    valid = entity in PUBLIC_ENTITIES or entity.startswith(
-        ("user-", "group-", "domain-", "project-owners-", "project-editors-", "project-viewers-")
-    )
-    if not valid:
-        raise ApiError(400, f"Invalid value for ACL entity: '{entity}'.", "invalid")
-    cleaned: dict[str, Any] = {"entity": entity, "role": role}
-    if entity.startswith(("user-", "group-")) and "@" in entity:
-        cleaned["email"] = entity.split("-", 1)[1]
-    if entity.startswith("domain-"):
-        cleaned["domain"] = entity.split("-", 1)[1]
-    if "projectTeam" in entry:
-        cleaned["projectTeam"] = entry["projectTeam"]
-    return cleaned
-
-
-def render_acl_entry(
-    entry: dict[str, Any],
-    *,
-    bucket: str,
-    obj: str | None = None,
-    generation: str | None = None,
-    kind: str = "bucket",
-) -> dict[str, Any]:
-    out = dict(entry)
-    if obj is not None:
-        out.update(
-            kind="storage#objectAccessControl",
-            bucket=bucket,
-            object=obj,
-            generation=generation,
-            id=f"{bucket}/{obj}/{generation}/{entry['entity']}",
-        )
-    elif kind == "object":
-        out.update(kind="storage#objectAccessControl", bucket=bucket)
-    else:
-        out.update(
-            kind="storage#bucketAccessControl", bucket=bucket, id=f"{bucket}/{entry['entity']}"
-        )
-    out["etag"] = etag_for(entry["entity"], entry["role"])
-    return out
-
-
-def refuse_acl_under_ubla(bucket: dict[str, Any], verb: str, what: str = "an object") -> None:
-    if ubla(bucket):
-        raise ApiError(
-            400,
-            f"Cannot {verb} legacy ACL for {what} when uniform bucket-level access is enabled. "
-            + UBLA_DOC,
-            "invalid",
-        )
-
-
-def refuse_public_under_pap(bucket: dict[str, Any], entries: list[dict[str, Any]]) -> None:
-    if pap_enforced(bucket) and _has_public(entries):
-        raise ApiError(412, PAP_MESSAGE, "conditionNotMet")
-
-
 # --- IAM -------------------------------------------------------------------------------------
-
-
-def render_iam(name: str, iam: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "kind": "storage#policy",
-        "resourceId": f"projects/_/buckets/{name}",
-        "version": iam.get("version", 1),
-        "etag": iam["etag"],
-        "bindings": iam["bindings"],
-    }
 
 
 def set_iam(ctx: SandboxContext, name: str, policy: dict[str, Any]) -> dict[str, Any]:
@@ -481,13 +325,6 @@ def set_iam(ctx: SandboxContext, name: str, policy: dict[str, Any]) -> dict[str,
         doc["iam"] = {"version": version, "etag": etag_for("iam", serial), "bindings": bindings}
         ctx.store.put(BUCKET, name, doc)
     return doc["iam"]
-
-
-def iam_grants_public_read(bucket: dict[str, Any]) -> bool:
-    for binding in bucket["iam"]["bindings"]:
-        if binding["role"] in OBJECT_READ_ROLES and "allUsers" in binding["members"]:
-            return True
-    return False
 
 
 # --- objects ---------------------------------------------------------------------------------
@@ -547,11 +384,6 @@ def object_path(ctx: SandboxContext, doc: dict[str, Any]) -> Path:
     return ctx.blob_dir / "gcs" / doc["file"]
 
 
-def object_acl(ctx: SandboxContext, doc: dict[str, Any]) -> list[dict[str, Any]]:
-    acl = doc["resource"].get("acl")
-    return project_acl(ctx, "object") if acl is None else list(acl)
-
-
 def render_object(
     ctx: SandboxContext, bucket: dict[str, Any], doc: dict[str, Any], base: str, full: bool
 ) -> dict[str, Any]:
@@ -575,18 +407,6 @@ def render_object(
                 for e in object_acl(ctx, doc)
             ]
     return res
-
-
-def anonymous_can_read(bucket: dict[str, Any], doc: dict[str, Any]) -> bool:
-    """Whether allUsers may read this object now (what the public URL serves)."""
-    if pap_enforced(bucket):
-        return False
-    if iam_grants_public_read(bucket):
-        return True
-    if ubla(bucket):
-        return False
-    acl = doc["resource"].get("acl") or []
-    return any(e["entity"] == "allUsers" and e["role"] in ("READER", "OWNER") for e in acl)
 
 
 def store_object(
@@ -648,26 +468,6 @@ def store_object(
         if existing is not None:
             discard_file(ctx, existing)
     return doc
-
-
-def object_acl_for_insert(
-    ctx: SandboxContext, bucket: dict[str, Any], metadata: dict[str, Any], query: dict[str, str]
-) -> list[dict[str, Any]] | None:
-    predefined = query.get("predefinedAcl")
-    if predefined or metadata.get("acl"):
-        refuse_acl_under_ubla(bucket, "insert")
-    if predefined:
-        acl = predefined_acl(ctx, predefined, for_bucket=False)
-    elif metadata.get("acl"):
-        acl = [clean_acl_entry(e, OBJECT_ROLES) for e in metadata["acl"]]
-    else:
-        default = bucket.get("defaultObjectAcl")
-        is_default = default is None or default == predefined_acl(
-            ctx, "projectPrivate", for_bucket=False
-        )
-        return None if is_default else [dict(e) for e in default or []]
-    refuse_public_under_pap(bucket, acl)
-    return acl
 
 
 def discard_file(ctx: SandboxContext, doc: dict[str, Any]) -> None:
@@ -748,86 +548,3 @@ def set_object_acl(
         doc["resource"]["metageneration"] = str(int(doc["resource"]["metageneration"]) + 1)
         ctx.store.put(OBJECT, object_key(bucket_name, name), doc)
     return doc
-
-
-# --- listing ---------------------------------------------------------------------------------
-
-_AFTER_ALL = "\U0010ffff"
-
-
-def encode_token(cursor: str) -> str:
-    return base64.urlsafe_b64encode(cursor.encode("utf-8", "surrogatepass")).decode()
-
-
-def decode_token(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode("utf-8", "surrogatepass")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "Invalid page token.", "invalid") from exc
-
-
-def list_objects(
-    ctx: SandboxContext,
-    bucket: str,
-    *,
-    prefix: str = "",
-    delimiter: str = "",
-    max_results: int = 1000,
-    page_token: str = "",
-    start_offset: str = "",
-    end_offset: str = "",
-    include_trailing_delimiter: bool = False,
-) -> tuple[list[dict[str, Any]], list[str], str | None]:
-    """One page: (object docs, prefixes, next page token). Prefixes count toward max_results.
-
-    A folder is skipped in one step (the next query starts after everything under it), so a
-    page costs a few indexed SQLite range scans whatever the bucket's size.
-    """
-    get_bucket(ctx, bucket)
-    max_results = max(1, min(max_results, 1000))
-    key_prefix = object_key(bucket, prefix)
-    cursor = decode_token(page_token) if page_token else ""
-    after = object_key(bucket, cursor) if cursor else ""
-    if start_offset and (not cursor or cursor < start_offset):
-        # startOffset is inclusive: start just after the largest name below it.
-        last = ord(start_offset[-1])
-        after = object_key(bucket, start_offset[:-1])
-        if last > 0:
-            after += chr(last - 1) + _AFTER_ALL
-    items: list[dict[str, Any]] = []
-    prefixes: list[str] = []
-    strip = len(bucket) + 1
-    drained = False  # no rows left after `after`
-    ended = False  # reached endOffset
-    folder = None
-    while len(items) + len(prefixes) < max_results and not (drained or ended):
-        want = max_results - len(items) - len(prefixes)
-        batch = ctx.store.list(OBJECT, prefix=key_prefix, start_after=after, limit=want + 1)
-        drained = len(batch) < want + 1
-        for key, doc in batch:
-            name = key[strip:]
-            if end_offset and name >= end_offset:
-                ended = True
-                break
-            if folder is not None and name.startswith(folder):
-                continue
-            rest = name[len(prefix) :]
-            cut = rest.find(delimiter) if delimiter else -1
-            if cut >= 0:
-                folder = prefix + rest[: cut + len(delimiter)]
-                prefixes.append(folder)
-                if include_trailing_delimiter and name == folder:
-                    items.append(doc)
-                after = object_key(bucket, folder) + _AFTER_ALL
-            else:
-                items.append(doc)
-                after = key
-            if len(items) + len(prefixes) >= max_results:
-                drained = False  # rows may remain after this one
-                break
-    next_token = None
-    if not ended:
-        more = ctx.store.list(OBJECT, prefix=key_prefix, start_after=after, limit=1)
-        if more and not (end_offset and more[0][0][strip:] >= end_offset):
-            next_token = encode_token(after[strip:])
-    return items, prefixes, next_token

@@ -123,53 +123,58 @@ def _has(message: Any, field: str) -> bool:
         return False
 
 
+def _raw(message: Any) -> Any:
+    """The protobuf under a proto-plus message: attribute reads are ~10x faster on it."""
+    pb = getattr(type(message), "pb", None)
+    return pb(message) if pb is not None else message
+
+
 def instance_from_proto(inst: Any) -> Instance:
     """A compute_v1.Instance → models.Instance (short names, parsed timestamps)."""
+    raw = _raw(inst)
     internal_ip = external_ip = None
-    if inst.network_interfaces:
-        nic = inst.network_interfaces[0]
+    if raw.network_interfaces:
+        nic = raw.network_interfaces[0]
         internal_ip = nic.network_i_p or None
         for access in nic.access_configs:
             if access.nat_i_p:
                 external_ip = access.nat_i_p
                 break
-    sched = inst.scheduling
+    sched = raw.scheduling
     max_run = None
-    if _has(sched, "max_run_duration"):
+    if sched.HasField("max_run_duration"):
         max_run = int(sched.max_run_duration.seconds) or None
-    termination = parse_timestamp(sched.termination_time) if sched.termination_time else None
-    has_script = any(item.key == "startup-script" for item in inst.metadata.items)
     return Instance(
-        id=str(inst.id),
-        name=inst.name,
-        zone=short_name(inst.zone),
-        status=inst.status,
-        machine_type=short_name(inst.machine_type),
+        id=str(raw.id),
+        name=raw.name,
+        zone=short_name(raw.zone),
+        status=raw.status,
+        machine_type=short_name(raw.machine_type),
         accelerators=tuple(
             Accelerator(short_name(a.accelerator_type), int(a.accelerator_count))
-            for a in inst.guest_accelerators
+            for a in raw.guest_accelerators
         ),
         internal_ip=internal_ip,
         external_ip=external_ip,
-        created=parse_timestamp(inst.creation_timestamp),
-        last_start=parse_timestamp(inst.last_start_timestamp),
-        last_stop=parse_timestamp(inst.last_stop_timestamp),
+        created=parse_timestamp(raw.creation_timestamp),
+        last_start=parse_timestamp(raw.last_start_timestamp),
+        last_stop=parse_timestamp(raw.last_stop_timestamp),
         spot=sched.provisioning_model == "SPOT" or bool(sched.preemptible),
         disks=tuple(
             Disk(
                 name=short_name(d.source) or d.device_name,
                 size_gb=int(d.disk_size_gb),
-                type=d.type_.lower() if d.type_ else "",
+                type=d.type_.lower(),
                 boot=bool(d.boot),
             )
-            for d in inst.disks
+            for d in raw.disks
         ),
         max_run_seconds=max_run,
-        termination_time=termination,
+        termination_time=parse_timestamp(sched.termination_time),
         termination_action=sched.instance_termination_action or None,
-        labels=dict(inst.labels),
-        has_startup_script=has_script,
-        self_link=inst.self_link,
+        labels=dict(raw.labels),
+        has_startup_script=any(item.key == "startup-script" for item in raw.metadata.items),
+        self_link=raw.self_link,
     )
 
 
@@ -238,7 +243,7 @@ class ComputeService:
 
             client = self._client("InstancesClient")
             request = compute_v1.AggregatedListInstancesRequest(
-                project=self.project, max_results=500, return_partial_success=True
+                project=self.project, max_results=500
             )
             if filter:
                 request.filter = filter

@@ -408,7 +408,7 @@ def edit_spec(spec: JobSpec, edits: Mapping[str, Any] | None) -> JobSpec:
     unknown = set(edits) - job_fields - POOL_EDITS - {"replica_count"}
     if unknown:
         raise InvalidArgument(f"Cannot edit {', '.join(sorted(unknown))} of a job spec.")
-    pool_edits = {
+    pool_edits: dict[str, Any] = {
         k: (tuple(v) if k in ("args", "package_uris") else v)
         for k, v in edits.items()
         if k in POOL_EDITS
@@ -511,7 +511,7 @@ class JobsService:
 
     def _storage(self) -> Any:
         def build() -> Any:
-            from google.cloud import storage
+            from google.cloud import storage  # type: ignore[attr-defined]
 
             return storage.Client(
                 project=self.backend.project,

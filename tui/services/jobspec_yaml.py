@@ -6,7 +6,8 @@ camelCase; the display name, region and labels are command-line flags there, so 
 arguments here. A whole CustomJob (`displayName:` + `jobSpec:`, as `gcloud ai custom-jobs
 describe` prints it) loads too; its output-only fields (state, times, error) are ignored.
 
-Every problem in the file is reported at once, each with file, line and field path
+Keys in snake_case are read as their camelCase names, as the REST API does (with a note: gcloud
+itself wants camelCase). Every problem in the file is reported at once, each with file, line and field path
 (`train.yaml:7: workerPoolSpecs[0].machineSpec.acceleratorCount: ...`); nothing is submitted
 until the file is clean. The schema is the one `hpconfig` uses for trialJobSpec.
 """
@@ -54,6 +55,14 @@ CUSTOM_JOB_SCHEMAS: dict[str, yl.MessageSchema] = {
 
 
 @dataclass(frozen=True)
+class JobSpecFile:
+    """A loaded job spec and notes worth showing (keys renamed, fields ignored)."""
+
+    spec: JobSpec
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class JobSpecProblem:
     """One problem: `train.yaml:12: workerPoolSpecs[0].machineSpec.machineType: …`."""
 
@@ -93,7 +102,7 @@ class JobSpecFileError(InvalidArgument):
 
 def load_job_spec(
     path: Path | str, *, display_name: str | None = None, region: str = "us-central1"
-) -> JobSpec:
+) -> JobSpecFile:
     """Read and validate a job spec file; the display name defaults to the file's stem."""
     path = Path(path)
     try:
@@ -112,7 +121,7 @@ def parse_job_spec(
     *,
     display_name: str | None = None,
     region: str = "us-central1",
-) -> JobSpec:
+) -> JobSpecFile:
     """Validate YAML text into a JobSpec; JobSpecFileError lists every problem."""
 
     def fail(line: int | None, path: str, message: str) -> JobSpecFileError:
@@ -134,9 +143,16 @@ def parse_job_spec(
     )
     base = "jobSpec" if whole_job else ""
     job_spec: dict[str, Any] = (data.get("jobSpec") or {}) if whole_job else data
-    for path in reader.snake_case_paths:
-        leaf = path.rsplit(".", 1)[-1]
-        reader.problem(path, f"gcloud does not accept snake_case keys: write {leaf}")
+    notes = []
+    if reader.snake_case_paths:
+        shown = ", ".join(reader.snake_case_paths[:5])
+        more = "…" if len(reader.snake_case_paths) > 5 else ""
+        notes.append(
+            "snake_case keys read as their camelCase names (the REST API accepts both; "
+            f"gcloud's --config expects camelCase): {shown}{more}"
+        )
+    if reader.ignored_paths:
+        notes.append(f"output-only fields ignored: {', '.join(reader.ignored_paths)}")
 
     def at(path: str) -> str:
         return yl.join(base, path) if path else base
@@ -180,7 +196,7 @@ def parse_job_spec(
         reader.problems.append(yl.Problem(line, path or problem.field, problem.message))
     if reader.problems:
         raise _errors(filename, reader)
-    return spec
+    return JobSpecFile(spec, tuple(notes))
 
 
 def _errors(filename: str, reader: yl.Reader) -> JobSpecFileError:

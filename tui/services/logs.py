@@ -327,8 +327,11 @@ class LogPoller:
         filter_ = self.build_filter()
         asked = dict(self._jobs)  # follow/unfollow may happen while the request runs
         self._last_request = time.monotonic()
+        # Entries already returned at a cursor come back (timestamp >= cursor): ask for that
+        # many more, so a page always holds something new.
+        size = min(MAX_PAGE, self.page_size + sum(len(s.seen) for s in asked.values()))
         try:
-            got = await asyncio.to_thread(self._fetcher.page, filter_, self.page_size)
+            got = await asyncio.to_thread(self._fetcher.page, filter_, size)
         except Exception as exc:
             error = translate(exc, "read job logs")
             self.last_error = error
@@ -356,7 +359,7 @@ class LogPoller:
             if metrics is not None:
                 state.metrics.append(metrics)
             new.setdefault(entry.job_id, []).append(entry)
-        backlog = len(got) >= self.page_size
+        backlog = len(got) >= size
         self.next_delay = self.min_interval if backlog else self.interval
         return new
 
