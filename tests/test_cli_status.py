@@ -79,7 +79,7 @@ def job_state(backend: Backend, name: str) -> str:
 
 def status_text(backend: Backend, config: Config | None = None) -> tuple[int, str]:
     out = io.StringIO()
-    code = report_status(backend, config or Config(), out=out, width=100)
+    code = report_status(backend, config or Config(), out=out, width=80)
     return code, out.getvalue()
 
 
@@ -225,6 +225,31 @@ def test_cheap_vm_is_listed_with_its_cost_and_exit_0(clean_sandbox: Backend) -> 
     assert doc["costs"]["compute_usd_per_hour"] == pytest.approx(inst["hourly_usd"], abs=1e-3)
 
 
+class TerminalOut(io.StringIO):
+    """Output that says it is a terminal, as a person's shell is."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+COLOUR = re.compile(r"\x1b\[(?:\d+;)*(?:3[0-8]|9[0-7])(?:;\d+)*m")
+
+
+def test_colours_on_a_terminal_but_never_with_no_color(
+    clean_sandbox: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    out = TerminalOut()
+    assert report_status(clean_sandbox, Config(), out=out, width=80) == 0
+    assert COLOUR.search(out.getvalue()), "a terminal gets colours"
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = TerminalOut()
+    assert report_status(clean_sandbox, Config(), out=out, width=80) == 0
+    assert not COLOUR.search(out.getvalue()), "NO_COLOR: no colour codes at all"
+    assert "OK (exit 0)" in out.getvalue()
+
+
 # -- exit 1 -------------------------------------------------------------------------------------
 
 
@@ -238,6 +263,8 @@ def test_gpu_without_auto_stop_is_a_warning_and_exit_1(clean_sandbox: Backend) -
     gpu_row = next(line for line in text.splitlines() if line.lstrip().startswith("gpu-1"))
     assert "n1-standard-4 +1GPU" in gpu_row
     assert "ATTENTION (exit 1)" in text
+    table = text.split("Turn-off warnings")[0]
+    assert max(len(line) for line in table.splitlines()) <= 80, "the table fits 80 columns"
     assert "month ≈" in text and "budget $50" in text
 
     code, doc = status_json(clean_sandbox)
@@ -272,7 +299,10 @@ def test_recently_failed_job_needs_attention_and_running_jobs_are_listed(
         code, text = status_text(clean_sandbox)
         assert code == 1, text
         assert "Training jobs running in us-central1" in text
-        assert re.search(r"depth-forever\s+\d+\s+RUNNING\s+1× n1-standard-4", text), text
+        assert re.search(
+            r"depth-forever\s+\d+\s+RUNNING\s+1× n1-standard-4\s+\d+s\s+\$0\.\d+", text
+        ), text
+        assert re.search(r"depth-broken\s+\d+\s+\d+s ago\s+1× n1-standard-4", text), text
         assert "Jobs failed in the last 24 h" in text
         assert "✗ depth-broken: " in text and "missing.tar.gz" in text
         assert "1 failed job" in text

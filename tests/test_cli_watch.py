@@ -159,12 +159,10 @@ def test_each_event_once_hooks_and_clean_sigterm(
     events = [json.loads(line) for line in hooked]  # hooks run concurrently: any order
     assert len(events) == len(w.lines), "one hook run per printed event"
     assert sorted(e["CLOUDPANE_LINE"] for e in events) == sorted(w.lines)
-    warned = next(
-        e
-        for e in events
-        if e["CLOUDPANE_EVENT"] == "warning" and e["CLOUDPANE_INSTANCE"] == "gpu-1"
-    )
-    assert warned["CLOUDPANE_RULE"] == "gpu-no-auto-stop"
+    warned = [
+        e for e in events if (e["CLOUDPANE_EVENT"], e["CLOUDPANE_INSTANCE"]) == ("warning", "gpu-1")
+    ]
+    assert "gpu-no-auto-stop" in {e["CLOUDPANE_RULE"] for e in warned}
     job = next(
         e for e in events if e["CLOUDPANE_EVENT"] == "job" and e["CLOUDPANE_STATE"] == "FAILED"
     )

@@ -4,7 +4,9 @@ clients (aiplatform_v1 GAPIC over REST, the high-level aiplatform SDK, google-cl
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -337,6 +339,15 @@ def test_high_level_sdk_reads_sandbox_jobs(
     assert [j.resource_name for j in aiplatform.CustomJob.list()] == [created.name]
 
 
+def stop_daemon(info: daemon.SandboxInfo) -> None:
+    """SIGTERM the daemon and reap it (this process started it: it would linger as a zombie)."""
+    os.kill(info.pid, signal.SIGTERM)
+    try:
+        os.waitpid(info.pid, 0)
+    except ChildProcessError:  # already reaped by subprocess's own clean-up
+        wait_until(lambda: not psutil.pid_exists(info.pid), 10, what="the daemon to exit")
+
+
 def test_jobs_of_a_stopped_daemon_fail_as_sandbox_restarted(tmp_path: Path) -> None:
     info = daemon.start(tmp_path / "sb", env={"CLOUDPANE_SANDBOX_TIMING": '{"operation": 0.05}'})
     try:
@@ -352,7 +363,7 @@ def test_jobs_of_a_stopped_daemon_fail_as_sandbox_restarted(tmp_path: Path) -> N
             what="the replica to start",
         )
         pid = int(start[0].payload.rsplit("pid=", 1)[1])
-        daemon.stop(tmp_path / "sb")
+        stop_daemon(info)
         assert wait_until(lambda: not psutil.pid_exists(pid), 10, what="the replica to end")
         info = daemon.start(tmp_path / "sb")
         client = job_client(sandbox_backend(info.url, info.project))
@@ -360,7 +371,9 @@ def test_jobs_of_a_stopped_daemon_fail_as_sandbox_restarted(tmp_path: Path) -> N
         assert job.state.name == "JOB_STATE_FAILED"
         assert job.error.message.startswith("sandbox restarted")
     finally:
-        daemon.stop(tmp_path / "sb")
+        info = daemon.status(tmp_path / "sb")
+        if info is not None:
+            stop_daemon(info)
 
 
 # --- Cloud Logging ---------------------------------------------------------------------------

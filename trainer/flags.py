@@ -70,6 +70,15 @@ class TrainConfig:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except the ``None`` of flags whose help says what happens instead."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with an error message that says what to do about an unknown flag."""
 
@@ -127,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--output-dir; with CLOUD_ML_TRIAL_ID set, each gets a trial subfolder."
         ),
         allow_abbrev=False,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"cloudpane-trainer {__version__}")
     d = p.add_argument_group("data")
@@ -137,7 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="'synthetic' (generated, no download) or a folder / gs:// prefix of TFRecords "
         "or image/ + depth/ PNG pairs (optionally in train/ and val/ subfolders)",
     )
-    d.add_argument("--val-data", default=None, help="separate validation data (same formats)")
+    d.add_argument(
+        "--val-data",
+        default=None,
+        help="separate validation data, same formats (default: DATA's val/ part, else a "
+        "--val-fraction share of DATA)",
+    )
     d.add_argument(
         "--val-fraction",
         type=_fraction,
@@ -173,9 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--export-data",
         default=None,
         metavar="DIR",
-        help="write the synthetic set (train/ and val/) to DIR or gs:// and exit, no training",
+        help="write the synthetic set (train/ and val/) to DIR or gs:// and exit without training",
     )
-    d.add_argument("--export-format", choices=("tfrecord", "png"), default="tfrecord")
+    d.add_argument(
+        "--export-format",
+        choices=("tfrecord", "png"),
+        default="tfrecord",
+        help="what --export-data writes: TFRecord shards or image/ + depth/ PNG pairs",
+    )
     d.add_argument(
         "--export-shards", type=_positive_int, default=4, help="TFRecord files per split"
     )
@@ -195,12 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest depth, metres; ground truth outside [min, max] is ignored",
     )
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=_positive_int, default=12)
+    t.add_argument("--epochs", type=_positive_int, default=12, help="passes over the training set")
     t.add_argument(
         "--batch-size", type=_positive_int, default=16, help="examples per replica per step"
     )
-    t.add_argument("--learning-rate", type=_positive_float, default=2e-3)
-    t.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine")
+    t.add_argument(
+        "--learning-rate", type=_positive_float, default=2e-3, help="Adam's (initial) step size"
+    )
+    t.add_argument(
+        "--lr-schedule",
+        choices=("cosine", "constant"),
+        default="cosine",
+        help="cosine: decay to 2%% of --learning-rate over all epochs",
+    )
     t.add_argument("--ssim-weight", type=_weight, default=1.0, help="weight of the SSIM term")
     t.add_argument("--l1-weight", type=_weight, default=0.5, help="weight of the L1 term")
     t.add_argument(
@@ -224,18 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument(
         "--model-dir",
         default=None,
-        help="model, SavedModel, metrics.json [default: $AIP_MODEL_DIR or OUTPUT_DIR/model]",
+        help="model, SavedModel, metrics.json (default: $AIP_MODEL_DIR, else OUTPUT_DIR/model)",
     )
     o.add_argument(
         "--checkpoint-dir",
         default=None,
         help="backup for resuming, best weights "
-        "[default: $AIP_CHECKPOINT_DIR or OUTPUT_DIR/checkpoints]",
+        "(default: $AIP_CHECKPOINT_DIR, else OUTPUT_DIR/checkpoints)",
     )
     o.add_argument(
         "--tensorboard-dir",
         default=None,
-        help="TensorBoard logs [default: $AIP_TENSORBOARD_LOG_DIR or OUTPUT_DIR/tensorboard]",
+        help="TensorBoard logs (default: $AIP_TENSORBOARD_LOG_DIR, else OUTPUT_DIR/tensorboard)",
     )
     o.add_argument(
         "--hypertune-metric",

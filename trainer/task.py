@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from trainer.flags import parse_args
-from trainer.reporting import emit, emit_error
+from trainer.logline import emit, emit_error
 
 
 def _quiet_tensorflow() -> None:
@@ -44,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataError, StorageError, ValueError) as exc:
         emit_error(str(exc))
         return 1
+    except Exception as exc:
+        # A bug or an unexpected failure: keep the traceback, but still end the progress log.
+        emit("trainer end", status="failed", error=type(exc).__name__)
+        raise
 
 
 if __name__ == "__main__":

@@ -19,12 +19,12 @@ from typing import Any
 
 from trainer import __version__
 from trainer.flags import TrainConfig
+from trainer.logline import emit
 from trainer.reporting import (
     EpochLogger,
     EpochSummaries,
     HypertuneReporter,
     SyncOutputs,
-    emit,
     epoch_fields,
 )
 from trainer.storage_io import OutputDir

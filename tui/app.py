@@ -120,10 +120,16 @@ class CloudpaneApp(App[None]):
                 yield ComingSoon("Buckets: browse, upload, download and share Cloud Storage")
             with TabPane("Jobs", id="jobs"):
                 yield ComingSoon("Jobs: Vertex AI training and hyperparameter tuning")
-        yield Input(placeholder=":vms  :buckets  :jobs  :project NAME  :q", id="command-line")
+        # Disabled while hidden, so it never takes the focus from the tables.
+        yield Input(
+            placeholder=":vms  :buckets  :jobs  :project NAME  :q", id="command-line", disabled=True
+        )
         yield Footer()
 
     def on_mount(self) -> None:
+        pane = self.active_pane()
+        if pane is not None:
+            pane.focus_main()
         if self.read_only:
             self.sub_title = "read-only"
         if self.connection is not None:
@@ -190,6 +196,7 @@ class CloudpaneApp(App[None]):
 
     def action_command_line(self) -> None:
         line = self.query_one("#command-line", Input)
+        line.disabled = False
         line.add_class("visible")
         line.value = ""
         line.focus()
@@ -198,17 +205,22 @@ class CloudpaneApp(App[None]):
     def _run_command_line(self, event: Input.Submitted) -> None:
         event.stop()
         line = event.input
-        line.remove_class("visible")
+        self.hide_command_line()
         self.run_command(line.value)
+
+    def hide_command_line(self) -> None:
+        line = self.query_one("#command-line", Input)
+        line.remove_class("visible")
+        line.disabled = True
+        pane = self.active_pane()
+        if pane is not None:
+            pane.focus_main()
 
     def on_key(self, event: object) -> None:
         key = getattr(event, "key", "")
         line = self.query_one("#command-line", Input)
         if key == "escape" and line.has_class("visible"):
-            line.remove_class("visible")
-            pane = self.active_pane()
-            if pane is not None:
-                pane.focus_main()
+            self.hide_command_line()
 
     def run_command(self, text: str) -> None:
         """k9s-style `:` commands."""

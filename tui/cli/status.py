@@ -93,6 +93,7 @@ def instances_table(report: ProjectReport) -> RenderableType:
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
+        show_edge=False,
     )
     table.add_column("Name", no_wrap=True, overflow="ellipsis", max_width=22)
     table.add_column("Zone", no_wrap=True)
@@ -116,20 +117,38 @@ def instances_table(report: ProjectReport) -> RenderableType:
     return table
 
 
-def jobs_table(jobs: list[JobRow], title: str, now: datetime) -> RenderableType:
+def jobs_table(
+    jobs: list[JobRow], title: str, now: datetime, *, failed: bool = False
+) -> RenderableType:
+    """Running jobs (state, run time, $/h) or failed ones (when they ended); ≤ 80 columns."""
     from rich import box
     from rich.table import Table
 
     from tui.format import duration
 
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("Job", no_wrap=True, overflow="ellipsis", max_width=24)
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        show_edge=False,
+    )
+    table.add_column("Job", no_wrap=True, overflow="ellipsis", max_width=22)
     table.add_column("ID", no_wrap=True)
-    table.add_column("State", no_wrap=True)
-    table.add_column("Hardware", overflow="ellipsis", no_wrap=True, max_width=22)
-    table.add_column("Ran", justify="right", no_wrap=True)
-    table.add_column("$/h", justify="right", no_wrap=True)
+    if failed:
+        table.add_column("Ended", no_wrap=True)
+    else:
+        table.add_column("State", no_wrap=True)
+    table.add_column("Hardware", overflow="ellipsis", no_wrap=True, max_width=20)
+    if not failed:
+        table.add_column("Ran", justify="right", no_wrap=True)
+        table.add_column("$/h", justify="right", no_wrap=True)
     for job in jobs:
+        if failed:
+            ended = f"{duration((now - job.ended).total_seconds())} ago" if job.ended else ""
+            table.add_row(job.display_name, job.id, ended, job.hardware)
+            continue
         ran = ""
         if job.started is not None:
             ran = duration(((job.ended or now) - job.started).total_seconds())
@@ -139,7 +158,7 @@ def jobs_table(jobs: list[JobRow], title: str, now: datetime) -> RenderableType:
             job.status,
             job.hardware,
             ran,
-            _rate(job.hourly) if job.hourly is not None or job.status == "RUNNING" else "",
+            _rate(job.hourly).removesuffix("/h"),
         )
     return table
 
@@ -174,7 +193,8 @@ def render(report: ProjectReport, console: Console) -> None:
     errors = {e.what: e for e in report.errors}
     if "instances" in errors:
         console.print(
-            Text(f"instances: not available: {errors['instances'].text}", style="bold red")
+            Text(f"instances: not available: {errors['instances'].text}", style="bold red"),
+            soft_wrap=True,
         )
     else:
         if report.running_instances:
@@ -188,10 +208,13 @@ def render(report: ProjectReport, console: Console) -> None:
         console.print(Text("Turn-off warnings", style="bold"))
         for w in report.warnings:
             console.print(
-                Text.assemble(("⚠ ", "red"), (w.instance_name, "bold"), f" {w.rule}: {w.evidence}")
+                Text.assemble(("⚠ ", "red"), (w.instance_name, "bold"), f" {w.rule}: {w.evidence}"),
+                soft_wrap=True,  # one line each, for grep; the terminal wraps it
             )
     if "jobs" in errors:
-        console.print(Text(f"jobs: not available: {errors['jobs'].text}", style="yellow"))
+        console.print(
+            Text(f"jobs: not available: {errors['jobs'].text}", style="yellow"), soft_wrap=True
+        )
     elif not report.jobs_available:
         console.print(f"jobs: none (Vertex AI is not enabled in {report.region}).")
     else:
@@ -205,13 +228,16 @@ def render(report: ProjectReport, console: Console) -> None:
             console.print(f"No training jobs running in {report.region}.")
         if failed:
             console.print(
-                jobs_table(failed, f"Jobs failed in the last {hours:g} h", report.generated_at)
+                jobs_table(
+                    failed, f"Jobs failed in the last {hours:g} h", report.generated_at, failed=True
+                )
             )
             for job in failed:
                 console.print(
                     Text.assemble(
                         ("✗ ", "red"), (job.display_name, "bold"), f": {job.error or 'no reason'}"
-                    )
+                    ),
+                    soft_wrap=True,
                 )
     if "instances" not in errors:
         burn = pricing.format_rate(report.burn_total)

@@ -402,7 +402,7 @@ class SerialOutputScreen(DialogScreen[None]):
         super().__init__()
         self.get_service = get_service
         self.instance = instance
-        self.offset = 0
+        self.serial_offset = 0
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
@@ -418,8 +418,8 @@ class SerialOutputScreen(DialogScreen[None]):
         log = self.query_one(Log)
         try:
             service = await self.get_service()
-            text, self.offset = await service.serial_output(
-                self.instance.zone, self.instance.name, self.offset
+            text, self.serial_offset = await service.serial_output(
+                self.instance.zone, self.instance.name, self.serial_offset
             )
         except CloudpaneError as error:
             log.write_line(f"[{error.title}] {error.message} {error.hint}")

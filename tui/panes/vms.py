@@ -190,8 +190,14 @@ class VmsPane(Pane):
         )
         yield OperationsBar(id="vms-operations")
 
+    MUTATING = frozenset({"create", "start", "stop", "reset", "resize", "delete", "auto_stop"})
+
     def on_mount(self) -> None:
         self.set_interval(1.0, self.tick)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only mode hides every mutating key (and Textual then refuses it)."""
+        return not (action in self.MUTATING and getattr(self.app, "read_only", False))
 
     # ----------------------------------------------------------- data flow
     def backend_ready(self, connection: Connection) -> None:
@@ -701,9 +707,12 @@ def ssh_command(connection: Connection, instance: Instance) -> tuple[list[str] |
     Sandbox: a shell in the instance's working directory (that is where its processes run).
     """
     if connection.backend.is_sandbox and connection.sandbox_dir is not None:
-        from tui.sandbox.processes import instance_workdir
+        from tui.sandbox.context import instance_workdir
 
-        workdir = instance_workdir(connection.sandbox_dir, instance.name)
+        backend = connection.backend
+        workdir = instance_workdir(
+            connection.sandbox_dir, backend.project, instance.zone, instance.name
+        )
         workdir.mkdir(parents=True, exist_ok=True)
         shell = shutil.which("bash") or "/bin/sh"
         return [shell], str(workdir)

@@ -37,7 +37,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tui.sandbox import compute_catalog as cat
-from tui.sandbox.context import SandboxContext
+from tui.sandbox.context import SandboxContext, instance_workdir
 from tui.sandbox.errors import ApiError
 from tui.sandbox.processes import ProcessTable, kill_stale_group
 
@@ -316,7 +316,7 @@ def serial_path(ctx: SandboxContext, key: str) -> Path:
 
 def instance_dir(ctx: SandboxContext, key: str) -> Path:
     project, zone, name = key.split("/")
-    return ctx.work_dir / "instances" / project / zone / name
+    return instance_workdir(ctx.data_dir, project, zone, name)
 
 
 def load(ctx: SandboxContext, key: str) -> dict[str, Any] | None:

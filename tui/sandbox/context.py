@@ -30,6 +30,11 @@ class Timing:
         return cls(**{k: float(v) for k, v in json.loads(raw).items()}) if raw else cls()
 
 
+def instance_workdir(data_dir: Path, project: str, zone: str, name: str) -> Path:
+    """Where a sandbox instance's processes run (and where `ssh` in the sandbox lands)."""
+    return data_dir / "work" / "instances" / project / zone / name
+
+
 @dataclass
 class SandboxContext:
     data_dir: Path
@@ -47,7 +52,7 @@ class SandboxContext:
         return path
 
     @property
-    def work_dir(self) -> Path:
+    def work_dir(self) -> Path:  # keep in step with instance_workdir()
         """Where instance and job processes run (one subfolder each)."""
         path = self.data_dir / "work"
         path.mkdir(parents=True, exist_ok=True)

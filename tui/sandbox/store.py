@@ -67,8 +67,12 @@ class Store:
         self, kind: str, prefix: str = "", start_after: str = "", limit: int | None = None
     ) -> list[tuple[str, dict[str, Any]]]:
         """Documents of a kind whose key starts with `prefix`, in key order."""
-        sql = "SELECT key, doc FROM resources WHERE kind=? AND key>=? AND key>?"
-        args: list[Any] = [kind, prefix, start_after]
+        # One lower bound only: with two, SQLite scans from the prefix to skip to start_after.
+        args: list[Any]
+        if start_after and start_after >= prefix:
+            sql, args = "SELECT key, doc FROM resources WHERE kind=? AND key>?", [kind, start_after]
+        else:
+            sql, args = "SELECT key, doc FROM resources WHERE kind=? AND key>=?", [kind, prefix]
         if prefix:
             sql += " AND key<?"
             args.append(prefix + "\U0010ffff")

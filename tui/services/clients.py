@@ -51,15 +51,17 @@ def sandbox_backend(
     return Backend(project, AnonymousCredentials(), url, True, region, zone)
 
 
-_CLIENTS: dict[tuple[Backend, str], Any] = {}
+_CLIENTS: dict[tuple[Backend, int, str], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
 def _cached_client(factory: Callable[[], Any], backend: Backend, key: str) -> Any:
+    # Backend equality ignores credentials; a client is bound to its credentials object.
+    cache_key = (backend, id(backend.credentials), key)
     with _CLIENTS_LOCK:
-        found = _CLIENTS.get((backend, key))
+        found = _CLIENTS.get(cache_key)
         if found is None:
-            found = _CLIENTS[(backend, key)] = factory()
+            found = _CLIENTS[cache_key] = factory()
         return found
 
 

@@ -1,0 +1,343 @@
+"""The VMs pane driven as a person would, with Pilot, against the real sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Select
+
+from tui.app import CloudpaneApp, StatusHeader
+from tui.config import Config
+from tui.panes.vm_forms import CreateInstanceScreen, MachineTypeScreen
+from tui.panes.vms import VmsPane
+from tui.sandbox.daemon import SandboxInfo
+from tui.services.clients import Backend
+from tui.services.compute import ComputeService
+from tui.services.connect import Connection
+from tui.services.models import Image, InstanceSpec
+from tui.services.pricing import get_catalog
+from tui.widgets.confirm import ConfirmScreen
+from tui.widgets.details import DetailsScreen
+
+SIZE = (120, 34)
+
+
+def make_app(backend: Backend, info: SandboxInfo, **config: object) -> CloudpaneApp:
+    settings = Config(refresh_seconds=0.5, **config)  # type: ignore[arg-type]
+    return CloudpaneApp(settings, connection=Connection(backend, "", info.data_dir))
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 15) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def table(app: CloudpaneApp) -> DataTable:
+    return app.query_one("#vms-table", DataTable)
+
+
+def names(app: CloudpaneApp) -> list[str]:
+    return [str(table(app).get_row(row.key)[0]).lstrip("⚠ ") for row in table(app).ordered_rows]
+
+
+def status_of(app: CloudpaneApp, name: str) -> str:
+    pane = app.query_one(VmsPane)
+    return next(i.status for i in pane.instances.values() if i.name == name)
+
+
+def notifications(app: CloudpaneApp) -> str:
+    return "\n".join(f"{n.title}: {n.message}" for n in app._notifications)
+
+
+async def create(
+    backend: Backend,
+    name: str,
+    zone: str = "us-central1-a",
+    machine: str = "e2-small",
+    **extra: object,
+) -> None:
+    service = ComputeService(backend)
+    op = await service.create_instance(
+        InstanceSpec(
+            name=name,
+            zone=zone,
+            machine_type=machine,
+            image=Image("debian-cloud", "debian-12"),
+            **extra,  # type: ignore[arg-type]
+        )
+    )
+    await service.wait_operation(op, timeout=30)
+
+
+async def select_row(pilot: Pilot, app: CloudpaneApp, name: str) -> None:
+    await wait_for(pilot, lambda: name in names(app))
+    table(app).move_cursor(row=names(app).index(name))
+    table(app).focus()
+    await pilot.pause()
+
+
+async def test_lists_instances_across_zones(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    await create(clean_sandbox, "alpha", "us-central1-a")
+    await create(clean_sandbox, "beta", "europe-west4-a", "n1-standard-4")
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(names(app)) == 2)
+        assert names(app) == ["alpha", "beta"]
+        row = [str(c) for c in table(app).get_row(table(app).ordered_rows[1].key)]
+        assert row[:4] == ["beta", "RUNNING", "europe-west4-a", "n1-standard-4"]
+        expected = get_catalog().instance_hourly("n1-standard-4", "europe-west4", spot=False)
+        assert row[5] == f"${expected:.2f}"  # $/h from the price catalog
+        header = app.query_one(StatusHeader).text
+        assert "Sandbox project — nothing here is billed" in header
+        assert "/h" in header and "month" in header
+
+
+async def test_filter_with_slash(clean_sandbox: Backend, sandbox_info: SandboxInfo) -> None:
+    await create(clean_sandbox, "train-1")
+    await create(clean_sandbox, "notebook")
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(names(app)) == 2)
+        await pilot.press("slash", *"train")
+        await wait_for(pilot, lambda: names(app) == ["train-1"])
+        assert "1 match" in str(app.query_one("#vms-message").render())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: len(names(app)) == 2)
+
+
+async def test_create_through_the_form(clean_sandbox: Backend, sandbox_info: SandboxInfo) -> None:
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.query_one(VmsPane).loaded)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, CreateInstanceScreen))
+        form = app.screen
+        await pilot.press(*"Bad_Name")
+        await wait_for(pilot, lambda: "lowercase" in str(form.query_one("#name-error").render()))
+        form.query_one("#name", Input).value = ""
+        await pilot.press(*"gpu-box")
+        await wait_for(pilot, lambda: "n1-standard-4" in form.machine_types)
+        assert form.query_one("#machine", Select).value == "n1-standard-4"
+        form.query_one("#gpu", Select).value = "nvidia-tesla-t4"
+        await pilot.pause()
+        summary = str(form.query_one("#summary").render())
+        assert "/hour" in summary  # the bill before confirming
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "gpu-box" in names(app))
+        await wait_for(pilot, lambda: status_of(app, "gpu-box") == "RUNNING")
+        await wait_for(pilot, lambda: "gpu-box created" in notifications(app))
+    instance = await ComputeService(clean_sandbox).get_instance("us-central1-a", "gpu-box")
+    assert [(a.type, a.count) for a in instance.accelerators] == [("nvidia-tesla-t4", 1)]
+
+
+async def test_create_form_refuses_bad_disk_size(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, CreateInstanceScreen))
+        form = app.screen
+        await pilot.press(*"ok-name")
+        await wait_for(pilot, lambda: bool(form.machine_types))
+        form.query_one("#disk-size", Input).value = "5"
+        await pilot.press("ctrl+s")
+        assert "between 10 and 65536" in str(form.query_one("#form-error").render())
+        assert isinstance(app.screen, CreateInstanceScreen)  # nothing lost, still editable
+
+
+async def test_stop_start_resize_delete(clean_sandbox: Backend, sandbox_info: SandboxInfo) -> None:
+    await create(clean_sandbox, "worker")
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, app, "worker")
+        await wait_for(pilot, lambda: status_of(app, "worker") == "RUNNING")
+        # resize refuses while running, and says why
+        await pilot.press("m")
+        assert "Stop it first" in notifications(app)
+        # stop asks first
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm")
+        await wait_for(pilot, lambda: status_of(app, "worker") == "TERMINATED")
+        # make it more powerful
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MachineTypeScreen))
+        await wait_for(pilot, lambda: app.screen.query_one("#machine", Select)._options[1:])
+        app.screen.query_one("#machine", Select).value = "e2-standard-8"
+        await pilot.click("#change")
+        await wait_for(pilot, lambda: "is now e2-standard-8" in notifications(app))
+        instance = await ComputeService(clean_sandbox).get_instance("us-central1-a", "worker")
+        assert instance.machine_type == "e2-standard-8"
+        # start again
+        await select_row(pilot, app, "worker")
+        await pilot.press("u")
+        await wait_for(pilot, lambda: status_of(app, "worker") == "RUNNING")
+        # delete needs the name typed back
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        confirm = app.screen.query_one("#confirm")
+        assert confirm.disabled
+        await pilot.press(*"worker")
+        assert not confirm.disabled
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "worker" not in names(app))
+
+
+async def test_details_show_yaml(clean_sandbox: Backend, sandbox_info: SandboxInfo) -> None:
+    await create(clean_sandbox, "detail-me")
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, app, "detail-me")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailsScreen))
+        assert "name: detail-me" in app.screen.text
+        assert "machineType:" in app.screen.text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DetailsScreen)
+
+
+async def test_failed_operation_is_shown_and_screen_stays_usable(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo, faults: Callable[..., dict]
+) -> None:
+    await create(clean_sandbox, "fragile")
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, app, "fragile")
+        faults(
+            fail_next=1,
+            codes=[500],
+            path_prefix="/compute/v1/projects/cloudpane-sandbox/zones/us-central1-a/instances/fragile/stop",
+        )
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm")
+        await wait_for(pilot, lambda: "Could not" in notifications(app))
+        assert "Injected fault" in notifications(app)
+        assert status_of(app, "fragile") == "RUNNING"
+        await pilot.press("slash", *"frag")  # still usable
+        await wait_for(pilot, lambda: names(app) == ["fragile"])
+
+
+async def test_list_errors_back_off_and_recover(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo, faults: Callable[..., dict]
+) -> None:
+    await create(clean_sandbox, "steady")
+    faults(
+        error_rate=1.0, codes=[503], path_prefix="/compute/v1/projects/cloudpane-sandbox/aggregated"
+    )
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(VmsPane)
+        await wait_for(
+            pilot, lambda: "Retrying in" in str(app.query_one("#vms-message").render()), timeout=60
+        )
+        assert pane.failures >= 1
+        faults()
+        await wait_for(pilot, lambda: names(app) == ["steady"], timeout=60)
+        assert pane.failures == 0
+
+
+async def test_serial_output_of_a_startup_script(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    await create(clean_sandbox, "scripted", startup_script="echo hello-from-the-vm; sleep 30")
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, app, "scripted")
+        await pilot.press("o")
+        await wait_for(
+            pilot,
+            lambda: "hello-from-the-vm" in "\n".join(app.screen.query_one("#serial-log").lines),
+            timeout=20,
+        )
+
+
+async def test_palette_offers_pane_actions(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE):
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Create instance", "Stop instance", "Change machine type", "Go to buckets"} <= set(
+            titles
+        )
+
+
+async def test_read_only_refuses_and_hides_mutations(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    await create(clean_sandbox, "prod-vm")
+    app = make_app(clean_sandbox, sandbox_info, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, app, "prod-vm")
+        for key in ("t", "ctrl+d", "n", "m", "u", "a"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert not isinstance(app.screen, (ConfirmScreen, CreateInstanceScreen))
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Stop instance" not in titles and "Instance details" in titles
+        assert status_of(app, "prod-vm") == "RUNNING"
+
+
+def test_ssh_command_in_the_sandbox_is_a_shell_in_the_instance_dir(
+    sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    from tui.panes.vms import ssh_command
+    from tui.services.models import Instance
+
+    vm = Instance(
+        "1", "box", "us-central1-a", "RUNNING", "e2-small", last_start=datetime.now(timezone.utc)
+    )
+    command, cwd = ssh_command(Connection(sandbox, "", sandbox_info.data_dir), vm)
+    assert command and command[0].endswith(("bash", "sh"))
+    assert cwd and Path(cwd).is_dir() and "box" in cwd
+
+
+FIXED_NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 34)])
+def test_vms_pane_snapshot(
+    size: tuple[int, int],
+    snap_compare: Callable[..., bool],
+    clean_sandbox: Backend,
+    sandbox_info: SandboxInfo,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stopped instances and a fixed clock, so no ticking figure changes the picture."""
+    monkeypatch.setattr("tui.panes.vms.utcnow", lambda: FIXED_NOW)
+
+    async def setup() -> None:
+        service = ComputeService(clean_sandbox)
+        for name, zone, machine in (
+            ("data-prep", "us-central1-a", "e2-standard-4"),
+            ("train-t4", "us-central1-b", "n1-standard-8"),
+        ):
+            await create(clean_sandbox, name, zone, machine)
+            await service.wait_operation(await service.stop_instance(zone, name), timeout=30)
+
+    asyncio.run(setup())
+    app = make_app(clean_sandbox, sandbox_info)
+
+    async def run_before(pilot: Pilot) -> None:
+        await wait_for(
+            pilot,
+            lambda: (
+                len(names(app)) == 2 and all(status_of(app, n) == "TERMINATED" for n in names(app))
+            ),
+        )
+        app.clear_notifications()
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
