@@ -51,7 +51,7 @@ class StatusHeader(Horizontal):
             self.backend_text = "Sandbox project — nothing here is billed"
             self.add_class("sandbox")
         else:
-            self.backend_text = "Google Cloud"
+            self.backend_text = "Google Cloud project"
             self.remove_class("sandbox")
         self.refresh_text()
 
@@ -61,10 +61,10 @@ class StatusHeader(Horizontal):
             self.query_one("#header-right", Static).update(text)
 
     def refresh_text(self) -> None:
-        parts = ["cloudpane"]
+        # Most important first: at 80 columns the end is cut, never the sandbox notice.
+        parts = [self.backend_text]
         if self.project:
             parts.append(self.project)
-        parts.append(self.backend_text)
         if self.zone:
             parts.append(self.zone)
         self.query_one("#header-left", Static).update(" · ".join(parts))

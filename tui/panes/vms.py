@@ -64,7 +64,7 @@ def gpu_text(instance: Instance) -> str:
     if not instance.accelerators:
         return ""
     return ", ".join(
-        f"{a.count}× {a.type.removeprefix('nvidia-').removeprefix('tesla-')}"
+        f"{a.count}× {a.type.removeprefix('nvidia-').removeprefix('tesla-').upper()}"
         for a in instance.accelerators
     )
 

@@ -57,15 +57,10 @@ def disks_of(key: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
             "physicalBlockSizeBytes": "4096",
             "architecture": attached.get("architecture", "X86_64"),
         }
-        if image and attached.get("boot"):
-            family = image.split("/")
-            disk["sourceImage"] = (
-                image
-                if image.startswith("http")
-                else f"{BASE}/projects/{family[0]}/global/images/{family[-1]}"
-                if len(family) > 1
-                else image
-            )
+        licenses = attached.get("licenses") or []
+        image_project = compute.segment_after(str(licenses[0]), "projects") if licenses else None
+        if image and image_project and attached.get("boot"):
+            disk["sourceImage"] = f"{BASE}/projects/{image_project}/global/images/{image}"
         found.append(disk)
     return found
 
@@ -74,18 +69,30 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
     def scan(
         prefix: str, after: str, size: int, match: Callable[[dict[str, Any]], bool]
     ) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
-        """Up to `size` matching disks after the disk key `after` (zone/name order)."""
+        """Up to `size` matching disks after the disk key `after`, and the next cursor.
+
+        A sandbox disk is named like its instance, so disk keys follow instance keys and the
+        store's key order pages them without rescanning.
+        """
         found: list[tuple[str, dict[str, Any]]] = []
-        for key, doc in ctx.store.list(compute.INSTANCE, prefix=prefix):
-            project, zone, _ = key.split("/")
-            for disk in disks_of(key, doc):
-                disk_key = f"{project}/{zone}/{disk['name']}"
-                if disk_key <= after or not match(disk):
-                    continue
-                if len(found) == size:
-                    return found, found[-1][0]
-                found.append((disk_key, disk))
-        return found, None
+        cursor = after
+        batch_size = max(size, 100)
+        while True:
+            batch = ctx.store.list(
+                compute.INSTANCE, prefix=prefix, start_after=cursor, limit=batch_size
+            )
+            for key, doc in batch:
+                cursor = key
+                project, zone, _ = key.split("/")
+                for disk in disks_of(key, doc):
+                    disk_key = f"{project}/{zone}/{disk['name']}"
+                    if disk_key <= after or not match(disk):
+                        continue
+                    if len(found) == size:
+                        return found, found[-1][0]
+                    found.append((disk_key, disk))
+            if len(batch) < batch_size:
+                return found, None
 
     def page_args(request: Request) -> tuple[int, str, Callable[[dict[str, Any]], bool]]:
         size = compute.int_param(request, "maxResults", compute.MAX_PAGE, 0, compute.MAX_PAGE)
@@ -142,7 +149,13 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         p = request.path_params
         project, zone, name = p["project"], p["zone"], p["disk"]
         compute.check_zone(zone)
-        for key, doc in ctx.store.list(compute.INSTANCE, prefix=f"{project}/{zone}/"):
+        same_name = compute.load(ctx, f"{project}/{zone}/{name}")  # the usual boot disk
+        owners = (
+            [(f"{project}/{zone}/{name}", same_name)]
+            if same_name is not None
+            else ctx.store.list(compute.INSTANCE, prefix=f"{project}/{zone}/")
+        )
+        for key, doc in owners:
             for disk in disks_of(key, doc):
                 if disk["name"] == name:
                     return compute.respond(ctx, disk)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from tui.services.clients import Backend, call, compute_client, read_retry
-from tui.services.errors import InvalidArgument, OperationFailed, Unavailable
+from tui.services.errors import CloudpaneError, InvalidArgument, OperationFailed, Unavailable
 from tui.services.models import (
     Accelerator,
     AcceleratorType,
@@ -129,8 +130,40 @@ def _raw(message: Any) -> Any:
     return pb(message) if pb is not None else message
 
 
-def instance_from_proto(inst: Any) -> Instance:
-    """A compute_v1.Instance → models.Instance (short names, parsed timestamps)."""
+def disk_path(link: str) -> str:
+    """A disk's link without the host: "https://…/compute/v1/projects/p/zones/z/disks/d" →
+    "projects/p/zones/z/disks/d" (Google and the sandbox differ only in the host)."""
+    at = link.find("projects/")
+    return link[at:] if at >= 0 else link
+
+
+def segment(path: str, name: str) -> str:
+    """The path segment after `name` ("projects/p/zones/z/disks/d", "zones" → "z")."""
+    parts = path.strip("/").split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part == name:
+            return parts[i + 1]
+    return ""
+
+
+def _disk_type(disk: Any, disk_types: Mapping[str, str] | None) -> str:
+    """The short disk type ("pd-balanced"), or "" when unknown.
+
+    An Instance does not say it: it comes from the Disk resources (disks.aggregatedList).
+    """
+    if disk.type_ == "SCRATCH":
+        return "local-ssd"
+    if disk_types is None:
+        return ""
+    return disk_types.get(disk_path(disk.source), "")
+
+
+def instance_from_proto(inst: Any, disk_types: Mapping[str, str] | None = None) -> Instance:
+    """A compute_v1.Instance → models.Instance (short names, parsed timestamps).
+
+    `disk_types` maps `disk_path(disk link)` → short disk type; without it disk types are ""
+    (unknown), which pricing shows as "price unknown".
+    """
     raw = _raw(inst)
     internal_ip = external_ip = None
     if raw.network_interfaces:
@@ -164,7 +197,7 @@ def instance_from_proto(inst: Any) -> Instance:
             Disk(
                 name=short_name(d.source) or d.device_name,
                 size_gb=int(d.disk_size_gb),
-                type=d.type_.lower(),
+                type=_disk_type(d, disk_types),
                 boot=bool(d.boot),
             )
             for d in raw.disks
@@ -236,9 +269,13 @@ class ComputeService:
     # ---- reads (retried)
 
     async def list_instances(self, filter: str = "") -> list[Instance]:
-        """Every instance in every zone (aggregatedList, all pages)."""
+        """Every instance in every zone (aggregatedList, all pages), with disk types.
 
-        def fetch() -> list[Instance]:
+        The disk types come from one disks.aggregatedList, read at the same time; if that
+        fails (no permission, an outage), the listing still succeeds with types unknown.
+        """
+
+        def fetch() -> list[Any]:
             from google.cloud import compute_v1
 
             client = self._client("InstancesClient")
@@ -247,20 +284,76 @@ class ComputeService:
             )
             if filter:
                 request.filter = filter
-            found: list[Instance] = []
+            found: list[Any] = []
             for _, scoped in client.aggregated_list(request=request, retry=read_retry()):
-                found.extend(instance_from_proto(i) for i in scoped.instances)
+                found.extend(scoped.instances)
             return found
 
-        return await call(fetch, action="list instances")
+        protos, disk_types = await asyncio.gather(
+            call(fetch, action="list instances"),
+            self._disk_types_or_none(),
+        )
+        return [instance_from_proto(i, disk_types) for i in protos]
+
+    async def disk_types(self) -> dict[str, str]:
+        """{disk_path(disk link): short type} for every disk of the project (all pages)."""
+
+        def fetch() -> dict[str, str]:
+            from google.cloud import compute_v1
+
+            client = self._client("DisksClient")
+            request = compute_v1.AggregatedListDisksRequest(project=self.project, max_results=500)
+            found: dict[str, str] = {}
+            for _, scoped in client.aggregated_list(request=request, retry=read_retry()):
+                for disk in scoped.disks:
+                    raw = _raw(disk)
+                    found[disk_path(raw.self_link)] = short_name(raw.type_)
+            return found
+
+        return await call(fetch, action="list disks")
+
+    async def _disk_types_or_none(self) -> dict[str, str] | None:
+        try:
+            return await self.disk_types()
+        except CloudpaneError:
+            return None  # types unknown; the instances are still worth showing
+
+    async def _disk_type_of(self, path: str) -> dict[str, str]:
+        """{path: short type} for one disk ("projects/p/zones/z/disks/d"); {} if unreadable."""
+        zone, name = segment(path, "zones"), segment(path, "disks")
+        if not zone or not name:
+            return {}
+
+        def fetch() -> dict[str, str]:
+            client = self._client("DisksClient")
+            disk = client.get(project=self.project, zone=zone, disk=name, retry=read_retry())
+            return {disk_path(disk.self_link): short_name(disk.type_)}
+
+        try:
+            return await call(fetch, action=f"get disk {name}")
+        except CloudpaneError:
+            return {}
 
     async def get_instance(self, zone: str, name: str) -> Instance:
-        def fetch() -> Instance:
-            client = self._client("InstancesClient")
-            inst = client.get(project=self.project, zone=zone, instance=name, retry=read_retry())
-            return instance_from_proto(inst)
+        """One instance, with its disk types (a boot disk is usually named like its instance,
+        so that disk is read at the same time; any other disk right after)."""
 
-        return await call(fetch, action=f"get instance {name}")
+        def fetch() -> Any:
+            client = self._client("InstancesClient")
+            return client.get(project=self.project, zone=zone, instance=name, retry=read_retry())
+
+        guess = f"projects/{self.project}/zones/{zone}/disks/{name}"
+        inst, types = await asyncio.gather(
+            call(fetch, action=f"get instance {name}"), self._disk_type_of(guess)
+        )
+        missing = [
+            disk_path(d.source)
+            for d in _raw(inst).disks
+            if d.type_ != "SCRATCH" and d.source and disk_path(d.source) not in types
+        ]
+        for found in await asyncio.gather(*(self._disk_type_of(p) for p in missing)):
+            types.update(found)
+        return instance_from_proto(inst, types)
 
     async def instance_resource(self, zone: str, name: str) -> dict[str, Any]:
         """The instance's full resource as Google's JSON (camelCase), for the details view."""
