@@ -200,6 +200,7 @@ def served(sandbox_info: daemon.SandboxInfo, clean_sandbox: Backend) -> Iterator
             proc.wait()
         assert proc.stderr is not None
         assert b"WARNING" not in proc.stderr.read(), "no exposure warning on 127.0.0.1"
+        assert proc.returncode == 0, "SIGTERM stops the server cleanly"
 
 
 def test_the_vms_pane_appears_in_a_real_browser(served: str, chromium: str) -> None:

@@ -210,6 +210,7 @@ class Watcher:
         self.failures = 0
         self.hooks: list[threading.Thread] = []
         self.stop_reason: str | None = None
+        self.once = False
 
     def emit(self, event: Event) -> None:
         print(event.line, file=self.out, flush=True)
@@ -231,10 +232,11 @@ class Watcher:
         self.failures += 1
         delay = min(self.interval * 2**self.failures, max(MAX_BACKOFF, self.interval))
         problems = "; ".join(f"could not read {e.what}: {e.text}" for e in report.errors)
+        retry = "" if self.once else f" (retrying in {delay:.0f} s)"
         self.emit(
             Event(
                 "ERROR",
-                _one_line(f"{problems} (retrying in {delay:.0f} s)"),
+                _one_line(problems + retry),
                 {"message": _one_line(problems)},
                 report.generated_at,
             )
@@ -242,6 +244,7 @@ class Watcher:
         return delay
 
     async def run(self, stop: asyncio.Event, once: bool = False) -> int:
+        self.once = once
         self.emit(
             Event(
                 "START",

@@ -317,11 +317,12 @@ class VmsPane(Pane):
         if self.figures is None:
             return
         f = self.figures
-        text = (
-            f"{pricing.format_estimate(f.burn, rate=True)} · today "
-            f"{pricing.format_estimate(f.today)} · month ≈ "
-            f"{pricing.format_money(f.month_projection, cents=False)}"
-        )
+        # Compact for 80 columns; "≥" admits instances whose price is unknown (never $0).
+        burn = ("≥" if f.burn.unknown else "") + pricing.format_rate(f.burn.total)
+        today = ("≥" if f.today.unknown else "") + pricing.format_money(f.today.value)
+        month = ("≥" if f.burn.unknown else "≈") + pricing.format_money(
+            f.month_projection, cents=False)
+        text = f"{burn}  today {today}  month {month}"
         from tui.app import StatusHeader
 
         for header in self.app.query(StatusHeader):
