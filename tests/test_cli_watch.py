@@ -240,3 +240,22 @@ def test_interval_must_be_positive() -> None:
     for bad in ("0", "-1", "soon"):
         with pytest.raises(Exception, match="seconds"):
             positive_seconds(bad)
+
+
+def test_an_unreadable_project_resolves_nothing() -> None:
+    from tui.services.policy import TurnOffWarning
+
+    warning = TurnOffWarning("1", "gpu-1", "idle", "CPU 0.4 % for 47 min, costing $2.93/h")
+    diff = EventDiff()
+    now = datetime(2026, 11, 27, 3, 12, tzinfo=timezone.utc)
+    (first,) = diff.events(
+        ProjectReport("p", "sandbox", "r", now, warnings=(warning,), new_warnings=(warning,))
+    )
+    assert first.line == (
+        "2026-11-27T03:12:00Z WARNING gpu-1 idle: CPU 0.4 % for 47 min, costing $2.93/h"
+    )
+    for what in ("instances", "project"):
+        unread = ProjectReport("p", "sandbox", "r", now, errors=(ReadError(what, "down"),))
+        assert diff.events(unread) == [], "not knowing is not 'resolved'"
+    kinds = [e.kind for e in diff.events(ProjectReport("p", "sandbox", "r", now))]
+    assert kinds == ["RECOVERED", "RESOLVED"]

@@ -4,6 +4,7 @@ and MonitoringService — real clients, real wire, nothing of Google mocked."""
 from __future__ import annotations
 
 import http.server
+import itertools
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from google.api import metric_pb2
 from google.api_core import exceptions as gexc
 from google.cloud import monitoring_v3
 
@@ -85,11 +87,14 @@ def list_series(backend: Backend, filter: str = CPU, **request: Any) -> list[Any
     return list(client(backend).list_time_series(request=body))
 
 
-def wait_points(backend: Backend, count: int, filter: str = CPU, timeout: float = 10) -> list[Any]:
+def wait_points(
+    backend: Backend, count: int, series: int = 1, filter: str = CPU, timeout: float = 10
+) -> list[Any]:
+    """The series once `series` of them have at least `count` points each."""
     deadline = time.monotonic() + timeout
     while True:
         found = list_series(backend, filter)
-        if found and all(len(s.points) >= count for s in found):
+        if len(found) >= series and all(len(s.points) >= count for s in found):
             return found
         assert time.monotonic() < deadline, f"fewer than {count} points within {timeout} s"
         time.sleep(0.2)
@@ -109,25 +114,24 @@ async def test_idle_vm_series_through_googles_client(mon: Backend) -> None:
         "instance_id": inst.id,
         "zone": ZONE,
     }
-    assert series.metric_kind.name == "GAUGE" and series.value_type.name == "DOUBLE"
+    assert series.metric_kind == metric_pb2.MetricDescriptor.GAUGE
+    assert series.value_type == metric_pb2.MetricDescriptor.DOUBLE
     stamps = [p.interval.end_time for p in series.points]
     assert stamps == sorted(stamps, reverse=True), "points come newest first, as Google's"
     assert inst.last_start is not None and min(stamps) >= inst.last_start
     assert {p.value.double_value for p in series.points} == {0.0}  # no process: an idle VM
-    gaps = [(a - b).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [(a - b).total_seconds() for a, b in itertools.pairwise(stamps)]
     assert all(abs(g - SAMPLE_SECONDS) < 0.01 for g in gaps)
 
 
 async def test_filters_select_series(mon: Backend) -> None:
     first = await create(mon, "alpha")
     await create(mon, "beta")
-    wait_points(mon, 1)
+    wait_points(mon, 1, series=2)
     assert {s.metric.labels["instance_name"] for s in list_series(mon)} == {"alpha", "beta"}
     by_name = list_series(mon, f'{CPU} AND metric.labels.instance_name = "beta"')
     assert [s.metric.labels["instance_name"] for s in by_name] == ["beta"]
-    by_id = list_series(
-        mon, f'{CPU} AND resource.labels.instance_id = one_of("{first.id}", "123")'
-    )
+    by_id = list_series(mon, f'{CPU} AND resource.labels.instance_id = one_of("{first.id}", "123")')
     assert [s.resource.labels["instance_id"] for s in by_id] == [first.id]
     assert [
         s.metric.labels["instance_name"]
@@ -138,7 +142,9 @@ async def test_filters_select_series(mon: Backend) -> None:
     other_metric = 'metric.type = "compute.googleapis.com/instance/disk/read_bytes_count"'
     assert list_series(mon, other_metric) == []
     # An interval before the VMs existed has no series.
-    assert list_series(mon, interval=window(1, datetime.now(timezone.utc) - timedelta(hours=1))) == []
+    assert (
+        list_series(mon, interval=window(1, datetime.now(timezone.utc) - timedelta(hours=1))) == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -148,7 +154,7 @@ async def test_filters_select_series(mon: Backend) -> None:
         ('resource.type = "gce_instance"', "metric type"),
         (f'{CPU} OR metric.labels.instance_name = "x"', "AND only"),
         (f'{CPU} AND metric.labels.color = "red"', "not a label of this metric"),
-        (f'{CPU} AND resource.labels.instance_id', "cannot read"),
+        (f"{CPU} AND resource.labels.instance_id", "cannot read"),
         (f"{CPU} AND", "ends with AND"),
     ],
 )
@@ -162,7 +168,7 @@ def test_bad_filters_are_refused_with_a_reason(
 
 def test_bad_requests_are_refused(clean_sandbox: Backend) -> None:
     agg = monitoring_v3.Aggregation
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         (
             {"aggregation": agg(alignment_period={"seconds": 30}, per_series_aligner="ALIGN_MEAN")},
             "at least 60 seconds",
@@ -204,7 +210,7 @@ def test_bad_requests_are_refused(clean_sandbox: Backend) -> None:
 async def test_headers_view_and_paging(mon: Backend) -> None:
     await create(mon, "p1")
     await create(mon, "p2")
-    wait_points(mon, 4)
+    wait_points(mon, 4, series=2)
     fixed = window(5)
     full = list_series(mon, interval=fixed)
     headers = list_series(
@@ -285,7 +291,9 @@ async def test_rest_surface_speaks_googles_json(
     assert len(series["points"]) == 2 and series["points"][0]["value"] == {"doubleValue": 0.0}
     assert series["points"][0]["interval"]["endTime"].endswith("Z")
     assert body["nextPageToken"]
-    status, body = rest(sandbox_info, filter="metric.type = ", **{"interval.endTime": end.isoformat()})
+    status, body = rest(
+        sandbox_info, filter="metric.type = ", **{"interval.endTime": end.isoformat()}
+    )
     assert status == 400 and body["error"]["status"] == "INVALID_ARGUMENT"
     status, body = rest(sandbox_info, filter=CPU)
     assert status == 400 and "endTime is required" in body["error"]["message"]
@@ -324,7 +332,9 @@ async def test_service_cpu_samples_keyed_by_instance_id(mon: Backend) -> None:
     assert latest_utilisation(raw) == {inst.id: 0.0}
     # Many instances: the filter names none, the answer is narrowed client-side.
     strangers = [
-        Instance(id=str(9000 + n), name=f"x{n}", zone=ZONE, status="RUNNING", machine_type="e2-medium")
+        Instance(
+            id=str(9000 + n), name=f"x{n}", zone=ZONE, status="RUNNING", machine_type="e2-medium"
+        )
         for n in range(MAX_IDS_IN_FILTER + 1)
     ]
     many = await service.cpu_samples([*strangers, inst], minutes=5, alignment_seconds=None)

@@ -1,4 +1,5 @@
-"""cloudpane's command line: the TUI (no verb), and `sandbox …`, `prices refresh`.
+"""cloudpane's command line: the TUI (no verb), `status`, `watch`, `serve`, `sandbox …`,
+`prices refresh|show`.
 
 Keep this module light: `cloudpane` with no verb must reach the first frame fast, so every
 heavy import happens inside the verb that needs it.
@@ -65,6 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     prices_verbs = prices.add_subparsers(dest="prices_verb", metavar="ACTION", required=True)
     prices_verbs.add_parser("refresh", help="update prices from the Cloud Billing Catalog API")
     prices_verbs.add_parser("show", help="which catalog is in use, and its date")
+
+    from tui.cli import serve as serve_cli
+    from tui.cli import status as status_cli
+    from tui.cli import watch as watch_cli
+
+    status_cli.add_arguments(
+        verbs.add_parser("status", help="one-shot report: costs, warnings, jobs (exit 0/1/2)")
+    )
+    watch_cli.add_arguments(
+        verbs.add_parser("watch", help="print each new warning and job change, one line each")
+    )
+    serve_cli.add_arguments(verbs.add_parser("serve", help="the TUI in a web browser (127.0.0.1)"))
     return parser
 
 
@@ -199,6 +212,18 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
         if args.verb == "prices":
             return run_prices(args, config)
+        if args.verb == "status":
+            from tui.cli.status import run_status
+
+            return run_status(args, config)
+        if args.verb == "watch":
+            from tui.cli.watch import watch_command
+
+            return watch_command(args, config)
+        if args.verb == "serve":
+            from tui.cli.serve import run_serve
+
+            return run_serve(args, config)
         return run_tui(args, config)
     except CloudpaneError as exc:
         print(f"cloudpane: {exc.message}", file=sys.stderr)

@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from tui.config import Config
 from tui.panes.base import Pane
+from tui.panes.buckets import BucketsPane
 from tui.panes.vms import VmsPane
 from tui.services.connect import Connection, connect
 from tui.services.errors import CloudpaneError, translate
@@ -117,7 +118,7 @@ class CloudpaneApp(App[None]):
             with TabPane("VMs", id="vms"):
                 yield VmsPane(id="vms-pane")
             with TabPane("Buckets", id="buckets"):
-                yield ComingSoon("Buckets: browse, upload, download and share Cloud Storage")
+                yield BucketsPane(id="buckets-pane")
             with TabPane("Jobs", id="jobs"):
                 yield ComingSoon("Jobs: Vertex AI training and hyperparameter tuning")
         # Disabled while hidden, so it never takes the focus from the tables.

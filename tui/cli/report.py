@@ -35,7 +35,7 @@ UNREADABLE = 2  # (part of) the project could not be read: the report is incompl
 class ReadError:
     """A part of the project that could not be read, with a sentence a person can act on."""
 
-    what: str  # "instances" or "jobs"
+    what: str  # "instances", "jobs", or "project" (nothing could be read)
     message: str
     hint: str = ""
 
@@ -109,7 +109,8 @@ class ProjectReport:
 
     @property
     def instances_available(self) -> bool:
-        return not any(e.what == "instances" for e in self.errors)
+        # "project": nothing could be read at all (watch's last resort).
+        return not any(e.what in ("instances", "project") for e in self.errors)
 
     @property
     def running_instances(self) -> list[InstanceRow]:
@@ -232,8 +233,8 @@ async def gather(
 ) -> ProjectReport:
     """Read the project once (instances and jobs concurrently) and work out what it means.
 
-    Never raises for an unreadable project: failures land in `errors` (instances) or make the
-    jobs "not available"; a Vertex AI API that is not enabled means no jobs, not an error.
+    Never raises for an unreadable project: failures land in `errors` (and the jobs are then
+    "not available"); a Vertex AI API that is not enabled means no jobs, not an error.
     With a `tracker`, `new_warnings` holds the warnings it announces now (for `watch`).
     """
     import asyncio

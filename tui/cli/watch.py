@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tui.cli.report import ProjectReport, gather, iso
+from tui.cli.report import ProjectReport, ReadError, gather, iso
 
 if TYPE_CHECKING:
     from tui.config import Config
@@ -223,7 +223,21 @@ class Watcher:
 
     async def poll(self) -> float:
         """One read; returns the seconds to wait before the next."""
-        report = await gather(self.backend, self.config, tracker=self.tracker, ledger=self.ledger)
+        try:
+            report = await gather(
+                self.backend, self.config, tracker=self.tracker, ledger=self.ledger
+            )
+        except Exception as exc:  # a bug must not end an unattended watch: say it, keep going
+            from tui.services.errors import translate
+
+            error = translate(exc, "read the project")
+            report = ProjectReport(
+                self.backend.project,
+                self.backend.label,
+                self.backend.region,
+                datetime.now(timezone.utc),
+                errors=(ReadError("project", error.message, error.hint),),
+            )
         for event in self.diff.events(report):
             self.emit(event)
         if not report.errors:

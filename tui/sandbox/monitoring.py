@@ -189,37 +189,42 @@ class Monitor:
 
     # ---- answering (any thread)
 
-    def candidates(
-        self, project: str, start: float, end: float
-    ) -> list[tuple[SeriesInfo, list[tuple[float, float]]]]:
-        """Recorded series, plus 0.0 series for RUNNING VMs that run no process."""
+    def candidates(self, query: Query) -> list[tuple[SeriesInfo, list[tuple[float, float]]]]:
+        """Recorded series, plus 0.0 series for RUNNING VMs that run no process.
+
+        The zero series are made at the sample period, or at the alignment period when that
+        is coarser (aligning zeros gives the same answer), and only for series the filter
+        keeps: a seeded project with thousands of idle VMs stays cheap to ask.
+        """
+        project = query.project
         found = self.history.series(project)
         recorded = {info.instance_id for info, _ in found}
         now = time.time()
-        period = self.sample_seconds
+        step = max(self.sample_seconds, query.period)
         for key, doc in self.ctx.store.list(compute.INSTANCE, prefix=f"{project}/"):
             if doc.get("status") != "RUNNING" or str(doc.get("id")) in recorded:
                 continue
             if compute.metadata_value(doc, "startup-script"):
                 continue  # it has (or is about to have) a process: only real samples count
             since = doc.get("lastStartTimestamp")
-            if not since:
+            info = info_of(key, doc)
+            if not since or not query.filter.matches(info):
                 continue
-            lo = max(start, compute.parse_ts(since), now - self.history_seconds)
-            hi = min(end, now)
+            lo = max(query.start, compute.parse_ts(since), now - self.history_seconds)
+            hi = min(query.end, now)
             if hi < lo:
                 continue
-            first = math.ceil(lo / period)
-            last = math.floor(hi / period)
+            first = math.ceil(lo / step)
+            last = math.floor(hi / step)
             if last - first >= MAX_POINTS_PER_SERIES:
                 first = last - MAX_POINTS_PER_SERIES + 1
-            points = [(k * period, 0.0) for k in range(first, last + 1)]
+            points = [(k * step, 0.0) for k in range(first, last + 1)]
             if points:
-                found.append((info_of(key, doc), points))
+                found.append((info, points))
         return found
 
     def query(self, query: Query) -> Page:
-        return answer(query, self.candidates(query.project, query.start, query.end))
+        return answer(query, self.candidates(query))
 
     def injected_fault(self, project: str) -> tuple[int, str] | None:
         """The wire faults of FaultMiddleware, applied to gRPC calls (which bypass it)."""

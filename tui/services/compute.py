@@ -349,7 +349,10 @@ class ComputeService:
         missing = [
             disk_path(d.source)
             for d in _raw(inst).disks
-            if d.type_ != "SCRATCH" and d.source and disk_path(d.source) not in types
+            if d.type_ != "SCRATCH"
+            and d.source
+            and disk_path(d.source) not in types
+            and disk_path(d.source) != guess  # already asked for; it failed
         ]
         for found in await asyncio.gather(*(self._disk_type_of(p) for p in missing)):
             types.update(found)

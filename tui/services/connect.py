@@ -28,7 +28,7 @@ def connect_sandbox(config: Config, note: str = "") -> Connection:
 
     try:
         info = daemon.start()
-    except daemon.SandboxError as exc:
+    except (daemon.SandboxError, OSError) as exc:
         raise NoCredentials(
             f"The local sandbox could not start: {exc}",
             "See `cloudpane sandbox status`, or pass --project with Google credentials.",

@@ -129,7 +129,7 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
             )
         return PermissionDenied(
             f"{prefix}permission denied ({detail}).",
-            "Ask a project owner for a role that allows this, or switch project with :project.",
+            "Ask a project owner for a role that allows this, or use another project.",
         )
     if isinstance(exc, gexc.Unauthenticated | gexc.Unauthorized):
         return NoCredentials(f"{prefix}not authenticated ({detail}).", NO_CREDENTIALS_HINT)

@@ -1,0 +1,133 @@
+"""Regenerate screenshots/ from the running app against a freshly seeded sandbox.
+
+    .venv/bin/python scripts/make_screenshots.py [--only vms,create]
+
+Each shot drives the real app with Pilot (as the tests do) and saves an SVG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from textual.pilot import Pilot  # noqa: E402
+
+from tui.app import CloudpaneApp  # noqa: E402
+from tui.config import Config  # noqa: E402
+from tui.sandbox import daemon  # noqa: E402
+from tui.services.clients import Backend, sandbox_backend  # noqa: E402
+from tui.services.connect import Connection  # noqa: E402
+from tui.services.models import Image, InstanceSpec  # noqa: E402
+
+OUT = ROOT / "screenshots"
+SIZE = (110, 32)
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError("the app did not reach the expected state")
+        await pilot.pause(0.1)
+
+
+async def seed_vms(backend: Backend) -> None:
+    from tui.services.compute import ComputeService
+
+    service = ComputeService(backend)
+    debian = Image("debian-cloud", "debian-12")
+    dlvm = Image("deeplearning-platform-release", "common-cu123-debian-11")
+    specs = [
+        InstanceSpec("train-t4", "us-central1-a", "n1-standard-8", dlvm, 100,
+                     accelerator_type="nvidia-tesla-t4", accelerator_count=1,
+                     startup_script="echo training; sleep 100000"),
+        InstanceSpec("notebook", "us-central1-b", "e2-standard-4", debian, 50),
+        InstanceSpec("eval-l4", "us-east4-a", "g2-standard-8", dlvm, 200, spot=True),
+        InstanceSpec("data-prep", "europe-west4-a", "n2-highmem-8", debian, 500,
+                     disk_type="pd-ssd"),
+    ]
+    ops = [await service.create_instance(spec) for spec in specs]
+    for op in ops:
+        await service.wait_operation(op, timeout=60)
+    await service.wait_operation(
+        await service.stop_instance("europe-west4-a", "data-prep"), timeout=60)
+
+
+async def shot_vms(app: CloudpaneApp, pilot: Pilot) -> None:
+    from tui.panes.vms import VmsPane
+
+    pane = app.query_one(VmsPane)
+    await wait_for(pilot, lambda: len(pane.instances) >= 4)
+    app.clear_notifications()
+    await pilot.pause(1.2)
+    app.save_screenshot(str(OUT / "vms.svg"))
+
+
+async def shot_create(app: CloudpaneApp, pilot: Pilot) -> None:
+    from textual.widgets import Select
+
+    from tui.panes.vm_forms import CreateInstanceScreen
+
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(app.screen, CreateInstanceScreen))
+    form = app.screen
+    await pilot.press(*"train-v100")
+    await wait_for(pilot, lambda: "n1-standard-4" in form.machine_types)
+    form.query_one("#gpu", Select).value = "nvidia-tesla-t4"
+    await pilot.pause(0.5)
+    app.clear_notifications()
+    app.save_screenshot(str(OUT / "create-instance.svg"))
+    await pilot.press("escape")
+
+
+async def shot_warnings(app: CloudpaneApp, pilot: Pilot) -> None:
+    from tui.panes.vm_warnings import WarningsScreen
+
+    await pilot.press("w")
+    await wait_for(pilot, lambda: isinstance(app.screen, WarningsScreen))
+    app.clear_notifications()
+    await pilot.pause(0.3)
+    app.save_screenshot(str(OUT / "warnings.svg"))
+    await pilot.press("escape")
+
+
+SHOTS: dict[str, Callable[[CloudpaneApp, Pilot], Awaitable[None]]] = {
+    "vms": shot_vms,
+    "create": shot_create,
+    "warnings": shot_warnings,
+}
+
+
+async def main(only: set[str]) -> None:
+    OUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "sandbox"
+        os.environ["CLOUDPANE_CONFIG_DIR"] = str(Path(tmp) / "config")
+        info = daemon.start(data_dir)
+        try:
+            backend = sandbox_backend(info.url, info.project)
+            await seed_vms(backend)
+            app = CloudpaneApp(Config(refresh_seconds=1), connection=Connection(backend, "", data_dir))
+            async with app.run_test(size=SIZE) as pilot:
+                for name, shot in SHOTS.items():
+                    if not only or name in only:
+                        await shot(app, pilot)
+                        print(f"screenshots/{name}: done")
+        finally:
+            daemon.stop(data_dir)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default="", help="comma-separated shot names")
+    args = parser.parse_args()
+    asyncio.run(main({s for s in args.only.split(",") if s}))

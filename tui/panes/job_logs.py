@@ -1,0 +1,544 @@
+"""A job's logs, live (follow, search, save), and its training curves.
+
+Cloud Logging allows 60 `entries.list` requests a minute per project, shared by every reader.
+So the app has ONE `LogPoller` (in a `LogHub`): every open log view and plot subscribes to the
+jobs it shows, and one request per tick serves them all. The next tick is armed only after the
+previous one finished, never sooner than the quota allows; a job nobody watches is unfollowed.
+
+Memory stays bounded: the poller keeps a ring buffer per job and the view a `RichLog` with
+`max_lines`, mirrored by a deque of the same length (for search and save).
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, RichLog, Static
+from textual.worker import Worker
+
+from tui.panes.base import report_worker_failure
+from tui.services.errors import CloudpaneError, translate
+from tui.services.job_models import Job, LogEntry
+
+if TYPE_CHECKING:
+    from tui.services.clients import Backend
+    from tui.services.logs import LogPoller
+
+VIEW_LINES = 5000  # lines a log view keeps (the poller's ring buffer holds as many)
+
+SEVERITY_STYLE = {
+    "DEBUG": "dim",
+    "NOTICE": "cyan",
+    "WARNING": "yellow",
+    "ERROR": "bold red",
+    "CRITICAL": "bold red",
+    "ALERT": "bold red",
+    "EMERGENCY": "bold red",
+}
+TEXT_STYLE = {"WARNING": "yellow", "ERROR": "red", "CRITICAL": "red", "ALERT": "red"}
+
+
+# --- the shared poller ------------------------------------------------------------------------
+
+
+class LogListener(Protocol):
+    """What a log view or plot hears from the hub."""
+
+    def log_entries(self, entries: list[LogEntry]) -> None: ...
+
+    def log_status(self, text: str, error: bool) -> None: ...
+
+
+class LogHub:
+    """The app's one LogPoller, shared by every subscriber (see the module docstring)."""
+
+    def __init__(self, app: App[object], backend: Backend, poller: LogPoller | None = None) -> None:
+        from tui.services.logs import LogsService
+
+        self.app = app
+        self.backend = backend
+        self.poller = poller or LogsService(backend).poller(buffer_lines=VIEW_LINES)
+        self.listeners: dict[str, list[LogListener]] = {}
+        self.from_start: dict[str, bool] = {}
+        self._timer: Timer | None = None
+        self._polling = False
+        self._again = False
+        self._last_request = 0.0
+
+    def subscribe(self, job_id: str, listener: LogListener, from_start: bool = True) -> None:
+        """Start hearing a job's new lines (the poller follows it while anyone listens)."""
+        self.listeners.setdefault(job_id, []).append(listener)
+        if job_id not in self.poller.followed:
+            self.poller.follow(job_id, from_start=from_start)
+            self.from_start[job_id] = from_start
+        self._soon()
+
+    def unsubscribe(self, job_id: str, listener: LogListener) -> None:
+        listeners = self.listeners.get(job_id, [])
+        if listener in listeners:
+            listeners.remove(listener)
+        if not listeners:
+            self.listeners.pop(job_id, None)
+            self.from_start.pop(job_id, None)
+            self.poller.unfollow(job_id)
+
+    def _soon(self) -> None:
+        """Poll as soon as the quota allows (a new subscriber wants its first lines)."""
+        if self._polling:
+            self._again = True
+            return
+        wait = max(0.0, self.poller.min_interval - (time.monotonic() - self._last_request))
+        self._arm(wait)
+
+    def _arm(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.app.set_timer(delay, self._tick, name="job-logs")
+
+    def _tick(self) -> None:
+        self._timer = None
+        if not self.listeners or self._polling:
+            return
+        self._polling = True
+        self.app.run_worker(
+            self._poll(),
+            group="job-logs",
+            exit_on_error=False,
+            description="read job logs",
+        )
+
+    async def _poll(self) -> None:
+        error: CloudpaneError | None = None
+        new: dict[str, list[LogEntry]] = {}
+        self._last_request = time.monotonic()
+        try:
+            new = await self.poller.poll_once()
+        except CloudpaneError as exc:
+            error = exc
+        except Exception as exc:  # a bug must not stop the logs for good
+            error = translate(exc, "read job logs")
+        finally:
+            self._polling = False
+        self._deliver(new, error)
+        if not self.listeners:
+            return
+        # Re-armed only after this poll: a slow Logging API never piles up requests.
+        delay = max(self.poller.next_delay, self.poller.min_interval)
+        if self._again:
+            self._again = False
+            delay = self.poller.min_interval
+        self._arm(delay)
+
+    def _deliver(self, new: dict[str, list[LogEntry]], error: CloudpaneError | None) -> None:
+        if error is not None:
+            status, bad = f"{error.message} Retrying in {self.poller.next_delay:.0f} s.", True
+        elif self.poller.last_error is not None:  # a 429: throttled, not broken
+            status = (
+                f"Cloud Logging read quota reached; next read in {self.poller.next_delay:.0f} s."
+            )
+            bad = True
+        else:
+            status, bad = "", False
+        for job_id, listeners in list(self.listeners.items()):
+            entries = new.get(job_id, [])
+            for listener in list(listeners):
+                if entries:
+                    listener.log_entries(entries)
+                listener.log_status(status, bad)
+
+
+_HUBS: weakref.WeakKeyDictionary[App[object], LogHub] = weakref.WeakKeyDictionary()
+
+
+def log_hub(app: App[object], backend: Backend) -> LogHub:
+    """The app's LogHub for this backend (a new one after switching projects)."""
+    hub = _HUBS.get(app)
+    if hub is None or hub.backend != backend:
+        hub = LogHub(app, backend)
+        _HUBS[app] = hub
+    return hub
+
+
+# --- formatting -------------------------------------------------------------------------------
+
+
+def clock(moment: datetime) -> str:
+    """Local wall-clock time of a log line."""
+    return moment.astimezone().strftime("%H:%M:%S")
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One shown line (an entry with several lines becomes several rows)."""
+
+    entry: LogEntry
+    text: str
+
+    def plain(self) -> str:
+        stamp = self.entry.timestamp.isoformat()
+        task = f" {self.entry.task_name}" if self.entry.task_name else ""
+        return f"{stamp} {self.entry.severity}{task} {self.text}"
+
+
+def rows_of(entries: Iterable[LogEntry]) -> list[LogRow]:
+    rows = []
+    for entry in entries:
+        for line in entry.text.splitlines() or [""]:
+            rows.append(LogRow(entry, line.expandtabs(4)))
+    return rows
+
+
+def row_text(row: LogRow, needle: str = "") -> Text:
+    entry = row.entry
+    severity = entry.severity if entry.severity != "DEFAULT" else "-"
+    text = Text(no_wrap=True)
+    text.append(clock(entry.timestamp) + " ", style="dim")
+    text.append(f"{severity[:5]:<5} ", style=SEVERITY_STYLE.get(entry.severity, "green"))
+    if entry.task_name:
+        text.append(f"{entry.task_name} ", style="dim cyan")
+    text.append(row.text, style=TEXT_STYLE.get(entry.severity, ""))
+    if needle:
+        text.highlight_words([needle], style="black on yellow", case_sensitive=False)
+    return text
+
+
+# --- the log view -----------------------------------------------------------------------------
+
+
+class LogScreen(Screen[None]):
+    """A job's log lines as they are written: follow (f), search (/ n N), save (s)."""
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Back"),
+        Binding("f", "toggle_follow", "Follow"),
+        Binding("slash", "search", "Search", key_display="/"),
+        Binding("n", "next_match(1)", "Next"),
+        Binding("N", "next_match(-1)", "Previous", show=False),
+        Binding("s", "save", "Save"),
+        Binding("p", "curves", "Curves"),
+        Binding("j", "scroll(1)", "Down", show=False),
+        Binding("k", "scroll(-1)", "Up", show=False),
+        Binding("g", "home", "Top", show=False),
+        Binding("G", "end", "End", show=False),
+        Binding("colon", "noop", show=False),
+    ]
+
+    def __init__(self, hub: LogHub, job: Job, *, from_start: bool = True) -> None:
+        super().__init__()
+        self.hub = hub
+        self.job = job
+        self.from_start = from_start
+        self.rows: deque[LogRow] = deque(maxlen=VIEW_LINES)
+        self.received = 0  # rows received in all (more than kept on a long log)
+        self.follow = True
+        self.needle = ""
+        self.match_row: int | None = None
+        self.status = ""
+        self.status_error = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="log-view"):
+            yield Static(self.title_line(), id="log-title", markup=False)
+            yield RichLog(id="job-log", max_lines=VIEW_LINES, wrap=False, auto_scroll=True)
+            yield Input(placeholder="search (enter: find, n/N: next/previous, esc: done)", id="log-search")
+            yield Static("", id="log-status", markup=False)
+        yield Footer()
+
+    def title_line(self) -> str:
+        where = "from the start" if self.from_start else "new lines only"
+        return f"Logs · {self.job.display_name} · {self.job.status} · {self.job.region} · {where}"
+
+    def on_mount(self) -> None:
+        log = self.query_one(RichLog)
+        log.focus()
+        # Lines the shared poller already holds (another view follows this job too).
+        self.add_entries(self.hub.poller.lines(self.job.id))
+        self.hub.subscribe(self.job.id, self, from_start=self.from_start)
+        self.update_status()
+
+    def on_unmount(self) -> None:
+        self.hub.unsubscribe(self.job.id, self)
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)
+
+    # -------------------------------------------------------------- lines in
+    def log_entries(self, entries: list[LogEntry]) -> None:
+        self.add_entries(entries)
+        self.update_status()
+
+    def log_status(self, text: str, error: bool) -> None:
+        if (text, error) != (self.status, self.status_error):
+            self.status, self.status_error = text, error
+            self.update_status()
+
+    def add_entries(self, entries: Iterable[LogEntry]) -> None:
+        log = self.query_one(RichLog)
+        for row in rows_of(entries):
+            self.rows.append(row)
+            self.received += 1
+            log.write(row_text(row, self.needle), shrink=False, scroll_end=self.follow)
+        if self.match_row is not None and self.received > VIEW_LINES:
+            self.match_row = None  # the rows moved up; the next `n` searches afresh
+
+    @property
+    def dropped(self) -> int:
+        return self.received - len(self.rows)
+
+    def update_status(self) -> None:
+        parts = [f"{len(self.rows):,} lines"]
+        if self.dropped:
+            parts[0] += f" (the last {VIEW_LINES:,} of {self.received:,})"
+        parts.append("following" if self.follow else "paused (f follows)")
+        if self.needle:
+            count = sum(1 for r in self.rows if self.needle.lower() in r.text.lower())
+            parts.append(f"“{self.needle}”: {count} match{'es' if count != 1 else ''}")
+        if self.status:
+            parts.append(self.status)
+        status = self.query_one("#log-status", Static)
+        status.update(" · ".join(parts))
+        status.set_class(self.status_error, "error")
+
+    @property
+    def text(self) -> str:
+        """The shown lines as plain text (tests, save)."""
+        return "\n".join(row.text for row in self.rows)
+
+    # ------------------------------------------------------------- actions
+    def action_noop(self) -> None:
+        """`:` belongs to the main screen."""
+
+    def action_close(self) -> None:
+        box = self.query_one("#log-search", Input)
+        if box.has_class("visible"):
+            self.hide_search()
+            return
+        self.dismiss(None)
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+        log = self.query_one(RichLog)
+        log.auto_scroll = self.follow
+        if self.follow:
+            log.scroll_end(animate=False)
+        self.update_status()
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one(RichLog).scroll_relative(y=lines, animate=False)
+
+    def action_home(self) -> None:
+        self.set_follow(False)
+        self.query_one(RichLog).scroll_home(animate=False)
+
+    def action_end(self) -> None:
+        self.query_one(RichLog).scroll_end(animate=False)
+
+    def set_follow(self, follow: bool) -> None:
+        if follow != self.follow:
+            self.action_toggle_follow()
+
+    def action_search(self) -> None:
+        box = self.query_one("#log-search", Input)
+        box.add_class("visible")
+        box.value = self.needle
+        box.focus()
+
+    def hide_search(self) -> None:
+        box = self.query_one("#log-search", Input)
+        box.remove_class("visible")
+        self.query_one(RichLog).focus()
+
+    @on(Input.Submitted, "#log-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        needle = event.value.strip()
+        if needle != self.needle:
+            self.needle = needle
+            self.redraw()
+        self.hide_search()
+        self.match_row = None
+        if needle:
+            self.action_next_match(1)
+        self.update_status()
+
+    def redraw(self) -> None:
+        """Rewrite the kept lines (to show or clear the search highlights)."""
+        log = self.query_one(RichLog)
+        log.clear()
+        for row in self.rows:
+            log.write(row_text(row, self.needle), shrink=False, scroll_end=False)
+
+    def matches(self) -> list[int]:
+        needle = self.needle.lower()
+        return [i for i, row in enumerate(self.rows) if needle in row.text.lower()]
+
+    def action_next_match(self, step: int) -> None:
+        if not self.needle:
+            self.action_search()
+            return
+        found = self.matches()
+        if not found:
+            self.app.notify(f"“{self.needle}” is not in the lines shown.", severity="warning")
+            return
+        log = self.query_one(RichLog)
+        if self.match_row is None:
+            top = int(log.scroll_y)
+            after = [i for i in found if i >= top] if step > 0 else [i for i in found if i <= top]
+            target = (after[0] if step > 0 else after[-1]) if after else found[0 if step > 0 else -1]
+        else:
+            later = [i for i in found if (i > self.match_row if step > 0 else i < self.match_row)]
+            target = (later[0] if step > 0 else later[-1]) if later else found[0 if step > 0 else -1]
+        self.match_row = target
+        self.set_follow(False)  # new lines must not scroll the match away
+        log.scroll_to(y=max(0, target - log.size.height // 2), animate=False)
+        index = found.index(target) + 1
+        self.status = f"match {index}/{len(found)} at line {target + 1}"
+        self.status_error = False
+        self.update_status()
+
+    def action_save(self) -> None:
+        from tui.panes.job_forms import PathScreen
+
+        slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in self.job.display_name)
+        default = Path.cwd() / f"{slug.strip('-') or 'job'}-{self.job.id}.log"
+        kept = f"the last {len(self.rows):,} lines" if self.dropped else f"{len(self.rows):,} lines"
+        self.app.push_screen(
+            PathScreen("Save the log to a file", str(default), purpose="save", hint=f"Saves {kept}."),
+            self._save_to,
+        )
+
+    def _save_to(self, path: Path | None) -> None:
+        if path is None:
+            return
+        try:
+            with path.open("w", encoding="utf-8") as out:
+                for row in self.rows:
+                    out.write(row.plain() + "\n")
+        except OSError as exc:
+            self.app.notify(f"Could not save {path}: {exc}", severity="error")
+            return
+        note = f" (the last {len(self.rows):,}; older lines were not kept)" if self.dropped else ""
+        self.app.notify(f"Saved {len(self.rows):,} lines to {path}{note}.", title="Saved")
+
+    def action_curves(self) -> None:
+        self.app.push_screen(CurvesScreen(self.hub, self.job))
+
+
+# --- the curves -------------------------------------------------------------------------------
+
+
+def tuning_metric(job: Job) -> str:
+    """The metric the trainer reports to the tuner (its --hypertune-metric, else val_abs_rel)."""
+    args = list(job.spec.worker_pools[0].args) if job.spec.worker_pools else []
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if name.replace("_", "-") == "--hypertune-metric":
+            if eq:
+                return value
+            if i + 1 < len(args):
+                return args[i + 1]
+    return "val_abs_rel"
+
+
+def series(points: list[dict[str, float]], key: str) -> tuple[list[float], list[float]]:
+    """(epochs, values) of one metric; the last line wins when an epoch repeats (a restart)."""
+    by_epoch = {p["epoch"]: p[key] for p in points if key in p and "epoch" in p}
+    epochs = sorted(by_epoch)
+    return epochs, [by_epoch[e] for e in epochs]
+
+
+class CurvesScreen(Screen[None]):
+    """loss, val_loss and the tuning metric per epoch, drawn in the terminal."""
+
+    BINDINGS = [Binding("escape,q", "close", "Back"), Binding("colon", "noop", show=False)]
+
+    def __init__(self, hub: LogHub, job: Job) -> None:
+        super().__init__()
+        self.hub = hub
+        self.job = job
+        self.metric = tuning_metric(job)
+
+    def compose(self) -> ComposeResult:
+        from textual_plotext import PlotextPlot
+
+        with Vertical(id="curves-view"):
+            yield Static(
+                f"Training curves · {self.job.display_name} · {self.job.status}",
+                id="curves-title",
+                markup=False,
+            )
+            yield PlotextPlot(id="loss-plot")
+            yield PlotextPlot(id="metric-plot")
+            yield Static("Waiting for the first epoch line…", id="curves-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.hub.subscribe(self.job.id, self, from_start=True)
+        if not self.hub.from_start.get(self.job.id, True):
+            self.app.notify(
+                "This job's logs are followed from when you opened them: "
+                "earlier epochs are missing from the curves.",
+                severity="warning",
+            )
+        self.draw()
+
+    def on_unmount(self) -> None:
+        self.hub.unsubscribe(self.job.id, self)
+
+    def log_entries(self, entries: list[LogEntry]) -> None:
+        self.draw()
+
+    def log_status(self, text: str, error: bool) -> None:
+        if error:
+            self.query_one("#curves-status", Static).update(text)
+
+    def points(self) -> list[dict[str, float]]:
+        return self.hub.poller.metrics(self.job.id)
+
+    def draw(self) -> None:
+        from textual_plotext import PlotextPlot
+
+        points = self.points()
+        loss_plot = self.query_one("#loss-plot", PlotextPlot)
+        metric_plot = self.query_one("#metric-plot", PlotextPlot)
+        for widget, keys, title in (
+            (loss_plot, ("loss", "val_loss"), "loss and val_loss"),
+            (metric_plot, (self.metric,), f"{self.metric} (tuning metric)"),
+        ):
+            plt = widget.plt
+            plt.clear_figure()
+            plt.title(title)
+            plt.xlabel("epoch")
+            for key in keys:
+                epochs, values = series(points, key)
+                if epochs:
+                    plt.plot(epochs, values, label=key, marker="braille")
+            widget.refresh()
+        if points:
+            last = points[-1]
+            shown = [f"epoch {int(last['epoch'])}/{int(last.get('epochs', 0))}"] + [
+                f"{key} {last[key]:.4g}"
+                for key in ("loss", "val_loss", self.metric)
+                if key in last
+            ]
+            self.query_one("#curves-status", Static).update(" · ".join(shown))
+
+    def action_noop(self) -> None:
+        """`:` belongs to the main screen."""
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,620 @@
+"""The Jobs pane: Vertex AI custom training jobs, live: submit, watch, logs, curves, cancel, re-run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import RowDoesNotExist
+
+from tui.format import duration, utcnow
+from tui.panes.base import PaletteAction, Pane
+from tui.panes.job_forms import JobSubmission, gpu_label, spec_hourly
+from tui.services.errors import CloudpaneError, translate
+from tui.services.job_models import Job
+from tui.widgets.confirm import ConfirmScreen
+from tui.widgets.details import DetailsScreen
+from tui.widgets.operations import OperationsBar
+
+if TYPE_CHECKING:
+    from tui.panes.job_logs import LogHub
+    from tui.services.connect import Connection
+    from tui.services.jobs import JobsService
+
+COLUMNS = (
+    ("name", "Name", 20),
+    ("state", "State", 10),
+    ("running", "Running", 8),
+    ("cost", "Est. cost", 9),
+    ("created", "Created", 11),
+    ("hardware", "Hardware", 30),
+)
+TICKING = ("running", "cost")  # repainted every second while a job runs
+
+STATE_STYLE = {
+    "QUEUED": "yellow",
+    "PENDING": "yellow",
+    "RUNNING": "green",
+    "SUCCEEDED": "bold green",
+    "FAILED": "bold red",
+    "CANCELLING": "yellow",
+    "CANCELLED": "dim",
+    "PAUSED": "dim",
+    "EXPIRED": "red",
+    "UPDATING": "yellow",
+    "PARTIALLY_SUCCEEDED": "yellow",
+}
+
+MAX_BACKOFF = 60.0
+
+
+def hardware_text(job: Job) -> str:
+    """'1× n1-standard-8 + 1 T4, 2× …' — compact, every pool."""
+    parts = []
+    for pool in job.spec.worker_pools:
+        if not pool.replica_count:
+            continue
+        text = f"{pool.replica_count}× {pool.machine_type}"
+        if pool.accelerator_type and pool.accelerator_count:
+            text += f" + {pool.accelerator_count} {gpu_label(pool.accelerator_type)}"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def job_times(job: Job, now: datetime) -> tuple[str, float | None]:
+    """(created, seconds it has run): the cells that change with the clock."""
+    created = job.created.astimezone().strftime("%m-%d %H:%M") if job.created else ""
+    ran = job.running_time(now)
+    return created, ran.total_seconds() if ran is not None else None
+
+
+def cost_so_far(job: Job, seconds: float | None) -> str:
+    """Estimated cost of the time it ran, from the price catalog (Vertex's training rate)."""
+    if seconds is None:
+        return ""
+    hourly = spec_hourly(job.spec)
+    if hourly is None:
+        return "unknown"
+    return f"${hourly * seconds / 3600:.2f}"
+
+
+def job_row(job: Job, now: datetime) -> tuple[str | Text, ...]:
+    """The table cells of one job, in COLUMNS order."""
+    created, seconds = job_times(job, now)
+    return (
+        job.display_name,
+        Text(job.status, style=STATE_STYLE.get(job.status, "")),
+        duration(seconds) if seconds is not None else "",
+        cost_so_far(job, seconds),
+        created,
+        hardware_text(job),
+    )
+
+
+def matches(job: Job, needle: str) -> bool:
+    if not needle:
+        return True
+    haystack = " ".join((job.display_name, job.id, job.status, job.region, hardware_text(job)))
+    return all(word in haystack.lower() for word in needle.lower().split())
+
+
+class JobsPane(Pane):
+    BINDINGS = [
+        Binding("n", "submit", "New job"),
+        Binding("o", "open_yaml", "Open YAML"),
+        Binding("l", "logs", "Logs"),
+        Binding("L", "logs_new", "New lines", show=False),
+        Binding("p", "curves", "Curves"),
+        Binding("c", "cancel", "Cancel job"),
+        Binding("e", "rerun", "Re-run"),
+        Binding("h", "tuning", "Tuning"),
+        Binding("ctrl+d", "delete", "Delete", show=False),
+        Binding("enter", "details", "Details", show=False),
+        Binding("r", "refresh", "Refresh", show=False),
+        Binding("j", "cursor(1)", "Down", show=False),
+        Binding("k", "cursor(-1)", "Up", show=False),
+    ]
+
+    PALETTE = (
+        PaletteAction(
+            "Submit training job", "Run the bundled trainer on Vertex AI (form)", "submit", True
+        ),
+        PaletteAction(
+            "Load job spec from YAML",
+            "A gcloud ai custom-jobs --config file: check, edit, submit",
+            "open_yaml",
+            True,
+        ),
+        PaletteAction("Job logs", "Stream the selected job's logs from the start", "logs"),
+        PaletteAction("Job logs (new lines)", "Only lines written from now on", "logs_new"),
+        PaletteAction("Training curves", "loss, val_loss and the tuning metric per epoch", "curves"),
+        PaletteAction("Cancel job", "Stop the selected job (asks first)", "cancel", True),
+        PaletteAction("Re-run job", "Submit the selected job again, same or edited", "rerun", True),
+        PaletteAction("Delete job", "Remove a finished job's record (asks first)", "delete", True),
+        PaletteAction("Hyperparameter tuning", "Tuning jobs and their trials", "tuning"),
+        PaletteAction("Job details", "Full CustomJob resource as YAML", "details"),
+        PaletteAction("Refresh jobs", "Reload the list now", "refresh"),
+    )
+
+    MUTATING = frozenset({"submit", "open_yaml", "cancel", "rerun", "delete"})
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.service: JobsService | None = None
+        self.hub: LogHub | None = None
+        self.jobs: dict[str, Job] = {}
+        self.regions: list[str] = []
+        self.filter_text = ""
+        self.poll_delay = 5.0
+        self.failures = 0
+        self.loaded = False
+        self._poll_timer: Timer | None = None
+        self.staging_bucket = ""  # the last one used, offered in the next form
+
+    def compose(self) -> ComposeResult:
+        yield Static("Connecting…", classes="pane-message", id="jobs-message")
+        table: DataTable[str | Text] = DataTable(
+            id="jobs-table", cursor_type="row", zebra_stripes=True
+        )
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        yield table
+        yield Input(
+            placeholder="filter: words to match (esc clears)", id="jobs-filter", classes="filter"
+        )
+        yield OperationsBar(id="jobs-operations")
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self.tick)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only mode hides every mutating key (and Textual then refuses it)."""
+        return not (action in self.MUTATING and getattr(self.app, "read_only", False))
+
+    # ----------------------------------------------------------- data flow
+    def backend_ready(self, connection: Connection) -> None:
+        super().backend_ready(connection)
+        self.poll_delay = float(getattr(self.app, "config", None).refresh_seconds)  # type: ignore[union-attr]
+        self.service = None
+        self.hub = None
+        self.regions = [connection.backend.region]
+        self.jobs.clear()
+        self.query_one(DataTable).clear()
+        self.set_message(f"Loading training jobs of {connection.backend.project}…")
+        self.refresh_jobs()
+
+    async def get_service(self) -> JobsService:
+        if self.service is None:
+            assert self.connection is not None
+
+            def build() -> JobsService:
+                from tui.services.jobs import JobsService
+
+                assert self.connection is not None
+                return JobsService(self.connection.backend)
+
+            self.service = await asyncio.to_thread(build)
+        return self.service
+
+    def get_hub(self) -> LogHub:
+        """The app's one log poller (shared with every log view and plot)."""
+        from tui.panes.job_logs import log_hub
+
+        assert self.connection is not None
+        self.hub = log_hub(self.app, self.connection.backend)
+        return self.hub
+
+    @work(exclusive=True, group="jobs-poll", exit_on_error=False, description="list training jobs")
+    async def refresh_jobs(self) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
+        if self.connection is None:
+            return
+        delay = self.poll_delay
+        try:
+            service = await self.get_service()
+            found: list[Job] = []
+            for region in self.regions:
+                found += await service.list_jobs(region)
+        except Exception as exc:
+            error = translate(exc, "list training jobs")
+            self.failures += 1
+            delay = min(self.poll_delay * 2**self.failures, MAX_BACKOFF)
+            self.set_message(f"{error.message} {error.hint} Retrying in {delay:.0f} s.", error=True)
+            if self.failures == 1:
+                self.show_error(error)
+        else:
+            self.failures = 0
+            self.apply(found)
+        # Re-armed only after this poll finished: a slow cloud never piles up calls.
+        self._poll_timer = self.set_timer(delay, self.refresh_jobs)
+
+    def apply(self, jobs: list[Job]) -> None:
+        before = self.jobs
+        self.jobs = {j.id: j for j in jobs}
+        self.loaded = True
+        for job in jobs:
+            old = before.get(job.id)
+            if old is not None and old.is_active and not job.is_active:
+                self.announce_end(job)
+        self.render_table()
+
+    def announce_end(self, job: Job) -> None:
+        """A job finished while you looked elsewhere: say so."""
+        if job.status == "SUCCEEDED":
+            self.app.notify(f"{job.display_name} succeeded.", title="Job finished")
+        elif job.status == "CANCELLED":
+            self.app.notify(f"{job.display_name} was cancelled.", title="Job cancelled")
+        else:
+            self.app.notify(
+                f"{job.display_name} {job.status.lower()}: {job.error or 'no reason given'}"[:600],
+                title="Job ended",
+                severity="error",
+                timeout=15,
+            )
+
+    def tick(self) -> None:
+        """1 Hz: move the running time and cost of running jobs (visible rows only)."""
+        if not self.loaded:
+            return
+        table = self.query_one(DataTable)
+        now = utcnow()
+        first = int(table.scroll_y)
+        for row in table.ordered_rows[first : first + table.size.height]:
+            job = self.jobs.get(row.key.value or "")
+            if job is None or not job.is_active or job.started is None:
+                continue
+            cells = dict(zip([c[0] for c in COLUMNS], job_row(job, now), strict=True))
+            for column in TICKING:
+                if str(table.get_cell(row.key, column)) != str(cells[column]):
+                    table.update_cell(row.key, column, cells[column])
+
+    def render_table(self) -> None:
+        """Bring the table in line with the data by diff: add, update changed cells, remove."""
+        table = self.query_one(DataTable)
+        now = utcnow()
+        wanted = {k: j for k, j in self.jobs.items() if matches(j, self.filter_text)}
+        current = {row.value for row in table.rows}
+        for key in current - wanted.keys():
+            table.remove_row(key)
+        added = False
+        for key, job in wanted.items():
+            cells = job_row(job, now)
+            if key in current:
+                old = table.get_row(key)
+                for (column, _, _), value, before in zip(COLUMNS, cells, old, strict=False):
+                    if str(value) != str(before) or (
+                        isinstance(value, Text)
+                        and isinstance(before, Text)
+                        and value.style != before.style
+                    ):
+                        table.update_cell(key, column, value)
+            else:
+                table.add_row(*cells, key=key)
+                added = True
+        if added:
+            epoch = datetime.min.replace(tzinfo=now.tzinfo)
+            order = {k: (j.created or epoch) for k, j in self.jobs.items()}
+            table.sort(key=lambda *_: 0)  # keep a stable order before the real sort
+            table.sort("created", key=lambda _: 0)
+            self.sort_newest_first(order)
+        self.update_message(len(wanted))
+
+    def sort_newest_first(self, created: dict[str, datetime]) -> None:
+        table = self.query_one(DataTable)
+        keys = sorted(table.rows, key=lambda k: created.get(k.value or "", utcnow()), reverse=True)
+        rank = {k: i for i, k in enumerate(keys)}
+        table._row_locations.clear()  # noqa: SLF001 — DataTable sorts only by cell values
+        for index, key in enumerate(keys):
+            table._row_locations[key] = index  # noqa: SLF001
+        table._update_count += 1  # noqa: SLF001
+        table.refresh()
+        del rank
+
+    def update_message(self, shown: int) -> None:
+        total = len(self.jobs)
+        active = sum(1 for j in self.jobs.values() if j.is_active)
+        regions = ", ".join(self.regions)
+        text = f"{total} training jobs in {regions}, {active} active"
+        if self.filter_text:
+            text += f" · {shown} match “{self.filter_text}”"
+        if total == 0:
+            text = f"No training jobs in {regions} yet. Press n to submit the bundled trainer."
+        self.set_message(text)
+
+    def set_message(self, text: str, error: bool = False) -> None:
+        message = self.query_one("#jobs-message", Static)
+        message.update(text)
+        message.set_class(error, "error")
+
+    # ------------------------------------------------------------- helpers
+    def focus_main(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def selected(self) -> Job | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+        return self.jobs.get(key or "")
+
+    def need_selection(self) -> Job | None:
+        job = self.selected()
+        if job is None:
+            self.app.notify("Select a job first.", severity="warning")
+        return job
+
+    def select_job(self, job_id: str) -> None:
+        table = self.query_one(DataTable)
+        with contextlib.suppress(KeyError, RowDoesNotExist):
+            table.move_cursor(row=table.get_row_index(job_id))
+
+    # ------------------------------------------------------------- filter
+    def start_filter(self) -> None:
+        box = self.query_one("#jobs-filter", Input)
+        box.add_class("visible")
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Changed, "#jobs-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self.render_table()
+
+    @on(Input.Submitted, "#jobs-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
+
+    def key_escape(self) -> None:
+        box = self.query_one("#jobs-filter", Input)
+        if box.has_class("visible"):
+            box.remove_class("visible")
+            box.value = ""
+            self.filter_text = ""
+            self.render_table()
+            self.query_one(DataTable).focus()
+
+    # ------------------------------------------------------------- actions
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        if step > 0:
+            table.action_cursor_down()
+        else:
+            table.action_cursor_up()
+
+    def action_refresh(self) -> None:
+        self.refresh_jobs()
+
+    @on(DataTable.RowSelected, "#jobs-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_details()
+
+    @work(group="jobs-details", exit_on_error=False, description="read job details")
+    async def action_details(self) -> None:
+        job = self.need_selection()
+        if job is None:
+            return
+        try:
+            service = await self.get_service()
+            resource = await service.job_resource(job.name)
+        except CloudpaneError as error:
+            self.show_error(error)
+            return
+        self.app.push_screen(DetailsScreen(f"{job.display_name} ({job.id})", resource))
+
+    # submit, load, re-run ------------------------------------------------
+    def form(self, **options: object) -> None:
+        from tui.panes.job_forms import JobFormScreen
+
+        assert self.connection is not None
+        backend = self.connection.backend
+        self.app.push_screen(
+            JobFormScreen(
+                sandbox=backend.is_sandbox,
+                project=backend.project,
+                region=backend.region,
+                staging_bucket=self.staging_bucket,
+                **options,  # type: ignore[arg-type]
+            ),
+            self._form_done,
+        )
+
+    def action_submit(self) -> None:
+        if self.connection is None or not self.writable("submit a training job"):
+            return
+        self.form()
+
+    def action_rerun(self) -> None:
+        job = self.need_selection()
+        if job is None or self.connection is None or not self.writable("re-run a job"):
+            return
+        self.form(base=job.spec, title=f"Re-run {job.display_name}", new_output=True)
+
+    def action_open_yaml(self) -> None:
+        if self.connection is None or not self.writable("submit a training job"):
+            return
+        self.ask_yaml_path(str(Path.cwd()) + "/", "")
+
+    def ask_yaml_path(self, default: str, error: str) -> None:
+        from tui.panes.job_forms import PathScreen
+
+        self.app.push_screen(
+            PathScreen(
+                "Load a job spec (YAML)",
+                default,
+                purpose="open",
+                hint="A `gcloud ai custom-jobs create --config` file, or a whole CustomJob.",
+                error=error,
+            ),
+            self._yaml_chosen,
+        )
+
+    def _yaml_chosen(self, path: Path | None) -> None:
+        if path is not None:
+            self.load_yaml(path)
+
+    @work(group="jobs-yaml", exit_on_error=False, description="load the job spec")
+    async def load_yaml(self, path: Path) -> None:
+        from tui.services.jobspec_yaml import JobSpecFileError, load_job_spec
+
+        assert self.connection is not None
+        region = self.connection.backend.region
+        try:
+            loaded = await asyncio.to_thread(load_job_spec, path, region=region)
+        except JobSpecFileError as error:
+            # Show every problem (file:line: field: why) where the path was typed: fix, retry.
+            self.ask_yaml_path(str(path), f"{error.message}\n{error.hint}")
+            return
+        self.form(
+            base=loaded.spec,
+            title=f"Submit {path.name}",
+            notes=loaded.notes,
+            save_dir=path.parent,
+        )
+
+    def _form_done(self, submission: JobSubmission | None) -> None:
+        if submission is not None:
+            self.submit(submission)
+
+    @work(group="jobs-ops", exit_on_error=False, description="submit the training job")
+    async def submit(self, submission: JobSubmission) -> None:
+        bar = self.query_one(OperationsBar)
+        key = bar.start(f"submit {submission.display_name}")
+        loop = asyncio.get_running_loop()
+
+        def progress(text: str) -> None:
+            # Called from the service's worker thread as well as from this loop.
+            loop.call_soon_threadsafe(bar.update_op, key, text, 0)
+
+        try:
+            service = await self.get_service()
+            if submission.request is not None:
+                self.staging_bucket = submission.request.staging_bucket
+                job = await service.submit_trainer(submission.request, progress=progress)
+            else:
+                assert submission.spec is not None
+                progress("Creating the training job…")
+                job = await service.submit(submission.spec)
+        except CloudpaneError as error:
+            self.show_error(error)
+            return
+        except Exception as exc:  # a bug must not take the app down
+            self.show_error(translate(exc, "submit the training job"))
+            return
+        finally:
+            bar.finish(key)
+        if job.region not in self.regions:
+            self.regions.append(job.region)
+        self.jobs[job.id] = job
+        self.render_table()
+        self.select_job(job.id)
+        where = "in the sandbox" if self.connection and self.connection.backend.is_sandbox else (
+            f"on Vertex AI in {job.region}"
+        )
+        self.app.notify(
+            f"{job.display_name} submitted {where} (job {job.id}). Press l for its logs.",
+            title="Job submitted",
+        )
+        self.refresh_jobs()
+
+    # cancel, delete ----------------------------------------------------------
+    def action_cancel(self) -> None:
+        job = self.need_selection()
+        if job is None or not self.writable("cancel a job"):
+            return
+        if not job.is_active:
+            self.app.notify(f"{job.display_name} already ended ({job.status}).")
+            return
+        body = (
+            f"Cancel {job.display_name} ({job.hardware} in {job.region})?\n"
+            "Its replicas are stopped; progress since the last checkpoint is lost. "
+            "Billing stops when it is CANCELLED."
+        )
+        self.app.push_screen(
+            ConfirmScreen("Cancel training job", body, confirm_label="Cancel job"),
+            lambda ok: ok and self.cancel_job(job),
+        )
+
+    @work(group="jobs-ops", exit_on_error=False, description="cancel the training job")
+    async def cancel_job(self, job: Job) -> None:
+        try:
+            service = await self.get_service()
+            await service.cancel(job.name)
+        except CloudpaneError as error:
+            self.show_error(error)
+            return
+        self.app.notify(f"Cancelling {job.display_name}…")
+        self.refresh_jobs()
+
+    def action_delete(self) -> None:
+        job = self.need_selection()
+        if job is None or not self.writable("delete a job"):
+            return
+        if job.is_active:
+            self.app.notify(
+                f"{job.display_name} is {job.status}; cancel it first (c).", severity="warning"
+            )
+            return
+        body = (
+            f"Delete the record of {job.display_name}? Its logs and the files it wrote to "
+            "Cloud Storage are kept."
+        )
+        self.app.push_screen(
+            ConfirmScreen("Delete job", body, confirm_label="Delete"),
+            lambda ok: ok and self.delete_job(job),
+        )
+
+    @work(group="jobs-ops", exit_on_error=False, description="delete the training job")
+    async def delete_job(self, job: Job) -> None:
+        try:
+            service = await self.get_service()
+            await service.delete(job.name)
+        except CloudpaneError as error:
+            self.show_error(error)
+            return
+        self.app.notify(f"{job.display_name} deleted.")
+        self.refresh_jobs()
+
+    # logs, curves, tuning ------------------------------------------------------
+    def action_logs(self, from_start: bool = True) -> None:
+        job = self.need_selection()
+        if job is None or self.connection is None:
+            return
+        from tui.panes.job_logs import LogScreen
+
+        self.app.push_screen(LogScreen(self.get_hub(), job, from_start=from_start))
+
+    def action_logs_new(self) -> None:
+        self.action_logs(from_start=False)
+
+    def action_curves(self) -> None:
+        job = self.need_selection()
+        if job is None or self.connection is None:
+            return
+        from tui.panes.job_logs import CurvesScreen
+
+        self.app.push_screen(CurvesScreen(self.get_hub(), job))
+
+    def action_tuning(self) -> None:
+        if self.connection is None:
+            self.app.notify("Not connected yet.", severity="warning")
+            return
+        try:
+            from tui.panes.tuning import TuningScreen  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            self.app.notify("Hyperparameter tuning is not available yet.", severity="warning")
+            return
+        self.app.push_screen(TuningScreen(self.connection))
