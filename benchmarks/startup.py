@@ -53,11 +53,10 @@ def run_once(env: dict[str, str], timeout: float = 60.0) -> tuple[float, float]:
                 break
             screen += ANSI.sub(b"", chunk)
             now = time.perf_counter() - start
-            if first_frame is None and b"cloudpane" in screen:
+            if first_frame is None and b"Buckets" in screen:  # the tab bar is drawn
                 first_frame = now
-            if first_frame is not None and (
-                re.search(rb"\d+ instances, \d+ running", screen) or b"No instances yet" in screen
-            ):
+            # The header's burn rate is drawn from the first instance list: data is on screen.
+            if first_frame is not None and re.search(rb"\$[\d,.]+/h", screen):
                 data_on_screen = now
     finally:
         os.kill(pid, signal.SIGTERM)

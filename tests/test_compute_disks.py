@@ -3,6 +3,8 @@ DisksClient, and ComputeService filling `Disk.type` so that pricing can price th
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
+from tui.sandbox import daemon
 from tui.services import pricing
 from tui.services.clients import Backend
 from tui.services.compute import ComputeService, disk_path
@@ -128,3 +131,21 @@ async def test_disk_failure_leaves_types_unknown_not_the_listing(
     assert (await svc.get_instance(ZONE, "resilient")).disks[0].type == ""
     (again,) = await svc.list_instances()  # the fault was once: types are back
     assert again.disks[0].type == "pd-ssd"
+
+
+async def test_polls_read_disks_only_when_one_is_new(
+    svc: ComputeService, faults: Any, sandbox_info: daemon.SandboxInfo
+) -> None:
+    await create(svc, "again", "pd-ssd")
+    assert [d.type for i in await svc.list_instances() for d in i.disks] == ["pd-ssd"]
+    disks_path = f"/compute/v1/projects/{svc.project}/aggregated/disks"
+    faults(fail_next=1, codes=[403], path_prefix=disks_path)
+    assert [d.type for i in await svc.list_instances() for d in i.disks] == ["pd-ssd"]
+    # The armed fault is still there: the second poll did not ask for disks.
+    with urllib.request.urlopen(f"{sandbox_info.url}/_sandbox/faults") as resp:
+        assert json.loads(resp.read())["fail_next"] == 1
+    faults()  # disarm
+    # The same name made again with another disk type: that disk is read again.
+    await svc.wait_operation(await svc.delete_instance(ZONE, "again"), timeout=30)
+    await create(svc, "again", "pd-standard")
+    assert [d.type for i in await svc.list_instances() for d in i.disks] == ["pd-standard"]

@@ -21,6 +21,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import monitoring_v3
 
 from tui.sandbox import daemon
+from tui.sandbox.monitoring import zero_ticks
 from tui.sandbox.monitoring_query import CpuHistory, SeriesInfo, align
 from tui.services import errors
 from tui.services.clients import Backend, sandbox_backend
@@ -413,3 +414,12 @@ def test_history_is_bounded() -> None:
     assert len(history) == 1
     history.trim(oldest=10.0)
     assert history.series("p") == []
+
+
+def test_zero_ticks_for_idle_vms() -> None:
+    assert zero_ticks(1.2, 2.6, 0.5, 2.6, 0) == [1.5, 2.0, 2.5]
+    # Aligned: the newest tick of each 60 s bucket, even a bucket the VM started inside.
+    assert zero_ticks(100.2, 130.0, 0.5, 130.0, 60) == [130.0]
+    assert zero_ticks(5.0, 130.0, 0.5, 130.0, 60) == [10.0, 70.0, 130.0]
+    assert zero_ticks(125.0, 130.0, 0.5, 200.0, 60) == [130.0]  # the interval ends later
+    assert zero_ticks(131.0, 130.0, 0.5, 130.0, 60) == []

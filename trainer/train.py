@@ -147,6 +147,8 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
             steps_per_execution=cfg.steps_per_execution,
         )
 
+    distribute.patch_keras_for_multiworker(model, strategy)
+
     logger = EpochLogger(cfg.epochs, global_batch)
     # Order matters: the backup is on disk (and uploaded) before the epoch line is printed.
     callbacks: list[Any] = [

@@ -20,11 +20,13 @@ from textual.worker import Worker, WorkerState
 from tui.config import Config
 from tui.panes.base import Pane
 from tui.panes.buckets import BucketsPane
+from tui.panes.jobs import JobsPane
 from tui.panes.vms import VmsPane
 from tui.services.connect import Connection, connect
 from tui.services.errors import CloudpaneError, translate
 
 PANES = ("vms", "buckets", "jobs")
+BACKGROUND_PANES_DELAY = 5.0  # seconds after connecting before hidden panes start loading
 
 
 class StatusHeader(Horizontal):
@@ -110,6 +112,7 @@ class CloudpaneApp(App[None]):
         self.use_sandbox = use_sandbox
         self.read_only = read_only or self.config.read_only
         self.connection: Connection | None = connection
+        self._ready_panes: set[str] = set()
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -120,7 +123,7 @@ class CloudpaneApp(App[None]):
             with TabPane("Buckets", id="buckets"):
                 yield BucketsPane(id="buckets-pane")
             with TabPane("Jobs", id="jobs"):
-                yield ComingSoon("Jobs: Vertex AI training and hyperparameter tuning")
+                yield JobsPane(id="jobs-pane")
         # Disabled while hidden, so it never takes the focus from the tables.
         yield Input(
             placeholder=":vms  :buckets  :jobs  :project NAME  :q", id="command-line", disabled=True
@@ -149,8 +152,25 @@ class CloudpaneApp(App[None]):
         self.query_one(StatusHeader).set_connection(connection)
         if connection.note:
             self.notify(connection.note, title="Sandbox", timeout=10)
+        # The visible pane first. Each pane imports its client library (seconds of CPU, under
+        # the GIL), so the hidden ones wait until shown or until the first data is on screen.
+        self._ready_panes: set[str] = set()
+        self.wake_pane(self.active_pane())
+        self.set_timer(BACKGROUND_PANES_DELAY, self.wake_all_panes)
+
+    def wake_pane(self, pane: Pane | None) -> None:
+        if pane is None or self.connection is None or pane.id in self._ready_panes:
+            return
+        self._ready_panes.add(pane.id or "")
+        pane.backend_ready(self.connection)
+
+    def wake_all_panes(self) -> None:
         for pane in self.query(Pane):
-            pane.backend_ready(connection)
+            self.wake_pane(pane)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self) -> None:
+        self.wake_pane(self.active_pane())
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:

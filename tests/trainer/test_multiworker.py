@@ -51,3 +51,16 @@ def test_two_workers_train_together_and_only_the_chief_publishes(tmp_path: Path)
     assert (tmp_path / "out" / "model" / "saved_model.pb").is_file()
     assert (tmp_path / "hp0" / "output.metrics").is_file()
     assert not (tmp_path / "hp1").exists()  # only the chief reports to the tuner
+    # Each validation example was scored by exactly one worker and the pixel sums were
+    # combined: the published metrics equal a single-process evaluation of the saved model.
+    import keras
+    import numpy as np
+
+    from trainer.synthetic import make_dataset
+
+    result = json.loads((tmp_path / "out" / "model" / "metrics.json").read_text())
+    images, depths = make_dataset(42, "val", 20, 32)
+    model = keras.models.load_model(tmp_path / "out" / "model" / "model.keras", compile=False)
+    pred = np.clip(model.predict(images.astype(np.float32), verbose=0), 0.1, 20.0)
+    abs_rel = float(np.mean(np.abs(pred - depths) / depths))
+    assert result["validation"]["abs_rel"] == pytest.approx(abs_rel, rel=1e-3)

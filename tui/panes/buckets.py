@@ -363,7 +363,7 @@ class BucketsPane(Pane):
         if (
             self.next_token
             and not self.loading
-            and event.cursor_row >= table.row_count - PAGE_AHEAD
+            and event.cursor_row >= table.row_count - min(PAGE_AHEAD, self.page_size // 4 + 1)
         ):
             self.loading = True
             self.load_objects("more")

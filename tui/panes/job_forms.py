@@ -25,9 +25,8 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from tui.panes.vm_forms import DialogScreen
 from tui.services.job_models import (
-    DEFAULT_CPU_IMAGE,
-    DEFAULT_GPU_IMAGE,
     BUNDLED_GPUS,
+    DEFAULT_CPU_IMAGE,
     JobSpec,
     SpecProblem,
     TrainerJobRequest,
@@ -75,9 +74,7 @@ def catalog_gpu(accelerator: str | None) -> str | None:
     return accelerator.lower().replace("_", "-") if accelerator else None
 
 
-def hourly(
-    machine: str, region: str, gpu: str | None, count: int, replicas: int
-) -> float | None:
+def hourly(machine: str, region: str, gpu: str | None, count: int, replicas: int) -> float | None:
     """Estimated $/h of `replicas` machines of this shape on Vertex AI training."""
     try:
         from tui.services.pricing import get_catalog
@@ -162,9 +159,10 @@ def build_trainer_args(values: dict[str, str], extra: str) -> tuple[tuple[str, .
         value = values.get(key, "").strip()
         if not value:
             continue
-        if key in ("epochs", "batch-size", "image-size"):
-            if not value.isdigit() or int(value) < 1:
-                return (), f"{label} must be a whole number of at least 1, not {value!r}."
+        if key in ("epochs", "batch-size", "image-size") and (
+            not value.isdigit() or int(value) < 1
+        ):
+            return (), f"{label} must be a whole number of at least 1, not {value!r}."
         if key == "learning-rate":
             try:
                 if float(value) <= 0:
@@ -208,7 +206,7 @@ class JobSubmission:
         return self.spec.display_name
 
     @property
-    def region(self) -> str:
+    def chosen_region(self) -> str:
         if self.request is not None:
             return self.request.region
         assert self.spec is not None
@@ -316,8 +314,12 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
                     allow_blank=False,
                 )
                 yield Label("Machine type", classes="field-label")
-                yield Select([(m, m) for m in machines], id="machine", value=machine, allow_blank=False)
-                yield Label("Accelerator and count (only valid combinations)", classes="field-label")
+                yield Select(
+                    [(m, m) for m in machines], id="machine", value=machine, allow_blank=False
+                )
+                yield Label(
+                    "Accelerator and count (only valid combinations)", classes="field-label"
+                )
                 with Horizontal(classes="pair"):
                     yield Select([], id="gpu", prompt="no accelerator")
                     yield Select([], id="gpu-count", prompt="count")
@@ -333,7 +335,10 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
                         yield Switch(value=base.spot if base else False, id="spot")
                 yield Label("Executor image", classes="field-label")
                 yield Select(
-                    [(image_label(i), i) for i in images], id="image", value=image, allow_blank=False
+                    [(image_label(i), i) for i in images],
+                    id="image",
+                    value=image,
+                    allow_blank=False,
                 )
                 for row in (TRAINER_FIELDS[0:2], TRAINER_FIELDS[2:4]):
                     with Horizontal(classes="pair"):
@@ -356,6 +361,7 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
                     yield Label(
                         "Staging bucket (gs://BUCKET[/prefix]: package, model, logs)",
                         classes="field-label",
+                        markup=False,
                     )
                     yield Input(self.staging_bucket, placeholder="gs://my-bucket", id="staging")
                 else:
@@ -378,18 +384,17 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
         self.update_summary()
 
     # ------------------------------------------------------------ hardware
-    def machine(self) -> str:
+    def chosen_machine(self) -> str:
         return str(self.query_one("#machine", Select).value)
 
-    def region(self) -> str:
+    def chosen_region(self) -> str:
         return str(self.query_one("#region", Select).value)
 
     def update_gpu_choices(self) -> None:
         """Offer only the accelerators (and counts) this machine type takes."""
-        machine = self.machine()
+        machine = self.chosen_machine()
         allowed = accelerators_for(machine)
         gpu = self.query_one("#gpu", Select)
-        count = self.query_one("#gpu-count", Select)
         note = self.query_one("#gpu-note", Static)
         if machine in BUNDLED_GPUS:
             self.gpu_type, self.gpu_count = BUNDLED_GPUS[machine]
@@ -409,7 +414,7 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
 
     def update_counts(self) -> None:
         count = self.query_one("#gpu-count", Select)
-        counts = accelerators_for(self.machine()).get(self.gpu_type or "", ())
+        counts = accelerators_for(self.chosen_machine()).get(self.gpu_type or "", ())
         count.set_options([(str(n), n) for n in counts])
         count.disabled = len(counts) <= 1
         if counts:
@@ -418,7 +423,7 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
             count.value = self.gpu_count
         elif self.gpu_type:
             self.query_one("#gpu-note", Static).update(
-                f"{self.machine()} has too many vCPUs for {gpu_label(self.gpu_type)}; "
+                f"{self.chosen_machine()} has too many vCPUs for {gpu_label(self.gpu_type)}; "
                 "choose a smaller machine."
             )
 
@@ -431,7 +436,7 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
     @on(Select.Changed, "#gpu")
     def _gpu_changed(self, event: Select.Changed) -> None:
         value = event.value if isinstance(event.value, str) else None
-        if self.machine() not in BUNDLED_GPUS and value != self.gpu_type:
+        if self.chosen_machine() not in BUNDLED_GPUS and value != self.gpu_type:
             self.gpu_type = value
             self.update_counts()
         self.update_image()
@@ -462,12 +467,12 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
         return int(text) if text.isdigit() else None
 
     def update_summary(self) -> None:
-        region = self.region()
+        region = self.chosen_region()
         self.query_one("#where", Static).update(where_text(self.sandbox, region, self.project))
         replicas = self.replicas() or 1
         gpu = self.gpu_type
         text = price_text(
-            self.machine(),
+            self.chosen_machine(),
             region,
             gpu,
             self.gpu_count if gpu else 0,
@@ -501,8 +506,8 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
             request = TrainerJobRequest(
                 display_name=name,
                 staging_bucket=staging,
-                region=self.region(),
-                machine_type=self.machine(),
+                region=self.chosen_region(),
+                machine_type=self.chosen_machine(),
                 accelerator_type=gpu,
                 accelerator_count=count,
                 replica_count=replicas,
@@ -541,11 +546,11 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
         edits: dict[str, Any] = {}
         for key, new, old in (
             ("display_name", name, base.display_name),
-            ("region", self.region(), base.region),
+            ("region", self.chosen_region(), base.region),
             ("spot", spot, base.spot),
             ("base_output_directory", output, base.base_output_directory),
             ("replica_count", replicas, base.replica_count),
-            ("machine_type", self.machine(), pool.machine_type),
+            ("machine_type", self.chosen_machine(), pool.machine_type),
             ("executor_image_uri", image, pool.executor_image_uri),
             ("args", args, tuple(pool.args)),
         ):
@@ -691,7 +696,9 @@ class PathScreen(DialogScreen[Path | None]):
         path = Path(text).expanduser()
         if self.purpose == "open":
             if not path.is_file():
-                self.show_error(f"{path} is not a file." if path.exists() else f"{path}: no such file.")
+                self.show_error(
+                    f"{path} is not a file." if path.exists() else f"{path}: no such file."
+                )
                 return
             self.dismiss(path)
             return
@@ -708,10 +715,16 @@ class PathScreen(DialogScreen[Path | None]):
                     f"{path} already exists. Saving replaces its content.",
                     confirm_label="Replace",
                 ),
-                lambda ok: self.dismiss(path) if ok else self.show_error("Not replaced."),
+                lambda ok: self._replace(path, bool(ok)),
             )
             return
         self.dismiss(path)
+
+    def _replace(self, path: Path, ok: bool) -> None:
+        if ok:
+            self.dismiss(path)
+        else:
+            self.show_error("Not replaced: choose another name.")
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -28,9 +28,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, RichLog, Static
-from textual.worker import Worker
 
-from tui.panes.base import report_worker_failure
 from tui.services.errors import CloudpaneError, translate
 from tui.services.job_models import Job, LogEntry
 
@@ -254,7 +252,9 @@ class LogScreen(Screen[None]):
         with Vertical(id="log-view"):
             yield Static(self.title_line(), id="log-title", markup=False)
             yield RichLog(id="job-log", max_lines=VIEW_LINES, wrap=False, auto_scroll=True)
-            yield Input(placeholder="search (enter: find, n/N: next/previous, esc: done)", id="log-search")
+            yield Input(
+                placeholder="search (enter: find, n/N: next/previous, esc: done)", id="log-search"
+            )
             yield Static("", id="log-status", markup=False)
         yield Footer()
 
@@ -272,10 +272,6 @@ class LogScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self.hub.unsubscribe(self.job.id, self)
-
-    @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
-        report_worker_failure(self, event)
 
     # -------------------------------------------------------------- lines in
     def log_entries(self, entries: list[LogEntry]) -> None:
@@ -398,10 +394,14 @@ class LogScreen(Screen[None]):
         if self.match_row is None:
             top = int(log.scroll_y)
             after = [i for i in found if i >= top] if step > 0 else [i for i in found if i <= top]
-            target = (after[0] if step > 0 else after[-1]) if after else found[0 if step > 0 else -1]
+            target = (
+                (after[0] if step > 0 else after[-1]) if after else found[0 if step > 0 else -1]
+            )
         else:
             later = [i for i in found if (i > self.match_row if step > 0 else i < self.match_row)]
-            target = (later[0] if step > 0 else later[-1]) if later else found[0 if step > 0 else -1]
+            target = (
+                (later[0] if step > 0 else later[-1]) if later else found[0 if step > 0 else -1]
+            )
         self.match_row = target
         self.set_follow(False)  # new lines must not scroll the match away
         log.scroll_to(y=max(0, target - log.size.height // 2), animate=False)
@@ -417,7 +417,9 @@ class LogScreen(Screen[None]):
         default = Path.cwd() / f"{slug.strip('-') or 'job'}-{self.job.id}.log"
         kept = f"the last {len(self.rows):,} lines" if self.dropped else f"{len(self.rows):,} lines"
         self.app.push_screen(
-            PathScreen("Save the log to a file", str(default), purpose="save", hint=f"Saves {kept}."),
+            PathScreen(
+                "Save the log to a file", str(default), purpose="save", hint=f"Saves {kept}."
+            ),
             self._save_to,
         )
 
@@ -531,9 +533,7 @@ class CurvesScreen(Screen[None]):
         if points:
             last = points[-1]
             shown = [f"epoch {int(last['epoch'])}/{int(last.get('epochs', 0))}"] + [
-                f"{key} {last[key]:.4g}"
-                for key in ("loss", "val_loss", self.metric)
-                if key in last
+                f"{key} {last[key]:.4g}" for key in ("loss", "val_loss", self.metric) if key in last
             ]
             self.query_one("#curves-status", Static).update(" · ".join(shown))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,7 +137,9 @@ class JobsPane(Pane):
         ),
         PaletteAction("Job logs", "Stream the selected job's logs from the start", "logs"),
         PaletteAction("Job logs (new lines)", "Only lines written from now on", "logs_new"),
-        PaletteAction("Training curves", "loss, val_loss and the tuning metric per epoch", "curves"),
+        PaletteAction(
+            "Training curves", "loss, val_loss and the tuning metric per epoch", "curves"
+        ),
         PaletteAction("Cancel job", "Stop the selected job (asks first)", "cancel", True),
         PaletteAction("Re-run job", "Submit the selected job again, same or edited", "rerun", True),
         PaletteAction("Delete job", "Remove a finished job's record (asks first)", "delete", True),
@@ -280,46 +283,43 @@ class JobsPane(Pane):
                     table.update_cell(row.key, column, cells[column])
 
     def render_table(self) -> None:
-        """Bring the table in line with the data by diff: add, update changed cells, remove."""
+        """Bring the table in line with the data by diff: update changed cells, remove gone rows.
+
+        A new job goes on top (newest first); since DataTable sorts only by cell values, a new
+        row rebuilds the table in creation order (rare: once per submitted job).
+        """
         table = self.query_one(DataTable)
         now = utcnow()
         wanted = {k: j for k, j in self.jobs.items() if matches(j, self.filter_text)}
         current = {row.value for row in table.rows}
-        for key in current - wanted.keys():
-            table.remove_row(key)
-        added = False
-        for key, job in wanted.items():
-            cells = job_row(job, now)
-            if key in current:
+        if wanted.keys() - current:
+            self.rebuild_table(wanted, now)
+        else:
+            for key in current - wanted.keys():
+                if key is not None:
+                    table.remove_row(key)
+            for key, job in wanted.items():
                 old = table.get_row(key)
-                for (column, _, _), value, before in zip(COLUMNS, cells, old, strict=False):
+                for (column, _, _), value, before in zip(
+                    COLUMNS, job_row(job, now), old, strict=False
+                ):
                     if str(value) != str(before) or (
                         isinstance(value, Text)
                         and isinstance(before, Text)
                         and value.style != before.style
                     ):
                         table.update_cell(key, column, value)
-            else:
-                table.add_row(*cells, key=key)
-                added = True
-        if added:
-            epoch = datetime.min.replace(tzinfo=now.tzinfo)
-            order = {k: (j.created or epoch) for k, j in self.jobs.items()}
-            table.sort(key=lambda *_: 0)  # keep a stable order before the real sort
-            table.sort("created", key=lambda _: 0)
-            self.sort_newest_first(order)
         self.update_message(len(wanted))
 
-    def sort_newest_first(self, created: dict[str, datetime]) -> None:
+    def rebuild_table(self, wanted: dict[str, Job], now: datetime) -> None:
         table = self.query_one(DataTable)
-        keys = sorted(table.rows, key=lambda k: created.get(k.value or "", utcnow()), reverse=True)
-        rank = {k: i for i, k in enumerate(keys)}
-        table._row_locations.clear()  # noqa: SLF001 — DataTable sorts only by cell values
-        for index, key in enumerate(keys):
-            table._row_locations[key] = index  # noqa: SLF001
-        table._update_count += 1  # noqa: SLF001
-        table.refresh()
-        del rank
+        chosen = self.selected()
+        table.clear()
+        epoch = datetime.min.replace(tzinfo=now.tzinfo)
+        for key, job in sorted(wanted.items(), key=lambda kv: kv[1].created or epoch, reverse=True):
+            table.add_row(*job_row(job, now), key=key)
+        if chosen is not None:
+            self.select_job(chosen.id)
 
     def update_message(self, shown: int) -> None:
         total = len(self.jobs)
@@ -521,8 +521,10 @@ class JobsPane(Pane):
         self.jobs[job.id] = job
         self.render_table()
         self.select_job(job.id)
-        where = "in the sandbox" if self.connection and self.connection.backend.is_sandbox else (
-            f"on Vertex AI in {job.region}"
+        where = (
+            "in the sandbox"
+            if self.connection and self.connection.backend.is_sandbox
+            else (f"on Vertex AI in {job.region}")
         )
         self.app.notify(
             f"{job.display_name} submitted {where} (job {job.id}). Press l for its logs.",
@@ -545,8 +547,12 @@ class JobsPane(Pane):
         )
         self.app.push_screen(
             ConfirmScreen("Cancel training job", body, confirm_label="Cancel job"),
-            lambda ok: ok and self.cancel_job(job),
+            lambda ok: self._confirmed(ok, self.cancel_job, job),
         )
+
+    def _confirmed(self, ok: bool | None, then: Callable[[Job], object], job: Job) -> None:
+        if ok:
+            then(job)
 
     @work(group="jobs-ops", exit_on_error=False, description="cancel the training job")
     async def cancel_job(self, job: Job) -> None:
@@ -574,7 +580,7 @@ class JobsPane(Pane):
         )
         self.app.push_screen(
             ConfirmScreen("Delete job", body, confirm_label="Delete"),
-            lambda ok: ok and self.delete_job(job),
+            lambda ok: self._confirmed(ok, self.delete_job, job),
         )
 
     @work(group="jobs-ops", exit_on_error=False, description="delete the training job")

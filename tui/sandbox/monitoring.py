@@ -106,6 +106,24 @@ def vcpus_of(doc: dict[str, Any]) -> int:
     return int(custom.group(1)) if custom else 1
 
 
+def zero_ticks(lo: float, hi: float, sample: float, end: float, period: float) -> list[float]:
+    """Sample ticks (multiples of `sample`) in [lo, hi], oldest first; with an alignment
+    `period`, only the newest tick of each bucket (end - (k+1)·period, end - k·period]."""
+    if not period:
+        first, last = math.ceil(lo / sample), math.floor(hi / sample)
+        first = max(first, last - MAX_POINTS_PER_SERIES + 1)
+        return [k * sample for k in range(first, last + 1)]
+    ticks: list[float] = []
+    k = max(0, math.floor((end - hi) / period))
+    while end - k * period >= lo:
+        top = end - k * period
+        tick = math.floor(min(hi, top) / sample) * sample
+        if top - period < tick and tick >= lo:
+            ticks.append(tick)
+        k += 1
+    return ticks[::-1]
+
+
 def info_of(key: str, doc: dict[str, Any]) -> SeriesInfo:
     project, zone, name = key.split("/")
     return SeriesInfo(project=project, zone=zone, instance_id=str(doc.get("id", "")), name=name)
@@ -192,15 +210,14 @@ class Monitor:
     def candidates(self, query: Query) -> list[tuple[SeriesInfo, list[tuple[float, float]]]]:
         """Recorded series, plus 0.0 series for RUNNING VMs that run no process.
 
-        The zero series are made at the sample period, or at the alignment period when that
-        is coarser (aligning zeros gives the same answer), and only for series the filter
-        keeps: a seeded project with thousands of idle VMs stays cheap to ask.
+        The zero series are made only for series the filter keeps and, when aligned, with one
+        tick per alignment bucket (zeros average to zero): a seeded project with thousands of
+        idle VMs stays cheap to ask.
         """
         project = query.project
         found = self.history.series(project)
         recorded = {info.instance_id for info, _ in found}
         now = time.time()
-        step = max(self.sample_seconds, query.period)
         for key, doc in self.ctx.store.list(compute.INSTANCE, prefix=f"{project}/"):
             if doc.get("status") != "RUNNING" or str(doc.get("id")) in recorded:
                 continue
@@ -214,11 +231,9 @@ class Monitor:
             hi = min(query.end, now)
             if hi < lo:
                 continue
-            first = math.ceil(lo / step)
-            last = math.floor(hi / step)
-            if last - first >= MAX_POINTS_PER_SERIES:
-                first = last - MAX_POINTS_PER_SERIES + 1
-            points = [(k * step, 0.0) for k in range(first, last + 1)]
+            points = [
+                (t, 0.0) for t in zero_ticks(lo, hi, self.sample_seconds, query.end, query.period)
+            ]
             if points:
                 found.append((info, points))
         return found

@@ -258,6 +258,10 @@ class ComputeService:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        # Disk types already read: disk path → (id of the instance it was attached to, type).
+        # A disk's type never changes; a disk path seen on another instance (deleted and made
+        # again under the same name) is read again.
+        self._known_disks: dict[str, tuple[str, str]] = {}
 
     @property
     def project(self) -> str:
@@ -289,11 +293,42 @@ class ComputeService:
                 found.extend(scoped.instances)
             return found
 
-        protos, disk_types = await asyncio.gather(
-            call(fetch, action="list instances"),
-            self._disk_types_or_none(),
-        )
-        return [instance_from_proto(i, disk_types) for i in protos]
+        if not self._known_disks:  # first listing: read both at once
+            protos, fresh = await asyncio.gather(
+                call(fetch, action="list instances"), self._disk_types_or_none()
+            )
+        else:  # later polls: disks only when one is new
+            protos = await call(fetch, action="list instances")
+            fresh = await self._disk_types_or_none() if self._unknown_disks(protos) else None
+        return [instance_from_proto(i, self._learn_disks(protos, fresh)) for i in protos]
+
+    def _unknown_disks(self, protos: list[Any]) -> bool:
+        for inst in protos:
+            raw = _raw(inst)
+            owner = str(raw.id)
+            for d in raw.disks:
+                if d.type_ != "SCRATCH" and d.source:
+                    known = self._known_disks.get(disk_path(d.source))
+                    if known is None or known[0] != owner:
+                        return True
+        return False
+
+    def _learn_disks(self, protos: list[Any], fresh: Mapping[str, str] | None) -> dict[str, str]:
+        """Remember newly read types (with the instance each disk is on); the types that are
+        known for the disks as attached now."""
+        owners = {
+            disk_path(d.source): str(raw.id)
+            for raw in (_raw(i) for i in protos)
+            for d in raw.disks
+            if d.source
+        }
+        for path, kind in (fresh or {}).items():
+            self._known_disks[path] = (owners.get(path, ""), kind)
+        return {
+            path: kind
+            for path, (owner, kind) in self._known_disks.items()
+            if owners.get(path) == owner
+        }
 
     async def disk_types(self) -> dict[str, str]:
         """{disk_path(disk link): short type} for every disk of the project (all pages)."""

@@ -338,6 +338,86 @@ def bundled_trial_job_spec(
     return spec_to_job_spec(trainer_job_spec(req, package_uri, output_uri))
 
 
+# --- loading a study and pricing its trials --------------------------------------------------
+
+
+def uses_bundled_trainer(spec: HpTuningSpec) -> bool:
+    """Whether the trials run cloudpane's trainer: no trialJobSpec (the Jobs form fills it)."""
+    return spec.trial_job_spec is None
+
+
+def load_study(path: Path) -> HpTuningSpec:
+    """Read and validate a tuning YAML file (either format); HpConfigInvalid lists every error.
+
+    When the trials run the bundled trainer (no trialJobSpec), its metrics and flags are checked
+    too: a metric it cannot report or a parameter it has no flag for would fail every trial.
+    """
+    from tui.services.hpconfig import bundled_trainer_flags, bundled_trainer_metrics, load_hp_config
+
+    spec = load_hp_config(path)
+    if uses_bundled_trainer(spec):
+        spec = load_hp_config(path, bundled_trainer_metrics(), bundled_trainer_flags())
+    return spec
+
+
+@dataclass(frozen=True)
+class TrialHardware:
+    machine_type: str
+    region: str
+    accelerator_type: str | None = None
+    accelerator_count: int = 0
+    replicas: int = 1
+
+    def hourly_price(self) -> float | None:
+        """Vertex AI's estimated $/h for one trial (None when the catalog has no price)."""
+        from tui.services.pricing import get_catalog
+
+        # The catalog names GPUs as Compute Engine does (nvidia-tesla-t4), Vertex as an enum.
+        gpu = self.accelerator_type.lower().replace("_", "-") if self.accelerator_type else None
+        return get_catalog().vertex_hourly(
+            self.machine_type,
+            self.region,
+            gpu,
+            self.accelerator_count,
+            self.replicas,
+        )
+
+    @property
+    def words(self) -> str:
+        text = f"{self.replicas}× {self.machine_type}"
+        if self.accelerator_type and self.accelerator_count:
+            text += f" + {self.accelerator_count}× {self.accelerator_type}"
+        return f"{text} in {self.region}"
+
+
+def trial_hardware(
+    spec: HpTuningSpec, defaults: TrainerJobRequest | None, region: str
+) -> TrialHardware | None:
+    """What one trial runs on: the file's first worker pool, else the Jobs form's machine."""
+    if spec.trial_job_spec is None:
+        if defaults is None:
+            return None
+        return TrialHardware(
+            defaults.machine_type,
+            defaults.region,
+            defaults.accelerator_type,
+            defaults.accelerator_count,
+            max(1, defaults.replica_count),
+        )
+    pools = [p for p in spec.trial_job_spec.get("workerPoolSpecs") or [] if p]
+    if not pools:
+        return None
+    machine = pools[0].get("machineSpec") or {}
+    replicas = sum(int(p.get("replicaCount") or (1 if i == 0 else 0)) for i, p in enumerate(pools))
+    return TrialHardware(
+        str(machine.get("machineType", "")),
+        region,
+        machine.get("acceleratorType"),
+        int(machine.get("acceleratorCount") or 0),
+        max(1, replicas),
+    )
+
+
 # --- the service ----------------------------------------------------------------------------
 
 Progress = Callable[[str], None]
