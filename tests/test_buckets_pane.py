@@ -45,7 +45,9 @@ SIZE = (100, 30)
 
 
 def make_app(backend: Backend, info: SandboxInfo, **config: object) -> CloudpaneApp:
-    settings = Config(refresh_seconds=0.5, **config)  # type: ignore[arg-type]
+    """The app on the sandbox; slow polls by default (the tests refresh what they change)."""
+    config.setdefault("refresh_seconds", 5.0)
+    settings = Config(**config)  # type: ignore[arg-type]
     return CloudpaneApp(settings, connection=Connection(backend, "", info.data_dir))
 
 
@@ -128,6 +130,12 @@ async def select_object(pilot: Pilot, app: CloudpaneApp, shown: str) -> None:
 @pytest.fixture
 def svc(clean_sandbox: Backend) -> StorageService:
     return StorageService(clean_sandbox)
+
+
+@pytest.fixture(autouse=True)
+def _only_the_panes_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hidden panes (Jobs) never wake during these tests: faster, and snapshots stay still."""
+    monkeypatch.setattr("tui.app.BACKGROUND_PANES_DELAY", 3600.0)
 
 
 # --- the bucket list ---------------------------------------------------------------------------
@@ -240,6 +248,10 @@ async def test_object_details(svc: StorageService, sandbox_info: SandboxInfo) ->
         for field in ("md5Hash:", "crc32c:", "generation:", "storageClass: STANDARD"):
             assert field in text
         assert "10 bytes" in text and "publicUrl: not public" in text
+        await pilot.press("escape")  # closes the details
+        await pilot.press("escape")  # goes up, as in k9s
+        await wait_for(pilot, lambda: pane(app).prefix == "" and pane(app).objects_loaded)
+        assert object_names(app) == ["▸ model/"]
 
 
 # --- transfers ---------------------------------------------------------------------------------
@@ -313,6 +325,14 @@ async def test_download_marked_objects_and_a_folder(
         await wait_for(pilot, lambda: "Download finished" in notifications(app))
         assert f"3 files (9 B) saved in {dest}" in notifications(app)  # says where they went
         assert not pane(app).marked
+        await pilot.press("backspace", "d")  # from the list: the whole bucket
+        await wait_for(pilot, lambda: isinstance(app.screen, DownloadScreen))
+        assert app.screen.query_one("#download-dest", Input).value == str(dest)  # remembered
+        app.screen.query_one("#download-dest", Input).value = str(tmp_path / "all")
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: f"5 files (15 B) saved in {tmp_path / 'all'}" in notifications(app)
+        )
     assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()) == [
         "b.txt",
         "data/x.csv",
@@ -604,7 +624,7 @@ async def test_list_errors_back_off_and_recover(
     await svc.create_bucket("steady", "us-central1")
     # 403 is not retried inside the call: the pane's own backoff is what is tested here.
     faults(error_rate=1.0, codes=[403], path_prefix="/storage/v1/b")
-    app = make_app(svc.backend, sandbox_info)
+    app = make_app(svc.backend, sandbox_info, refresh_seconds=0.5)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await wait_for(pilot, lambda: "Retrying in 4 s" in message(app), timeout=20)
@@ -647,7 +667,9 @@ def test_parse_expiry() -> None:
 def test_prices_and_paths() -> None:
     assert price_text(0.02) == "$0.020" and price_text(0.0012) == "$0.0012"
     options = dict((value, label) for label, value in class_options("us-central1"))
-    assert options["STANDARD"].startswith("STANDARD") and "$0.020 per GB-month" in options["STANDARD"]
+    assert (
+        options["STANDARD"].startswith("STANDARD") and "$0.020 per GB-month" in options["STANDARD"]
+    )
     assert "$0.026" in dict((v, k) for k, v in class_options("US"))["STANDARD"]
     assert "≈ $20.48 per TB-month" in cost_summary("x", "us-central1", "STANDARD")
     assert parent_prefix("a/b/c/") == "a/b/" and parent_prefix("a/") == ""
@@ -662,9 +684,7 @@ def seed_snapshot_buckets(svc: StorageService) -> None:
         await svc.create_bucket("datasets-public", "US", uniform_access=True)
         await svc.make_bucket_public("datasets-public")
         await svc.create_bucket("team-checkpoints", "EUR4", "NEARLINE", uniform_access=False)
-        await svc.create_bucket(
-            "training-data", "us-central1", public_access_prevention="enforced"
-        )
+        await svc.create_bucket("training-data", "us-central1", public_access_prevention="enforced")
         await svc.create_bucket("archive-2024", "us-east1", "ARCHIVE")
         await svc.add_iam_member(
             "team-checkpoints", "user:ana@example.com", "roles/storage.objectUser"
@@ -718,4 +738,4 @@ def test_permissions_view_snapshot(
         app.clear_notifications()
         await pilot.pause(0.3)
 
-    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -87,6 +87,8 @@ async def submit(backend: Backend, package: str, *args: str, name: str = "standi
 async def open_jobs(pilot: Pilot, app: CloudpaneApp, *wanted: str) -> None:
     await pilot.press("3")
     await wait_for(pilot, lambda: pane(app).loaded and set(wanted) <= set(names(app)))
+    await pilot.pause(0.3)
+    table(app).focus()  # the Buckets pane may take the focus when it loads (lead: see report)
 
 
 async def select_row(pilot: Pilot, app: CloudpaneApp, name: str) -> None:
@@ -104,17 +106,20 @@ def package(clean_sandbox: Backend) -> str:
 async def test_table_follows_a_job_to_succeeded_and_shows_details(
     clean_sandbox: Backend, sandbox_info: SandboxInfo, package: str
 ) -> None:
-    await submit(clean_sandbox, package, "--epochs", "2", "--sleep", "0.5", name="watch-me")
     app = make_app(clean_sandbox, sandbox_info)
     async with app.run_test(size=SIZE) as pilot:
-        await open_jobs(pilot, app, "watch-me")
+        await open_jobs(pilot, app)
+        assert "No training jobs" in str(app.query_one("#jobs-message").render())
+        # submitted elsewhere (gcloud, a colleague): it appears and is watched live
+        await submit(clean_sandbox, package, "--epochs", "3", "--sleep", "1", name="watch-me")
+        await wait_for(pilot, lambda: state_of(app, "watch-me") in ("QUEUED", "PENDING", "RUNNING"))
         await wait_for(pilot, lambda: state_of(app, "watch-me") == "SUCCEEDED")
         row = [str(c) for c in table(app).get_row(table(app).ordered_rows[0].key)]
         assert row[0] == "watch-me" and row[1] == "SUCCEEDED"
         assert row[2].endswith("s")  # running time, e.g. "1s"
         assert row[3].startswith("$")  # estimated cost so far, from the catalog
         assert row[5] == "1× n1-standard-4"
-        assert "watch-me succeeded" in notifications(app)  # it ended while we watched
+        await wait_for(pilot, lambda: "watch-me succeeded" in notifications(app))  # said so
         await select_row(pilot, app, "watch-me")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, DetailsScreen))
@@ -122,6 +127,7 @@ async def test_table_follows_a_job_to_succeeded_and_shows_details(
         assert "displayName: watch-me" in text and "JOB_STATE_SUCCEEDED" in text
         await pilot.press("escape")
         # the filter
+        table(app).focus()
         await pilot.press("slash", *"nothing-like-this")
         await wait_for(pilot, lambda: names(app) == [])
         await pilot.press("escape")
@@ -129,6 +135,7 @@ async def test_table_follows_a_job_to_succeeded_and_shows_details(
 
 
 async def open_form(pilot: Pilot, app: CloudpaneApp, key: str = "n") -> JobFormScreen:
+    table(app).focus()
     await pilot.press(key)
     await wait_for(pilot, lambda: isinstance(app.screen, JobFormScreen))
     await pilot.pause()
@@ -280,3 +287,433 @@ async def test_bundled_trainer_through_the_form_to_succeeded_with_logs_and_curve
         await wait_for(pilot, lambda: state_of(app, "depth-tiny") == "SUCCEEDED", timeout=60)
     names_in_bucket = [b.name for b in storage_client(clean_sandbox).list_blobs("depth-stage")]
     assert any("/model/" in n for n in names_in_bucket), names_in_bucket
+
+
+async def test_logs_stream_with_colours_follow_search_and_save(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo, package: str, tmp_path: Path
+) -> None:
+    await submit(
+        clean_sandbox, package, "--lines", "150", "--epochs", "3", "--exit", "1", name="noisy"
+    )
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot, app, "noisy")
+        await select_row(pilot, app, "noisy")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen))
+        logs = app.screen
+        assert isinstance(logs, LogScreen)
+        await wait_for(pilot, lambda: "RuntimeError" in logs.text, timeout=30)
+        await pilot.pause(0.2)
+        assert "line 149" in logs.text and "epoch=3/3" in logs.text
+        log = logs.query_one(RichLog)
+        assert len(log.lines) == len(logs.rows)  # one screen line per kept row
+        # severity colours: the stderr traceback is ERROR, in red
+        index = next(i for i, r in enumerate(logs.rows) if "RuntimeError" in r.text)
+        assert logs.rows[index].entry.severity == "ERROR"
+        colours = {s.style.color.name for s in log.lines[index] if s.style and s.style.color}
+        assert "red" in colours
+        # following: at the end; f pauses
+        assert log.auto_scroll and log.scroll_y == log.max_scroll_y
+        await pilot.press("f")
+        assert not logs.follow and not log.auto_scroll
+        assert "paused" in text_of(logs, "#log-status")
+        await pilot.press("f")
+        assert logs.follow
+        # search from the top: / finds, n goes on; it stops following so the match stays
+        await pilot.press("g")
+        assert log.scroll_y == 0 and not logs.follow
+        await pilot.press("slash", *"line 12", "enter")
+        first = logs.match_row
+        assert first is not None and logs.rows[first].text == "line 12"
+        assert "match 1/11" in text_of(logs, "#log-status")  # line 12, line 120…129
+        await pilot.press("n")
+        assert logs.match_row is not None and logs.rows[logs.match_row].text == "line 120"
+        assert "match 2/11" in text_of(logs, "#log-status")
+        await pilot.press("N", "N")
+        assert logs.rows[logs.match_row].text == "line 129"  # wraps around
+        # save, asking the path; an existing file is never replaced silently
+        target = tmp_path / "noisy.log"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen))
+        app.screen.query_one("#path", Input).value = str(target)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: target.exists() and "Saved" in notifications(app))
+        saved = target.read_text().splitlines()
+        assert len(saved) == len(logs.rows) and "RuntimeError" in saved[-1 - 0] + "".join(saved)
+        target.write_text("keep me\n")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen))
+        path_screen = app.screen
+        path_screen.query_one("#path", Input).value = str(target)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#cancel")
+        await wait_for(pilot, lambda: app.screen is path_screen)
+        assert "Not replaced" in text_of(path_screen, "#path-error")
+        assert target.read_text() == "keep me\n"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm")
+        await wait_for(pilot, lambda: target.read_text() != "keep me\n")
+        assert isinstance(app.screen, LogScreen)
+
+
+async def test_one_poller_for_all_views_and_new_lines_only(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo, package: str
+) -> None:
+    job = await submit(clean_sandbox, package, "--epochs", "2", name="quiet")
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot, app, "quiet")
+        await wait_for(pilot, lambda: state_of(app, "quiet") == "SUCCEEDED")
+        await select_row(pilot, app, "quiet")
+        # only new lines: a finished job writes none
+        await pilot.press("L")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen))
+        hub = log_hub(app, clean_sandbox)
+        before = hub.poller.requests
+        await wait_for(pilot, lambda: hub.poller.requests >= before + 1)
+        assert app.screen.rows == deque_empty()  # type: ignore[attr-defined]
+        assert "new lines only" in text_of(app.screen, "#log-title")
+        await pilot.press("escape")
+        assert hub.poller.followed == []  # nobody watches: nothing is read
+        # logs and curves of one job share one followed job, one request per tick
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen))
+        await wait_for(pilot, lambda: "epoch=2/2" in app.screen.text)  # type: ignore[attr-defined]
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CurvesScreen))
+        assert hub.poller.followed == [job.id]
+        await wait_for(pilot, lambda: "epoch 2/2" in text_of(app.screen, "#curves-status"))
+        await pilot.press("escape", "escape")
+        await wait_for(pilot, lambda: hub.poller.followed == [])
+        idle = hub.poller.requests
+        await pilot.pause(2.0)
+        assert hub.poller.requests == idle
+
+
+def deque_empty() -> object:
+    from collections import deque
+
+    return deque()
+
+
+async def test_cancel_asks_first_then_cancels(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo, package: str
+) -> None:
+    await submit(clean_sandbox, package, "--forever", name="endless")
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot, app, "endless")
+        await wait_for(pilot, lambda: state_of(app, "endless") == "RUNNING")
+        await select_row(pilot, app, "endless")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#cancel")  # not now
+        await pilot.pause(0.5)
+        assert state_of(app, "endless") == "RUNNING"
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm")
+        await wait_for(pilot, lambda: state_of(app, "endless") == "CANCELLED", timeout=20)
+        await wait_for(pilot, lambda: "endless was cancelled" in notifications(app))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: "already ended" in notifications(app))
+
+
+async def test_rerun_opens_the_form_prefilled_and_submits_the_edit(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo, package: str
+) -> None:
+    await submit(clean_sandbox, package, "--epochs", "2", name="again")
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot, app, "again")
+        await wait_for(pilot, lambda: state_of(app, "again") == "SUCCEEDED")
+        await select_row(pilot, app, "again")
+        form = await open_form(pilot, app, "e")
+        assert form.query_one("#name", Input).value == "again"
+        assert form.query_one("#arg-epochs", Input).value == "2"
+        assert form.query_one("#machine", Select).value == "n1-standard-4"
+        output = form.query_one("#staging", Input).value
+        assert output.startswith("gs://stage/runs/one/rerun-")  # the first run's model is kept
+        form.query_one("#arg-epochs", Input).value = "3"
+        form.query_one("#spot", Switch).value = True
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(pane(app).jobs) == 2)
+        await wait_for(
+            pilot,
+            lambda: all(j.status == "SUCCEEDED" for j in pane(app).jobs.values()),
+            timeout=30,
+        )
+        newest = max(pane(app).jobs.values(), key=lambda j: j.created or datetime.min)
+        assert newest.spec.worker_pools[0].args == ("--epochs=3",)
+        assert newest.spec.worker_pools[0].package_uris == (package,)  # the package is reused
+        assert newest.spec.spot and newest.spec.base_output_directory == output
+        assert names(app) == ["again", "again"]
+
+
+BAD_YAML = """\
+workerPoolSpecs:
+- machineSpec:
+    machineType: n1-standard-8
+    acceleratorType: NVIDIA_TESLA_T4
+    acceleratorCount: 3
+  replicaCount: 1
+  pythonPackageSpec:
+    executorImageUri: us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-17.py310:latest
+    packageUris: [PACKAGE]
+    pythonModule: trainer.task
+"""
+
+GOOD_YAML = """\
+workerPoolSpecs:
+- machineSpec:
+    machineType: n1-standard-4
+  replicaCount: 1
+  pythonPackageSpec:
+    executorImageUri: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest
+    packageUris: [PACKAGE]
+    pythonModule: trainer.task
+    args: [--epochs=2]
+baseOutputDirectory:
+  outputUriPrefix: gs://stage/from-yaml
+"""
+
+
+async def test_yaml_errors_are_shown_then_a_good_file_is_edited_saved_and_submitted(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo, package: str, tmp_path: Path
+) -> None:
+    from tui.services.jobspec_yaml import load_job_spec
+
+    spec_file = tmp_path / "train.yaml"
+    spec_file.write_text(BAD_YAML.replace("PACKAGE", package))
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot, app)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen))
+        app.screen.query_one("#path", Input).value = str(spec_file)
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, PathScreen)
+                and "train.yaml:5:" in text_of(app.screen, "#path-error")
+            ),
+        )
+        error = text_of(app.screen, "#path-error")
+        assert "train.yaml:5: workerPoolSpecs[0].machineSpec.acceleratorCount:" in error
+        assert "nothing was submitted" in error
+        # fixed file, same dialog: enter again
+        spec_file.write_text(GOOD_YAML.replace("PACKAGE", package))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobFormScreen))
+        form = app.screen
+        assert form.query_one("#name", Input).value == "train"  # the file's name
+        assert form.query_one("#staging", Input).value == "gs://stage/from-yaml"
+        form.query_one("#arg-epochs", Input).value = "1"
+        # save the edited spec as YAML
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen))
+        saved = tmp_path / "edited.yaml"
+        app.screen.query_one("#path", Input).value = str(saved)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: saved.exists() and app.screen is form)
+        loaded = load_job_spec(saved)
+        assert loaded.spec.worker_pools[0].args == ("--epochs=1",)
+        assert loaded.spec.worker_pools[0].package_uris == (package,)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: state_of(app, "train") == "SUCCEEDED", timeout=30)
+
+
+async def test_read_only_refuses_submit_cancel_and_rerun(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo, package: str
+) -> None:
+    await submit(clean_sandbox, package, "--forever", name="prod-job")
+    app = make_app(clean_sandbox, sandbox_info, read_only=True)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await open_jobs(pilot, app, "prod-job")
+            await wait_for(pilot, lambda: state_of(app, "prod-job") == "RUNNING")
+            await select_row(pilot, app, "prod-job")
+            for key in ("n", "c", "e", "o", "ctrl+d"):
+                await pilot.press(key)
+                await pilot.pause()
+                assert not isinstance(app.screen, (ConfirmScreen, JobFormScreen, PathScreen))
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            assert "Submit training job" not in titles and "Cancel job" not in titles
+            assert {"Job logs", "Training curves", "Job details"} <= set(titles)
+            pane(app).action_submit()  # even when called directly
+            await pilot.pause()
+            assert not isinstance(app.screen, JobFormScreen)
+            await wait_for(pilot, lambda: "read-only" in notifications(app))
+            assert state_of(app, "prod-job") == "RUNNING"
+    finally:
+        service = JobsService(clean_sandbox)
+        for job in await service.list_jobs():
+            if job.is_active:
+                await service.cancel(job.name)
+
+
+async def test_tuning_key(clean_sandbox: Backend, sandbox_info: SandboxInfo) -> None:
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot, app)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Hyperparameter tuning" in titles
+        await pilot.press("h")
+        await pilot.pause()
+        try:
+            from tui.panes.tuning import TuningScreen  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            assert "Hyperparameter tuning is not available yet." in notifications(app)
+        else:
+            await wait_for(pilot, lambda: isinstance(app.screen, TuningScreen))
+
+
+def test_curve_helpers() -> None:
+    points = [
+        {"epoch": 1, "epochs": 3, "loss": 1.0, "val_loss": 1.1},
+        {"epoch": 2, "epochs": 3, "loss": 0.5},
+        {"epoch": 2, "epochs": 3, "loss": 0.4},  # a restarted epoch: the last line wins
+    ]
+    assert series(points, "loss") == ([1, 2], [1.0, 0.4])
+    assert series(points, "val_loss") == ([1], [1.1])
+    job = Job(
+        "projects/p/locations/us-central1/customJobs/1",
+        "j",
+        "JOB_STATE_RUNNING",
+        JobSpec("j", (WorkerPool(args=("--hypertune_metric", "val_rmse")),)),
+    )
+    assert tuning_metric(job) == "val_rmse"
+
+
+# --- snapshots: everything that moves with the clock is frozen -------------------------------
+
+SNAP_JOB_ID = "4242424242"
+
+
+def freeze_job_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tui.panes.jobs.job_times", lambda job, now: ("01-15 12:00", 65.0))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 34)])
+def test_jobs_table_snapshot(
+    size: tuple[int, int],
+    snap_compare: Callable[..., bool],
+    clean_sandbox: Backend,
+    sandbox_info: SandboxInfo,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Finished jobs (succeeded, failed, on a T4) and frozen times: nothing ticks."""
+    freeze_job_times(monkeypatch)
+
+    async def setup() -> None:
+        package = upload_standin(clean_sandbox)
+        service = JobsService(clean_sandbox)
+        specs = [
+            standin(package, "--epochs", "1", name="baseline"),
+            standin(package, "--exit", "1", name="broken"),
+            JobSpec(
+                "depth-t4",
+                (
+                    WorkerPool(
+                        machine_type="n1-standard-8",
+                        accelerator_type="NVIDIA_TESLA_T4",
+                        accelerator_count=1,
+                        package_uris=(package,),
+                        args=("--epochs", "1"),
+                    ),
+                ),
+            ),
+        ]
+        for spec in specs:
+            await service.submit(spec)
+            await asyncio.sleep(0.01)  # distinct creation times: a stable order
+        deadline = asyncio.get_running_loop().time() + 60
+        while any(j.is_active for j in await service.list_jobs()):
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.2)
+
+    asyncio.run(setup())
+    app = make_app(clean_sandbox, sandbox_info)
+
+    async def run_before(pilot: Pilot) -> None:
+        await open_jobs(pilot, app, "baseline", "broken", "depth-t4")
+        table(app).move_cursor(row=0)
+        app.clear_notifications()
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def write_snapshot_log(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Log entries with fixed times, as a job's replicas would have written them."""
+    import google.cloud.logging_v2
+    from google.cloud import logging as cloud_logging
+    from google.cloud.logging import Resource
+
+    # The client's first write adds a "diagnostic" entry stamped now: not in a snapshot.
+    monkeypatch.setattr(google.cloud.logging_v2, "_instrumentation_emitted", True)
+
+    client = cloud_logging.Client(
+        project=backend.project,
+        credentials=backend.credentials,
+        _use_grpc=False,
+        client_options={"api_endpoint": backend.endpoint},
+    )
+    logger = client.logger("workerpool0-0")
+    start = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+    lines = [
+        ("INFO", "service", "Waiting for job to be provisioned."),
+        ("INFO", "workerpool0-0", "trainer: 2400 synthetic scenes, image size 64, batch 16"),
+        ("WARNING", "workerpool0-0", "No GPU found: training on the CPU."),
+        *[
+            (
+                "INFO",
+                "workerpool0-0",
+                f"epoch={e}/4 loss={1 / e:.4f} val_loss={1.1 / e:.4f} val_abs_rel={0.5 / e:.4f}",
+            )
+            for e in range(1, 5)
+        ],
+        ("ERROR", "workerpool0-0", "Traceback (most recent call last):"),
+        ("ERROR", "workerpool0-0", "RuntimeError: out of memory"),
+        ("INFO", "service", "Job failed."),
+    ]
+    for n, (severity, task, text) in enumerate(lines):
+        logger.log_text(
+            text,
+            severity=severity,
+            timestamp=start + timedelta(seconds=n),
+            resource=Resource(
+                type="ml_job", labels={"job_id": SNAP_JOB_ID, "task_name": task}
+            ),
+        )
+
+
+def test_log_view_snapshot(
+    snap_compare: Callable[..., bool],
+    clean_sandbox: Backend,
+    sandbox_info: SandboxInfo,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job's log with every severity colour, times shown in UTC for a stable picture."""
+    monkeypatch.setattr("tui.panes.job_logs.clock", lambda moment: moment.strftime("%H:%M:%S"))
+    write_snapshot_log(clean_sandbox, monkeypatch)
+    job = Job(
+        f"projects/{clean_sandbox.project}/locations/us-central1/customJobs/{SNAP_JOB_ID}",
+        "depth-oom",
+        "JOB_STATE_FAILED",
+        JobSpec("depth-oom", (WorkerPool(),)),
+    )
+    app = make_app(clean_sandbox, sandbox_info)
+
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.press("3")
+        app.push_screen(LogScreen(log_hub(app, clean_sandbox), job))
+        await wait_for(pilot, lambda: "Job failed." in getattr(app.screen, "text", ""))
+        app.clear_notifications()
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

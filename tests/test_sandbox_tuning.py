@@ -5,7 +5,6 @@ cloudml-hypertune."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +149,13 @@ def test_trial_environment_output_dirs_and_logs(
         hyperparameter_tuning_job=tuning_body(
             package,
             ["--steps", "1"],
-            [{"parameterId": "lr", "doubleValueSpec": {"minValue": 0.001, "maxValue": 0.1}, "scaleType": "UNIT_LOG_SCALE"}],
+            [
+                {
+                    "parameterId": "lr",
+                    "doubleValueSpec": {"minValue": 0.001, "maxValue": 0.1},
+                    "scaleType": "UNIT_LOG_SCALE",
+                }
+            ],
             algorithm="RANDOM_SEARCH",
             max_trials=2,
             parallel=1,
@@ -200,7 +205,9 @@ def test_failing_trials_counted_and_job_failed_at_max_failed(
     assert states == [("1", "INFEASIBLE"), ("2", "SUCCEEDED"), ("3", "INFEASIBLE")]
     assert "exit status 3" in job.trials[0].infeasible_reason
     assert "failing on purpose" in job.trials[0].infeasible_reason
-    assert "2 trials failed" in job.error.message and "maxFailedTrialCount is 2" in job.error.message
+    assert (
+        "2 trials failed" in job.error.message and "maxFailedTrialCount is 2" in job.error.message
+    )
 
 
 def test_failures_below_the_limit_still_succeed(
@@ -260,7 +267,9 @@ def test_get_list_delete_and_validation(
 ) -> None:
     created = jobs.create_hyperparameter_tuning_job(
         parent=parent(clean_sandbox),
-        hyperparameter_tuning_job=tuning_body(package, ["--steps", "1"], GRID[:1], max_trials=1, parallel=1),
+        hyperparameter_tuning_job=tuning_body(
+            package, ["--steps", "1"], GRID[:1], max_trials=1, parallel=1
+        ),
     )
     listed = list(jobs.list_hyperparameter_tuning_jobs(parent=parent(clean_sandbox)))
     assert [j.name for j in listed] == [created.name]
@@ -274,9 +283,27 @@ def test_get_list_delete_and_validation(
         jobs.get_hyperparameter_tuning_job(name=created.name)
 
     bad = [
-        (dict(algorithm="GRID_SEARCH"), [{"parameterId": "x", "doubleValueSpec": {"minValue": 0, "maxValue": 1}}], "DOUBLE range"),
-        ({}, [{"parameterId": "x", "integerValueSpec": {"minValue": 5, "maxValue": 1}}], "greater than maxValue"),
-        ({}, [{"parameterId": "x", "doubleValueSpec": {"minValue": 0, "maxValue": 1}, "scaleType": "UNIT_LOG_SCALE"}], "must be > 0"),
+        (
+            dict(algorithm="GRID_SEARCH"),
+            [{"parameterId": "x", "doubleValueSpec": {"minValue": 0, "maxValue": 1}}],
+            "DOUBLE range",
+        ),
+        (
+            {},
+            [{"parameterId": "x", "integerValueSpec": {"minValue": 5, "maxValue": 1}}],
+            "greater than maxValue",
+        ),
+        (
+            {},
+            [
+                {
+                    "parameterId": "x",
+                    "doubleValueSpec": {"minValue": 0, "maxValue": 1},
+                    "scaleType": "UNIT_LOG_SCALE",
+                }
+            ],
+            "must be > 0",
+        ),
         (dict(parallel=5, max_trials=2), GRID, "parallelTrialCount must not be greater"),
     ]
     for options, params, message in bad:
@@ -295,7 +322,11 @@ def test_bayesian_proposer_and_measurement_selection(tmp_path: Path) -> None:
             "metrics": [{"metricId": "m", "goal": "MINIMIZE"}],
             "parameters": [
                 {"parameterId": "x", "doubleValueSpec": {"minValue": 0.0, "maxValue": 4.0}},
-                {"parameterId": "n", "integerValueSpec": {"minValue": "1", "maxValue": "100"}, "scaleType": "UNIT_REVERSE_LOG_SCALE"},
+                {
+                    "parameterId": "n",
+                    "integerValueSpec": {"minValue": "1", "maxValue": "100"},
+                    "scaleType": "UNIT_REVERSE_LOG_SCALE",
+                },
                 {"parameterId": "c", "categoricalValueSpec": {"values": ["a", "b"]}},
             ],
             "algorithm": "ALGORITHM_UNSPECIFIED",
@@ -329,3 +360,27 @@ def test_bayesian_proposer_and_measurement_selection(tmp_path: Path) -> None:
     best = final_measurement(measurements, "MINIMIZE", "BEST_MEASUREMENT")
     assert best["metrics"][0]["value"] == 0.2
     assert read_measurements(tmp_path / "missing", "m", 0) == []
+
+
+def test_running_trial_shows_intermediate_measurements(
+    clean_sandbox: Backend, jobs: aiplatform_v1.JobServiceClient, package: str
+) -> None:
+    created = jobs.create_hyperparameter_tuning_job(
+        parent=parent(clean_sandbox),
+        hyperparameter_tuning_job=tuning_body(
+            package, ["--steps", "2", "--sleep", "4"], GRID[:1], max_trials=1, parallel=1
+        ),
+    )
+
+    def active_with_one() -> bool:
+        trials = jobs.get_hyperparameter_tuning_job(name=created.name).trials
+        return (
+            bool(trials) and trials[0].state.name == "ACTIVE" and len(trials[0].measurements) == 1
+        )
+
+    wait_until(active_with_one, 10, 0.2, "an intermediate measurement")
+    running = jobs.get_hyperparameter_tuning_job(name=created.name).trials[0]
+    assert not running.final_measurement.metrics  # no final value while it runs
+    assert running.measurements[0].metrics[0].value == 2.0  # a=1, one step still to go
+    jobs.cancel_hyperparameter_tuning_job(name=created.name)
+    assert wait_final(jobs, created.name).state.name == "JOB_STATE_CANCELLED"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli_tune import BAD
+from test_cli_tune import BAD, LEGACY
 from test_tuning_service import study_yaml
 from textual.pilot import Pilot
 from textual.widgets import Button, ContentSwitcher, DataTable, Input, RichLog, Static
@@ -35,7 +35,9 @@ FIXED_NOW = datetime(2025, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def make_app(backend: Backend, info: SandboxInfo) -> CloudpaneApp:
-    return CloudpaneApp(Config(refresh_seconds=30), connection=Connection(backend, "", info.data_dir))
+    return CloudpaneApp(
+        Config(refresh_seconds=30), connection=Connection(backend, "", info.data_dir)
+    )
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float = 30) -> None:
@@ -46,7 +48,9 @@ async def wait_for(pilot: Pilot, condition: Callable[[], object], timeout: float
         await pilot.pause(0.05)
 
 
-async def open_screen(pilot: Pilot, backend: Backend, info: SandboxInfo, **options: Any) -> TuningScreen:
+async def open_screen(
+    pilot: Pilot, backend: Backend, info: SandboxInfo, **options: Any
+) -> TuningScreen:
     screen = TuningScreen(Connection(backend, "", info.data_dir), poll_seconds=0.3, **options)
     pilot.app.push_screen(screen)
     await pilot.pause(0.1)
@@ -91,6 +95,17 @@ async def test_bad_file_shows_errors_with_lines_and_submits_nothing(
         await pilot.pause(0.2)
         assert "Nothing to submit" in text_of(new.query_one("#study-status", Static))
         assert isinstance(app.screen, NewStudyScreen)
+        # A legacy file: converted, its Vertex YAML shown, the trainer form asked for.
+        (tmp_path / "legacy.yaml").write_text(LEGACY)
+        new.query_one("#study-path", Input).value = str(tmp_path / "legacy.yaml")
+        new.query_one("#study-path", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert not new.query_one("#study-errors", Static).display
+        assert "parameterId: batch_size" in new.converted_yaml
+        assert new.query_one("#study-vertex", Static).region.height > 5
+        assert not new.query_one("#trainer-form").has_class("hidden")
+        assert not new.query_one("#study-submit", Button).disabled
     assert await TuningService(clean_sandbox).list_jobs() == []
 
 
@@ -106,7 +121,9 @@ async def test_good_file_preview_submit_trials_best_logs_export(
         summary = new.query_one("#study-summary", DataTable)
         rows = {str(summary.get_row(r.key)[1]) for r in summary.ordered_rows}
         assert "score (MINIMIZE)" in rows
-        assert "a  INTEGER  1 … 2  no scaling" in rows and "b  DISCRETE  {10, 20}  no scaling" in rows
+        assert (
+            "a  INTEGER  1 … 2  no scaling" in rows and "b  DISCRETE  {10, 20}  no scaling" in rows
+        )
         assert any(r.startswith("$") and "4 trials × 1 h" in r for r in rows)
         new.query_one("#hours-per-trial", Input).value = "3"
         await pilot.pause(0.1)
@@ -117,15 +134,22 @@ async def test_good_file_preview_submit_trials_best_logs_export(
         await wait_for(pilot, lambda: app.screen is screen)
         await wait_for(
             pilot,
-            lambda: len(trial_rows(screen)) == 4
-            and all(r[2] == "SUCCEEDED" for r in trial_rows(screen)),
+            lambda: (
+                len(trial_rows(screen)) == 4
+                and all(r[2] == "SUCCEEDED" for r in trial_rows(screen))
+            ),
         )
         rows4 = trial_rows(screen)
         best = [r for r in rows4 if r[0] == BEST_MARK]
         assert len(best) == 1 and best[0][1:6] == ["1", "SUCCEEDED", "1", "10", "11"]
         assert sorted(float(r[5]) for r in rows4) == [11, 12, 21, 22]
         jobs = screen.query_one("#tuning-jobs", DataTable)
-        assert [str(c) for c in jobs.get_row_at(0)][:4] == ["tiny study", "SUCCEEDED", "4/4", "11 #1"]
+        assert [str(c) for c in jobs.get_row_at(0)][:4] == [
+            "tiny study",
+            "SUCCEEDED",
+            "4/4",
+            "11 #1",
+        ]
 
         # Sort by the metric, descending on the second press.
         screen.query_one("#tuning-trials", DataTable).focus()
@@ -138,7 +162,11 @@ async def test_good_file_preview_submit_trials_best_logs_export(
         logs = app.screen
         assert isinstance(logs, TrialLogsScreen)
         await wait_for(pilot, lambda: any("standin trial=" in line for line in logs.lines))
-        assert all("standin trial=" + logs.trial_id in line for line in logs.lines if "standin trial=" in line)
+        assert all(
+            "standin trial=" + logs.trial_id in line
+            for line in logs.lines
+            if "standin trial=" in line
+        )
         assert logs.query_one(RichLog).lines
         await pilot.press("escape")
 
@@ -162,7 +190,9 @@ async def test_good_file_preview_submit_trials_best_logs_export(
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.click("#confirm")
-        await wait_for(pilot, lambda: any("Submitted custom job" in n.message for n in app._notifications))
+        await wait_for(
+            pilot, lambda: any("Submitted custom job" in n.message for n in app._notifications)
+        )
 
 
 async def test_cancel_asks_first(clean_sandbox: Backend, sandbox_info: SandboxInfo) -> None:
@@ -208,7 +238,9 @@ def test_preview_snapshot(
         new.query_one("#staging-bucket", Input).value = "gs://depth-stage"
         await pilot.press("ctrl+o")  # hide the file tree (its root is a temporary folder)
         new.query_one("#hours-per-trial", Input).value = "0.5"
-        new.query_one("#hours-per-trial", Input).focus()
+        new.query_one("#study-summary", DataTable).focus()  # no blinking cursor
+        await pilot.pause(0.1)
+        new.query_one("#study-preview").scroll_home(animate=False)
         app.clear_notifications()
         await pilot.pause(0.3)
 

@@ -228,14 +228,38 @@ def test_bundled_trial_spec_and_helpers() -> None:
         },
         "trialJobSpec": trial_job_spec("gs://b/p.tar.gz", ["--x=0"]),
         "trials": [
-            {"id": "1", "state": "SUCCEEDED", "parameters": [{"parameterId": "x", "value": 1.0}],
-             "finalMeasurement": {"stepCount": "3", "metrics": [{"metricId": "acc", "value": 0.7}]}},
-            {"id": "2", "state": "SUCCEEDED", "parameters": [{"parameterId": "x", "value": 0.5}],
-             "finalMeasurement": {"stepCount": "3", "metrics": [{"metricId": "acc", "value": 0.9}]}},
-            {"id": "3", "state": "ACTIVE", "parameters": [{"parameterId": "x", "value": 2.0}],
-             "measurements": [{"stepCount": "1", "metrics": [{"metricId": "acc", "value": 0.95}]}]},
-            {"id": "4", "state": "INFEASIBLE", "parameters": [{"parameterId": "x", "value": 3.0}],
-             "infeasibleReason": "boom"},
+            {
+                "id": "1",
+                "state": "SUCCEEDED",
+                "parameters": [{"parameterId": "x", "value": 1.0}],
+                "finalMeasurement": {
+                    "stepCount": "3",
+                    "metrics": [{"metricId": "acc", "value": 0.7}],
+                },
+            },
+            {
+                "id": "2",
+                "state": "SUCCEEDED",
+                "parameters": [{"parameterId": "x", "value": 0.5}],
+                "finalMeasurement": {
+                    "stepCount": "3",
+                    "metrics": [{"metricId": "acc", "value": 0.9}],
+                },
+            },
+            {
+                "id": "3",
+                "state": "ACTIVE",
+                "parameters": [{"parameterId": "x", "value": 2.0}],
+                "measurements": [
+                    {"stepCount": "1", "metrics": [{"metricId": "acc", "value": 0.95}]}
+                ],
+            },
+            {
+                "id": "4",
+                "state": "INFEASIBLE",
+                "parameters": [{"parameterId": "x", "value": 3.0}],
+                "infeasibleReason": "boom",
+            },
         ],
     }
     job = tuning_job_from_resource(resource)

@@ -63,7 +63,6 @@ def make_strategy(kind: str) -> Any:
     raise ValueError(f"unknown --distribute {kind!r}")
 
 
-
 def patch_keras_for_multiworker(model: Any, strategy: Any) -> None:
     """Work around two Keras 3 bugs that stop fit() under MultiWorkerMirroredStrategy.
 

@@ -46,7 +46,9 @@ def build_unet(
         x = layers.MaxPooling2D(2, name=f"pool{level}")(x)
     x = _conv_block(x, base_filters * 2**levels, "bottleneck")
     for level in reversed(range(levels)):
-        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{level}")(x)
+        # float32 even under mixed precision: XLA rejects the float16 gradient of a
+        # bilinear resize ("Seen floating point types of different precisions").
+        x = layers.UpSampling2D(2, interpolation="bilinear", dtype="float32", name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         x = _conv_block(x, base_filters * 2**level, f"dec{level}")
     # The head runs in float32 under mixed precision: the exp() of a float16 would lose range.

@@ -110,15 +110,14 @@ def run_sandbox(args: argparse.Namespace) -> int:
     if verb == "stop":
         print("sandbox stopped" if daemon.stop() else "no sandbox was running")
         return 0
-    info = daemon.status()
+    running = daemon.status()
     if verb == "status":
-        if info is None:
+        if running is None:
             print("no sandbox is running (cloudpane sandbox start)")
             return 1
-        print(sandbox_usage(info))
+        print(sandbox_usage(running))
         return 0
-    if info is None:
-        info = daemon.start()
+    info = running or daemon.start()
     if verb == "reset":
         daemon.admin(info, "reset")
         print("sandbox reset: every resource deleted")

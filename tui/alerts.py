@@ -21,9 +21,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class AnnouncedWarning(Protocol):
-    instance_name: str
-    rule: str
-    evidence: str
+    @property
+    def instance_name(self) -> str: ...
+
+    @property
+    def rule(self) -> str: ...
+
+    @property
+    def evidence(self) -> str: ...
 
     @property
     def title(self) -> str: ...

@@ -154,7 +154,7 @@ class CloudpaneApp(App[None]):
             self.notify(connection.note, title="Sandbox", timeout=10)
         # The visible pane first. Each pane imports its client library (seconds of CPU, under
         # the GIL), so the hidden ones wait until shown or until the first data is on screen.
-        self._ready_panes: set[str] = set()
+        self._ready_panes = set()
         self.wake_pane(self.active_pane())
         self.set_timer(BACKGROUND_PANES_DELAY, self.wake_all_panes)
 

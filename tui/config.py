@@ -117,7 +117,7 @@ def _apply(base: Config, data: dict[str, Any], where: str) -> Config:
             if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
                 wanted = " or ".join(t.__name__ for t in types)
                 raise ConfigError(f"{where}: {key} must be a {wanted}, not {value!r}.")
-            if key == "refresh_seconds" and value <= 0:
+            if key == "refresh_seconds" and isinstance(value, int | float) and value <= 0:
                 raise ConfigError(f"{where}: {key} must be positive, not {value!r}.")
             changes[key] = float(value) if isinstance(value, int) and float in types else value
         elif key in ("rules", "costs", "profiles"):

@@ -145,3 +145,17 @@ def test_training_from_exported_tfrecords(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "data=files:" in proc.stdout and "train_examples=24 val_examples=8" in proc.stdout
     assert (tmp_path / "o" / "model" / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_gpu_defaults_code_path_mixed_precision_and_xla(tmp_path: Path) -> None:
+    """float16 compute + XLA (what auto picks on one GPU), forced on here on CPU (~1 min)."""
+    flags = ["--epochs=1", "--output-dir=o", "--mixed-precision=on", "--xla=on"]
+    proc = run_trainer([*TINY, "--train-examples=16", "--val-examples=8", *flags], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "mixed_precision=True xla=True" in proc.stdout
+    import keras
+
+    model = keras.models.load_model(tmp_path / "o" / "model" / "model.keras", compile=False)
+    assert model.get_layer("dec0_conv1").dtype_policy.name == "mixed_float16"
+    assert model.get_layer("depth").dtype_policy.name == "float32"  # metres stay float32

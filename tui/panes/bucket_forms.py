@@ -24,9 +24,8 @@ from tui.services.storage import (
 from tui.widgets.clipboard import ClipboardTooLarge, copy_to_clipboard
 
 LOCATION_HINT = (
-    "Best close to the machines and users that read it. A region is cheapest and fastest "
-    "next to VMs in it; a dual-region keeps working if one region fails; a multi-region "
-    "serves users spread over a continent."
+    "Best close to the machines and users that read it: a region next to your VMs is "
+    "cheapest and fastest; a dual- or multi-region survives a region's outage."
 )
 
 

@@ -202,7 +202,7 @@ class PermissionsScreen(DialogScreen[None]):
         parts = ["a add", "^d remove"]
         if self.object_name:
             parts += ["m/M object public/private"]
-        parts += ["b/B bucket public/private", "tab table", "esc close"]
+        parts += ["b/B bucket", "tab table", "esc"]
         return " · ".join(parts)
 
     def on_mount(self) -> None:

@@ -151,3 +151,42 @@ def object_sort_key(name: Cell) -> tuple[bool, str]:
     """Folders (shown as `▸ name/`) first, then objects, each by name."""
     text = str(name)
     return (not text.startswith("▸ "), text.removeprefix("▸ "))
+
+
+def bucket_details(bucket: Bucket) -> dict[str, Any]:
+    from tui.panes.bucket_forms import price_text
+    from tui.services.storage import price_per_gb_month
+
+    try:
+        price = f"{price_text(price_per_gb_month(bucket.storage_class, bucket.location))} per GB"
+    except KeyError:
+        price = "unknown"
+    return {
+        "name": bucket.name,
+        "location": f"{bucket.location} ({bucket.location_type})",
+        "storageClass": bucket.storage_class,
+        "pricePerGbMonth": price,
+        "uniformBucketLevelAccess": bucket.uniform_access,
+        "publicAccessPrevention": bucket.public_access_prevention,
+        "public": bucket.public,
+        "created": bucket.created.isoformat() if bucket.created else None,
+        "labels": dict(bucket.labels),
+    }
+
+
+def blob_details(blob: Blob) -> dict[str, Any]:
+    return {
+        "name": blob.name,
+        "bucket": blob.bucket,
+        "size": f"{blob.size:,} bytes ({bytes_human(blob.size)})",
+        "contentType": blob.content_type,
+        "md5Hash": blob.md5,
+        "crc32c": blob.crc32c,
+        "generation": blob.generation,
+        "metageneration": blob.metageneration,
+        "updated": blob.updated.isoformat() if blob.updated else None,
+        "created": blob.created.isoformat() if blob.created else None,
+        "storageClass": blob.storage_class,
+        "publicUrl": blob.public_url or "not public",
+        "metadata": dict(blob.metadata),
+    }

@@ -17,7 +17,7 @@ from typing import Literal
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, DirectoryTree, Input, Label, ProgressBar, Select, Static
 
@@ -137,12 +137,13 @@ class UploadScreen(DialogScreen[UploadRequest | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form", id="upload-dialog"):
             yield Label(f"Upload to gs://{self.bucket}/{self.prefix}", classes="dialog-title")
-            yield Label("File or folder (Tab completes · ctrl+t browse)", classes="field-label")
-            yield PathInput("", id="upload-path", placeholder="e.g. ~/data/train")
-            yield Static("", id="upload-candidates", classes="dialog-hint")
-            yield DirectoryTree(os.path.expanduser("~"), id="upload-tree")
-            yield Label("Into folder of the bucket", classes="field-label")
-            yield Input(self.prefix, id="upload-dest", placeholder="(top of the bucket)")
+            with VerticalScroll(classes="form-scroll"):
+                yield Label("File or folder (Tab completes · ctrl+t browse)", classes="field-label")
+                yield PathInput("", id="upload-path", placeholder="e.g. ~/data/train")
+                yield Static("", id="upload-candidates", classes="dialog-hint")
+                yield DirectoryTree(os.path.expanduser("~"), id="upload-tree")
+                yield Label("Into folder of the bucket", classes="field-label")
+                yield Input(self.prefix, id="upload-dest", placeholder="(top of the bucket)")
             yield Static("", id="form-error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
@@ -353,9 +354,15 @@ class TransferBox(Vertical):
     def on_mount(self) -> None:
         for row in self.query(FileRow):
             row.display = False
+        if self.last is not None:  # reports that came before the widgets existed
+            self.update_progress(self.last)
 
     def update_progress(self, event: TransferProgress) -> None:
         self.last = event
+        # Reports arrive from worker threads through the loop: maybe before the box is
+        # composed, maybe after it was removed. Both are fine; there is nothing to paint.
+        if not self.is_attached or not self.query(".transfer-title"):
+            return
         self.query_one(".transfer-title", Label).update(
             f"{self.verb} {self.where}: {event.files_done}/{event.files_total} files · "
             f"{bytes_human(event.bytes_done)} of {bytes_human(event.bytes_total)}"

@@ -20,15 +20,17 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import RowDoesNotExist
 
-from tui.format import bytes_human
+from tui.panes import bucket_flows
 from tui.panes.base import PaletteAction, Pane
 from tui.panes.bucket_sharing import Sharing
 from tui.panes.bucket_tables import (
     BUCKET_COLUMNS,
     MARK,
     OBJECT_COLUMNS,
+    blob_details,
     blob_row,
     breadcrumb,
+    bucket_details,
     bucket_matches,
     bucket_row,
     folder_key,
@@ -39,9 +41,8 @@ from tui.panes.bucket_tables import (
 )
 from tui.panes.bucket_transfers import TransfersBar
 from tui.services.errors import CloudpaneError, translate
-from tui.services.storage_models import PUBLIC, Blob, Bucket, BucketNotEmpty, ObjectPage
+from tui.services.storage_models import PUBLIC, Blob, Bucket, ObjectPage
 from tui.widgets.clipboard import copy_to_clipboard
-from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.details import DetailsScreen
 from tui.widgets.operations import OperationsBar
 
@@ -171,7 +172,7 @@ class BucketsPane(Pane):
         self._sharing = None
         self.buckets.clear()
         self.query_one("#buckets-table", DataTable).clear()
-        self.show_buckets()
+        self.show_buckets(focus=False)  # may be woken while hidden: never take the focus
         self.set_message(f"Loading buckets of {connection.backend.project}…")
         self.refresh_buckets()
 
@@ -249,7 +250,7 @@ class BucketsPane(Pane):
             self.load_objects("refresh")
 
     # ------------------------------------------------------------- views
-    def show_buckets(self) -> None:
+    def show_buckets(self, focus: bool = True) -> None:
         self.bucket = None
         self.prefix = ""
         self.prefix_filter = ""
@@ -263,7 +264,8 @@ class BucketsPane(Pane):
         self.render_buckets()
         self.update_bucket_message(self.query_one("#buckets-table", DataTable).row_count)
         self.refresh_bindings()
-        self.focus_main()
+        if focus:
+            self.focus_main()
 
     def open_folder(self, bucket: str, prefix: str) -> None:
         self.bucket = bucket
@@ -461,7 +463,11 @@ class BucketsPane(Pane):
         self.focus_main()
 
     def key_escape(self) -> None:
+        """Closes the filter; otherwise goes up, as in k9s."""
         box = self.query_one("#buckets-filter", Input)
+        if not box.has_class("visible"):
+            self.action_up()
+            return
         if box.has_class("visible"):
             had_prefix = bool(self.prefix_filter)
             self.hide_filter()
@@ -615,107 +621,12 @@ class BucketsPane(Pane):
 
     @work(group="buckets-ops", exit_on_error=False, description="delete the bucket")
     async def delete_bucket(self, name: str) -> None:
-        service = await self.get_service()
-        count = await service.count_objects(name, limit=1000)
-        shown = f"{count:,}" if count < 1000 else "at least 1,000"
-        if count:
-            body = (
-                f"Bucket {name} is not empty: it holds {shown} object{'s' if count != 1 else ''}."
-                f"\nDeleting the bucket deletes {'them' if count != 1 else 'it'} too. "
-                "This cannot be undone."
-            )
-            label = f"Delete bucket and {shown} object{'s' if count != 1 else ''}"
-        else:
-            body = f"Delete the empty bucket {name}? Its name becomes free for anyone to take."
-            label = "Delete bucket"
-        confirm = ConfirmScreen("Delete bucket", body, confirm_label=label, type_to_confirm=name)
-        if not await self.app.push_screen_wait(confirm):
-            return
-        bar = self.query_one(OperationsBar)
-        op = bar.start(f"delete bucket {name}")
-        try:
-            try:
-                deleted = await service.delete_bucket(name, delete_objects=count > 0)
-            except BucketNotEmpty as error:  # objects arrived after the question
-                more = ConfirmScreen(
-                    "Bucket not empty",
-                    f"{error.message}\nDelete {error.count:,} objects and the bucket?",
-                    confirm_label=f"Delete {error.count:,} objects too",
-                )
-                if not await self.app.push_screen_wait(more):
-                    return
-                deleted = await service.delete_bucket(name, delete_objects=True)
-        except CloudpaneError as error:
-            self.show_error(error)
-            return
-        finally:
-            bar.finish(op)
-        self.buckets.pop(name, None)
-        self.render_buckets()
-        also = f" and its {deleted:,} object{'s' if deleted != 1 else ''}" if deleted else ""
-        self.app.notify(f"Bucket {name}{also} deleted.", title="Deleted")
-        self.refresh_buckets()
+        await bucket_flows.delete_bucket(self, name)
 
     # ------------------------------------------------------------- objects
     @work(group="buckets-ops", exit_on_error=False, description="delete objects")
     async def delete_objects(self, bucket: str, items: list[str]) -> None:
-        service = await self.get_service()
-        names: list[str] = []
-        folders: dict[str, int] = {}
-        for item in items:
-            if item.endswith("/"):
-                inside = await self.names_under(service, bucket, item)
-                folders[item] = len(inside)
-                names += inside
-            else:
-                names.append(item)
-        if not names:
-            self.app.notify("Nothing to delete: the folders are empty.", severity="warning")
-            return
-        listed = "\n".join(
-            f"  {item}" + (f"  ({folders[item]:,} objects)" if item in folders else "")
-            for item in items[:6]
-        )
-        more = f"\n  … and {len(items) - 6} more" if len(items) > 6 else ""
-        count = len(names)
-        body = (
-            f"Delete {count:,} object{'s' if count != 1 else ''} from gs://{bucket}?\n"
-            f"{listed}{more}\nThis cannot be undone."
-        )
-        confirm = ConfirmScreen("Delete objects", body, confirm_label=f"Delete {count:,}")
-        if not await self.app.push_screen_wait(confirm):
-            return
-        bar = self.query_one(OperationsBar)
-        op = bar.start(f"delete {count:,} objects in {bucket}")
-        try:
-            await service.delete_objects(bucket, names)
-        except CloudpaneError as error:
-            self.show_error(error)
-        else:
-            self.app.notify(
-                f"Deleted {count:,} object{'s' if count != 1 else ''} from gs://{bucket}.",
-                title="Deleted",
-            )
-        finally:
-            bar.finish(op)
-            self.marked.clear()
-            if self.bucket == bucket:
-                self.load_objects("refresh")
-
-    async def names_under(self, service: StorageService, bucket: str, prefix: str) -> list[str]:
-        names: list[str] = []
-        token: str | None = None
-        while True:
-            page = await service.list_page(bucket, prefix, "", token, 1000)
-            names += [b.name for b in page.blobs]
-            token = page.next_token
-            if token is None:
-                return names
-            if len(names) >= DELETE_LIMIT:
-                raise CloudpaneError(
-                    f"{prefix} holds more than {DELETE_LIMIT:,} objects.",
-                    "Delete the bucket, or use an Object Lifecycle rule for so many objects.",
-                )
+        await bucket_flows.delete_objects(self, bucket, items)
 
     # ------------------------------------------------------------- transfers
     def action_upload(self) -> None:
@@ -755,49 +666,7 @@ class BucketsPane(Pane):
 
     @work(group="buckets-transfer", exit_on_error=False, description="download")
     async def download(self, bucket: str, items: list[str]) -> None:
-        from tui.panes.bucket_transfers import DownloadRequest, DownloadScreen
-
-        shown = [item or f"the whole bucket {bucket}" for item in items]
-        request = await self.app.push_screen_wait(DownloadScreen(bucket, shown, self.download_dir))
-        if not isinstance(request, DownloadRequest):
-            return
-        self.download_dir = request.dest
-        service = await self.get_service()
-        box = self.query_one(TransfersBar).start("↓", f"gs://{bucket} → {request.dest}")
-        try:
-            result = await service.download(
-                bucket,
-                items,
-                request.dest,
-                on_exists=request.on_exists,
-                progress=box.update_progress,
-            )
-        except CloudpaneError as error:
-            self.show_error(error)
-            return
-        finally:
-            self.query_one(TransfersBar).finish(box)
-        count = len(result.downloaded)
-        text = (
-            f"{count} file{'s' if count != 1 else ''} ({bytes_human(result.bytes)}) saved in "
-            f"{request.dest}"
-        )
-        if result.skipped:
-            text += f" · {len(result.skipped)} skipped (already there)"
-        if result.failed:
-            first = next(iter(result.failed.items()))
-            text += f" · {len(result.failed)} failed, e.g. {first[0]}: {first[1]}"
-        self.app.notify(
-            text,
-            title="Download finished" if result.ok else "Download incomplete",
-            severity="information" if result.ok else "warning",
-            timeout=15,
-        )
-        self.set_message(f"Downloaded to {request.dest}")
-        self.marked.clear()
-        if self.in_bucket:
-            self.table().refresh()
-            self.load_objects("refresh")
+        await bucket_flows.download(self, bucket, items)
 
     # ------------------------------------------------------------- sharing
     def action_permissions(self) -> None:
@@ -865,42 +734,3 @@ class BucketsPane(Pane):
         blob = self.selected_blob() if self.in_bucket else None
         if blob is not None:
             await self.sharing.signed_url(blob.bucket, blob.name)
-
-
-def bucket_details(bucket: Bucket) -> dict[str, Any]:
-    from tui.panes.bucket_forms import price_text
-    from tui.services.storage import price_per_gb_month
-
-    try:
-        price = f"{price_text(price_per_gb_month(bucket.storage_class, bucket.location))} per GB"
-    except KeyError:
-        price = "unknown"
-    return {
-        "name": bucket.name,
-        "location": f"{bucket.location} ({bucket.location_type})",
-        "storageClass": bucket.storage_class,
-        "pricePerGbMonth": price,
-        "uniformBucketLevelAccess": bucket.uniform_access,
-        "publicAccessPrevention": bucket.public_access_prevention,
-        "public": bucket.public,
-        "created": bucket.created.isoformat() if bucket.created else None,
-        "labels": dict(bucket.labels),
-    }
-
-
-def blob_details(blob: Blob) -> dict[str, Any]:
-    return {
-        "name": blob.name,
-        "bucket": blob.bucket,
-        "size": f"{blob.size:,} bytes ({bytes_human(blob.size)})",
-        "contentType": blob.content_type,
-        "md5Hash": blob.md5,
-        "crc32c": blob.crc32c,
-        "generation": blob.generation,
-        "metageneration": blob.metageneration,
-        "updated": blob.updated.isoformat() if blob.updated else None,
-        "created": blob.created.isoformat() if blob.created else None,
-        "storageClass": blob.storage_class,
-        "publicUrl": blob.public_url or "not public",
-        "metadata": dict(blob.metadata),
-    }

@@ -242,7 +242,7 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Submit"),
-        Binding("ctrl+e", "save_yaml", "Save YAML"),
+        Binding("ctrl+o", "save_yaml", "Save YAML"),
     ]
 
     def __init__(

@@ -47,6 +47,7 @@ SEVERITY_STYLE = {
     "ALERT": "bold red",
     "EMERGENCY": "bold red",
 }
+SEVERITY_LABEL = {"WARNING": "WARN", "CRITICAL": "CRIT", "EMERGENCY": "EMERG", "DEFAULT": "-"}
 TEXT_STYLE = {"WARNING": "yellow", "ERROR": "red", "CRITICAL": "red", "ALERT": "red"}
 
 
@@ -105,7 +106,8 @@ class LogHub:
     def _arm(self, delay: float) -> None:
         if self._timer is not None:
             self._timer.stop()
-        self._timer = self.app.set_timer(delay, self._tick, name="job-logs")
+        # Textual timers divide by their interval: never 0.
+        self._timer = self.app.set_timer(max(delay, 0.01), self._tick, name="job-logs")
 
     def _tick(self) -> None:
         self._timer = None
@@ -202,7 +204,7 @@ def rows_of(entries: Iterable[LogEntry]) -> list[LogRow]:
 
 def row_text(row: LogRow, needle: str = "") -> Text:
     entry = row.entry
-    severity = entry.severity if entry.severity != "DEFAULT" else "-"
+    severity = SEVERITY_LABEL.get(entry.severity, entry.severity)
     text = Text(no_wrap=True)
     text.append(clock(entry.timestamp) + " ", style="dim")
     text.append(f"{severity[:5]:<5} ", style=SEVERITY_STYLE.get(entry.severity, "green"))
@@ -245,8 +247,9 @@ class LogScreen(Screen[None]):
         self.follow = True
         self.needle = ""
         self.match_row: int | None = None
-        self.status = ""
+        self.status = ""  # the poller's news (throttled, errors)
         self.status_error = False
+        self.match_text = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="log-view"):
@@ -304,6 +307,8 @@ class LogScreen(Screen[None]):
         if self.needle:
             count = sum(1 for r in self.rows if self.needle.lower() in r.text.lower())
             parts.append(f"“{self.needle}”: {count} match{'es' if count != 1 else ''}")
+            if self.match_text:
+                parts.append(self.match_text)
         if self.status:
             parts.append(self.status)
         status = self.query_one("#log-status", Static)
@@ -367,6 +372,7 @@ class LogScreen(Screen[None]):
             self.redraw()
         self.hide_search()
         self.match_row = None
+        self.match_text = ""
         if needle:
             self.action_next_match(1)
         self.update_status()
@@ -406,8 +412,7 @@ class LogScreen(Screen[None]):
         self.set_follow(False)  # new lines must not scroll the match away
         log.scroll_to(y=max(0, target - log.size.height // 2), animate=False)
         index = found.index(target) + 1
-        self.status = f"match {index}/{len(found)} at line {target + 1}"
-        self.status_error = False
+        self.match_text = f"match {index}/{len(found)} at line {target + 1}"
         self.update_status()
 
     def action_save(self) -> None:

@@ -85,7 +85,8 @@ def cost_so_far(job: Job, seconds: float | None) -> str:
     hourly = spec_hourly(job.spec)
     if hourly is None:
         return "unknown"
-    return f"${hourly * seconds / 3600:.2f}"
+    cost = hourly * seconds / 3600
+    return "<$0.01" if 0 < cost < 0.005 else f"${cost:.2f}"
 
 
 def job_row(job: Job, now: datetime) -> tuple[str | Text, ...]:

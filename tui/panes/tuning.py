@@ -148,10 +148,10 @@ class TuningScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#tuning-jobs", DataTable)
         for label, key, width in (
-            ("Name", "name", 24),
+            ("Name", "name", 20),
             ("State", "state", 10),
-            ("Trials", "trials", 12),
-            ("Best", "best", 16),
+            ("Trials", "trials", 9),
+            ("Best", "best", 13),
             ("Created (UTC)", "created", 16),
         ):
             table.add_column(label, key=key, width=width)
@@ -321,15 +321,14 @@ class TuningScreen(Screen[None]):
         if done:
             xs = [int(t.id) for t in done]
             ys = [float(t.metric) for t in done if t.metric is not None]
-            plt.scatter(xs, ys, marker="dot", label=job.metric_id)
             best_so_far: list[float] = []
+            pick = max if job.goal == "MAXIMIZE" else min
             for y in ys:
-                if not best_so_far:
-                    best_so_far.append(y)
-                else:
-                    pick = max if job.goal == "MAXIMIZE" else min
-                    best_so_far.append(pick(best_so_far[-1], y))
-            plt.plot(xs, best_so_far, label="best so far")
+                best_so_far.append(pick(best_so_far[-1], y) if best_so_far else y)
+            plt.plot(xs, best_so_far, label="best so far")  # first: the points stay on top
+            plt.scatter(xs, ys, marker="●", label=job.metric_id)
+            if len(xs) <= 20:
+                plt.xticks([float(x) for x in xs], [str(x) for x in xs])
         plot.refresh()
 
     # ------------------------------------------------------------------ actions

@@ -53,7 +53,7 @@ class NewStudyScreen(ModalScreen["TuningJob | None"]):
     NewStudyScreen { align: center middle; }
     #new-study { width: 100; max-width: 100%; height: 100%; max-height: 100%;
                  border: thick $primary; background: $surface; padding: 0 1; }
-    #new-study .row { height: auto; }
+    #new-study .tuning-row { height: auto; }
     #study-path { width: 1fr; }
     #study-tree { height: 6; }
     #study-tree.hidden { display: none; }
@@ -62,8 +62,12 @@ class NewStudyScreen(ModalScreen["TuningJob | None"]):
     #study-summary { height: auto; max-height: 100%; }
     #trainer-form, #cost-form { height: auto; }
     #trainer-form.hidden { display: none; }
-    #new-study Input.field { width: 1fr; }
-    #new-study .field-label { width: 16; padding: 1 1 0 0; }
+    #new-study Input.tuning-field { width: 1fr; height: 1; border: none; padding: 0 1;
+                             background: $boost; }
+    #new-study Input.tuning-field:focus { background: $primary 30%; }
+    #new-study .tuning-label { width: 16; padding: 0 1 0 0; }
+    #trainer-form, #cost-form { margin-top: 1; }
+    #trainer-form .tuning-row { margin-bottom: 0; }
     #study-status { height: auto; color: $text-muted; }
     #study-notes { height: auto; color: $text-muted; }
     #study-vertex { height: auto; }
@@ -92,13 +96,14 @@ class NewStudyScreen(ModalScreen["TuningJob | None"]):
         self.spec: HpTuningSpec | None = None
         self.errors: list[HpConfigError] = []
         self.submitting = False
+        self.converted_yaml = ""  # the Vertex YAML of a legacy file
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
         d = self.defaults
         with Vertical(id="new-study"):
             yield Label("New tuning job from a YAML file", classes="dialog-title")
-            with Horizontal(classes="row"):
+            with Horizontal(classes="tuning-row"):
                 yield Input(
                     str(self.initial_path or ""),
                     placeholder="path/to/hptuning.yaml (enter loads it)",
@@ -116,32 +121,32 @@ class NewStudyScreen(ModalScreen["TuningJob | None"]):
                     yield Label(
                         "No trialJobSpec: the bundled trainer runs with", classes="dialog-hint"
                     )
-                    with Horizontal(classes="row"):
-                        yield Label("Staging bucket", classes="field-label")
+                    with Horizontal(classes="tuning-row"):
+                        yield Label("Staging bucket", classes="tuning-label")
                         yield Input(
                             d.staging_bucket if d else "",
                             placeholder="gs://BUCKET[/PREFIX]",
                             id="staging-bucket",
-                            classes="field",
+                            classes="tuning-field",
                         )
-                    with Horizontal(classes="row"):
-                        yield Label("Machine type", classes="field-label")
+                    with Horizontal(classes="tuning-row"):
+                        yield Label("Machine type", classes="tuning-label")
                         yield Input(
                             d.machine_type if d else "n1-standard-4",
                             id="machine-type",
-                            classes="field",
+                            classes="tuning-field",
                         )
-                    with Horizontal(classes="row"):
-                        yield Label("Trainer args", classes="field-label")
+                    with Horizontal(classes="tuning-row"):
+                        yield Label("Trainer args", classes="tuning-label")
                         yield Input(
                             " ".join(d.trainer_args) if d else "",
                             placeholder="--epochs=5 --image-size=64",
                             id="trainer-args",
-                            classes="field",
+                            classes="tuning-field",
                         )
-                with Horizontal(classes="row", id="cost-form"):
-                    yield Label("Hours per trial", classes="field-label")
-                    yield Input("1", id="hours-per-trial", classes="field")
+                with Horizontal(classes="tuning-row", id="cost-form"):
+                    yield Label("Hours per trial", classes="tuning-label")
+                    yield Input("1", id="hours-per-trial", classes="tuning-field")
                 yield Static("", id="study-notes", markup=False)
                 yield Static("", id="study-vertex")
             yield Static("", id="study-status", markup=False)
@@ -253,12 +258,10 @@ class NewStudyScreen(ModalScreen["TuningJob | None"]):
             if spec.conversion_notes
             else ""
         )
-        if spec.source_format == "legacy":
-            vertex_yaml.update(
-                Syntax(
-                    "# Converted to Vertex AI\n" + to_vertex_yaml(spec), "yaml", theme="ansi_dark"
-                )
-            )
+        self.converted_yaml = to_vertex_yaml(spec) if spec.source_format == "legacy" else ""
+        if self.converted_yaml:
+            text = "# Converted to Vertex AI\n" + self.converted_yaml
+            vertex_yaml.update(Syntax(text, "yaml", theme="ansi_dark"))
         else:
             vertex_yaml.update("")
         submit.disabled = self.submitting

@@ -5,17 +5,20 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from tui.alerts import announce_warnings
+from tui.config import Config
 from tui.format import until, uptime, utcnow
 from tui.panes.base import PaletteAction, Pane
 from tui.services import policy, pricing
@@ -58,6 +61,7 @@ STATUS_STYLE = {
 }
 
 MAX_BACKOFF = 60.0
+T = TypeVar("T")
 
 
 def gpu_text(instance: Instance) -> str:
@@ -170,7 +174,7 @@ class VmsPane(Pane):
         self.poll_delay = 5.0
         self.failures = 0
         self.loaded = False
-        self._poll_timer = None
+        self._poll_timer: Timer | None = None
         self.ledger = pricing.RunLedger()
         self.tracker = policy.WarningTracker()
         self.warnings: list[policy.TurnOffWarning] = []
@@ -202,7 +206,7 @@ class VmsPane(Pane):
     # ----------------------------------------------------------- data flow
     def backend_ready(self, connection: Connection) -> None:
         super().backend_ready(connection)
-        self.poll_delay = float(self.app.config.refresh_seconds)
+        self.poll_delay = float(self.app_config().refresh_seconds)
         self.service = None
         self.instances.clear()
         self.query_one(DataTable).clear()
@@ -265,9 +269,7 @@ class VmsPane(Pane):
             list(self.instances.values()), now, ledger=self.ledger, laptop_price=laptop
         )
 
-    def app_config(self):  # type: ignore[no-untyped-def]
-        from tui.config import Config
-
+    def app_config(self) -> Config:
         config = getattr(self.app, "config", None)
         return config if isinstance(config, Config) else Config()
 
@@ -321,7 +323,8 @@ class VmsPane(Pane):
         burn = ("≥" if f.burn.unknown else "") + pricing.format_rate(f.burn.total)
         today = ("≥" if f.today.unknown else "") + pricing.format_money(f.today.value)
         month = ("≥" if f.burn.unknown else "≈") + pricing.format_money(
-            f.month_projection, cents=False)
+            f.month_projection, cents=False
+        )
         text = f"{burn}  today {today}  month {month}"
         from tui.app import StatusHeader
 
@@ -335,7 +338,8 @@ class VmsPane(Pane):
         wanted = {i.id: i for i in self.instances.values() if matches(i, self.filter_text)}
         current = {row.value for row in table.rows}
         for key in current - wanted.keys():
-            table.remove_row(key)
+            if key is not None:
+                table.remove_row(key)
         added = False
         for key, instance in wanted.items():
             cells = self.row_for(instance, now)
@@ -498,7 +502,7 @@ class VmsPane(Pane):
         )
         self.app.push_screen(
             ConfirmScreen("Stop instance", body, confirm_label="Stop"),
-            lambda ok: ok and self.simple_op(instance, "stop", "stopped"),
+            self.if_confirmed(self.simple_op, instance, "stop", "stopped"),
         )
 
     def action_reset(self) -> None:
@@ -514,7 +518,7 @@ class VmsPane(Pane):
         )
         self.app.push_screen(
             ConfirmScreen("Reset instance", body, confirm_label="Reset"),
-            lambda ok: ok and self.simple_op(instance, "reset", "reset"),
+            self.if_confirmed(self.simple_op, instance, "reset", "reset"),
         )
 
     def action_delete(self) -> None:
@@ -529,7 +533,7 @@ class VmsPane(Pane):
             ConfirmScreen(
                 "Delete instance", body, confirm_label="Delete", type_to_confirm=instance.name
             ),
-            lambda ok: ok and self.simple_op(instance, "delete", "deleted"),
+            self.if_confirmed(self.simple_op, instance, "delete", "deleted"),
         )
 
     def action_resize(self) -> None:
@@ -547,7 +551,7 @@ class VmsPane(Pane):
 
         self.app.push_screen(
             MachineTypeScreen(self.get_service, instance),
-            lambda choice: choice and self.resize(instance, str(choice)),
+            self.with_result(lambda choice: self.resize(instance, choice)),
         )
 
     @work(group="vms-ops", exit_on_error=False, description="change the machine type")
@@ -558,6 +562,26 @@ class VmsPane(Pane):
             service.set_machine_type(instance.zone, instance.name, machine_type),
             done=f"{instance.name} is now {machine_type}.",
         )
+
+    @staticmethod
+    def if_confirmed(action: Callable[..., object], *args: object) -> Callable[[bool | None], None]:
+        """A dialog callback that runs `action(*args)` only when the person confirmed."""
+
+        def callback(confirmed: bool | None) -> None:
+            if confirmed:
+                action(*args)
+
+        return callback
+
+    @staticmethod
+    def with_result(action: Callable[[T], object]) -> Callable[[T | None], None]:
+        """A dialog callback that runs `action(result)` unless the dialog was cancelled."""
+
+        def callback(result: T | None) -> None:
+            if result:
+                action(result)
+
+        return callback
 
     def simple_op(self, instance: Instance, verb: str, past: str) -> None:
         self._simple_op(instance, verb, past)
@@ -645,7 +669,8 @@ class VmsPane(Pane):
         from tui.panes.vm_warnings import AutoStopScreen
 
         self.app.push_screen(
-            AutoStopScreen(instance), lambda result: result and self.set_auto_stop(instance, result)
+            AutoStopScreen(instance),
+            self.with_result(lambda result: self.set_auto_stop(instance, result)),
         )
 
     @work(group="vms-ops", exit_on_error=False, description="set the auto-stop")

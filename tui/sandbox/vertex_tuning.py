@@ -508,6 +508,7 @@ class TrialRun:
     deadline: float | None
     wait: asyncio.Task[int]
     tail: deque[str]  # its last log lines, for the reason it failed
+    metric_stamp: float = 0.0  # the metric file's mtime when last read
 
 
 @dataclass
@@ -883,6 +884,13 @@ async def _wait_trial(replicas: list[runner.Replica]) -> int:
 def _refresh_measurements(
     ctx: SandboxContext, key: str, spec: HpTuningSpec, trial: TrialRun
 ) -> None:
+    try:
+        stamp = trial.metric_file.stat().st_mtime
+    except OSError:
+        return
+    if stamp == trial.metric_stamp:
+        return  # nothing new reported: no store write
+    trial.metric_stamp = stamp
     measurements = read_measurements(trial.metric_file, spec.metric_id, trial.started)
     if measurements:
         _update_trial(ctx, key, trial.trial_id, measurements=measurements)

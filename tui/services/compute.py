@@ -300,7 +300,8 @@ class ComputeService:
         else:  # later polls: disks only when one is new
             protos = await call(fetch, action="list instances")
             fresh = await self._disk_types_or_none() if self._unknown_disks(protos) else None
-        return [instance_from_proto(i, self._learn_disks(protos, fresh)) for i in protos]
+        types = self._learn_disks(protos, fresh)
+        return [instance_from_proto(i, types) for i in protos]
 
     def _unknown_disks(self, protos: list[Any]) -> bool:
         for inst in protos:
