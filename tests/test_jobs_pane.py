@@ -686,9 +686,7 @@ def write_snapshot_log(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Non
             text,
             severity=severity,
             timestamp=start + timedelta(seconds=n),
-            resource=Resource(
-                type="ml_job", labels={"job_id": SNAP_JOB_ID, "task_name": task}
-            ),
+            resource=Resource(type="ml_job", labels={"job_id": SNAP_JOB_ID, "task_name": task}),
         )
 
 

@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 MAX_BACKOFF = 60.0
 PAGE_SIZE = 200
 PAGE_AHEAD = 20  # fetch the next page when the cursor is this close to the end
-DELETE_LIMIT = 100_000  # objects one folder deletion will gather before refusing
 
 
 class BucketsPane(Pane):

@@ -216,7 +216,7 @@ class JobSubmission:
 def where_text(sandbox: bool, region: str, project: str) -> str:
     if sandbox:
         return (
-            f"Runs on this machine in the sandbox (as it would on Vertex AI in {region}) — "
+            "Runs on this machine in the sandbox (the same job Vertex AI would run) — "
             "nothing is billed."
         )
     return f"Runs on Vertex AI in {region}, billed to project {project}."
@@ -297,86 +297,93 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
         images = list(PREBUILT_IMAGES)
         if image and image not in images:
             images.append(image)
+        staging_label, staging_value, staging_hint = (
+            ("Staging bucket: package, model, logs", self.staging_bucket, "gs://my-bucket")
+            if base is None
+            else ("Output folder: model, checkpoints, logs", self.output_dir, "gs://bucket/runs/x")
+        )
         with Vertical(classes="dialog form", id="job-form"):
             yield Label(self.title_text, classes="dialog-title")
             for note in self.notes:
                 yield Static(note, classes="form-note", markup=False)
             with VerticalScroll(classes="form-scroll"):
-                yield Label("Display name", classes="field-label")
-                yield Input(
-                    base.display_name if base else "", placeholder="e.g. depth-t4", id="name"
-                )
-                yield Label("Region", classes="field-label")
-                yield Select(
-                    [(r, r) for r in region_names],
-                    id="region",
-                    value=self.default_region,
-                    allow_blank=False,
-                )
-                yield Label("Machine type", classes="field-label")
-                yield Select(
-                    [(m, m) for m in machines], id="machine", value=machine, allow_blank=False
-                )
-                yield Label(
-                    "Accelerator and count (only valid combinations)", classes="field-label"
-                )
-                with Horizontal(classes="pair"):
-                    yield Select([], id="gpu", prompt="no accelerator")
-                    yield Select([], id="gpu-count", prompt="count")
-                yield Static("", id="gpu-note", classes="field-note")
-                with Horizontal(classes="pair"):
-                    with Vertical():
-                        yield Label("Replicas (>1: multi-worker)", classes="field-label")
+                with _pair():
+                    with _field("Display name"):
                         yield Input(
-                            str(base.replica_count if base else 1), id="replicas", type="integer"
+                            base.display_name if base else "",
+                            placeholder="e.g. depth-t4",
+                            id="name",
+                            compact=True,
                         )
-                    with Vertical():
-                        yield Label("Spot (cheaper, may be preempted)", classes="field-label")
+                    with _field("Region"):
+                        yield Select(
+                            [(r, r) for r in region_names],
+                            id="region",
+                            value=self.default_region,
+                            allow_blank=False,
+                            compact=True,
+                        )
+                with _pair():
+                    with _field("Machine type"):
+                        yield Select(
+                            [(m, m) for m in machines],
+                            id="machine",
+                            value=machine,
+                            allow_blank=False,
+                            compact=True,
+                        )
+                    with (
+                        _field("Accelerator × count (valid ones only)"),
+                        Horizontal(classes="gpu-pair"),
+                    ):
+                        yield Select([], id="gpu", prompt="no accelerator", compact=True)
+                        yield Select([], id="gpu-count", prompt="-", compact=True)
+                yield Static("", id="gpu-note", classes="field-note")
+                with _pair():
+                    with _field("Replicas (>1: multi-worker)"):
+                        yield Input(
+                            str(base.replica_count if base else 1),
+                            id="replicas",
+                            type="integer",
+                            compact=True,
+                        )
+                    with _field("Spot (cheaper, may be preempted)"):
                         yield Switch(value=base.spot if base else False, id="spot")
-                yield Label("Executor image", classes="field-label")
-                yield Select(
-                    [(image_label(i), i) for i in images],
-                    id="image",
-                    value=image,
-                    allow_blank=False,
-                )
-                for row in (TRAINER_FIELDS[0:2], TRAINER_FIELDS[2:4]):
-                    with Horizontal(classes="pair"):
+                with _field("Executor image"):
+                    yield Select(
+                        [(image_label(i), i) for i in images],
+                        id="image",
+                        value=image,
+                        allow_blank=False,
+                        compact=True,
+                    )
+                for row in (TRAINER_FIELDS[0:2], TRAINER_FIELDS[2:4], TRAINER_FIELDS[4:5]):
+                    with _pair():
                         for key, _, label, default in row:
-                            with Vertical():
-                                yield Label(label, classes="field-label")
+                            with _field(label):
                                 yield Input(
-                                    values.get(key, ""), placeholder=default, id=f"arg-{key}"
+                                    values.get(key, ""),
+                                    placeholder=default,
+                                    id=f"arg-{key}",
+                                    compact=True,
                                 )
-                key, _, label, default = TRAINER_FIELDS[4]
-                yield Label(label, classes="field-label")
-                yield Input(values.get(key, ""), placeholder=default, id=f"arg-{key}")
-                yield Label("Other trainer arguments", classes="field-label")
-                yield Input(
-                    shlex.join(rest),
-                    placeholder="e.g. --train-examples=512 --levels=3",
-                    id="extra-args",
-                )
-                if base is None:
-                    yield Label(
-                        "Staging bucket (gs://BUCKET[/prefix]: package, model, logs)",
-                        classes="field-label",
-                        markup=False,
-                    )
-                    yield Input(self.staging_bucket, placeholder="gs://my-bucket", id="staging")
-                else:
-                    yield Label(
-                        "Output folder (model, checkpoints and logs go below it)",
-                        classes="field-label",
-                    )
-                    yield Input(self.output_dir, placeholder="gs://my-bucket/runs/x", id="staging")
+                        if key == "data":
+                            with _field("Other trainer arguments"):
+                                yield Input(
+                                    shlex.join(rest),
+                                    placeholder="--train-examples=512 --levels=3",
+                                    id="extra-args",
+                                    compact=True,
+                                )
+                with _field(staging_label):
+                    yield Input(staging_value, placeholder=staging_hint, id="staging", compact=True)
             yield Static("", id="form-error", classes="field-error", markup=False)
             yield Static("", id="where", classes="form-where")
             yield Static("", id="summary", classes="form-summary")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Save YAML", id="save-yaml")
-                yield Button("Submit", id="submit", variant="primary")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Save YAML ^o", id="save-yaml", compact=True)
+                yield Button("Submit ^s", id="submit", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
@@ -635,6 +642,17 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _pair() -> Horizontal:
+    return Horizontal(classes="pair")
+
+
+def _field(label: str) -> Vertical:
+    """A labelled field; use as a context manager in compose."""
+    column = Vertical(classes="field")
+    column.compose_add_child(Label(label, classes="field-label", markup=False))
+    return column
 
 
 def _lines(problems: list[SpecProblem]) -> str:

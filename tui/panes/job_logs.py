@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.text import Text
 from textual import on
@@ -65,7 +65,7 @@ class LogListener(Protocol):
 class LogHub:
     """The app's one LogPoller, shared by every subscriber (see the module docstring)."""
 
-    def __init__(self, app: App[object], backend: Backend, poller: LogPoller | None = None) -> None:
+    def __init__(self, app: App[Any], backend: Backend, poller: LogPoller | None = None) -> None:
         from tui.services.logs import LogsService
 
         self.app = app
@@ -161,10 +161,10 @@ class LogHub:
                 listener.log_status(status, bad)
 
 
-_HUBS: weakref.WeakKeyDictionary[App[object], LogHub] = weakref.WeakKeyDictionary()
+_HUBS: weakref.WeakKeyDictionary[App[Any], LogHub] = weakref.WeakKeyDictionary()
 
 
-def log_hub(app: App[object], backend: Backend) -> LogHub:
+def log_hub(app: App[Any], backend: Backend) -> LogHub:
     """The app's LogHub for this backend (a new one after switching projects)."""
     hub = _HUBS.get(app)
     if hub is None or hub.backend != backend:
