@@ -1,5 +1,5 @@
-"""cloudpane's command line: the TUI (no verb), `status`, `watch`, `serve`, `sandbox …`,
-`prices refresh|show`.
+"""cloudpane's command line: the TUI (no verb), `status`, `watch`, `serve`, `jobs tune`,
+`sandbox …`, `prices refresh|show`.
 
 Keep this module light: `cloudpane` with no verb must reach the first frame fast, so every
 heavy import happens inside the verb that needs it.
@@ -9,34 +9,71 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tui.config import Config, ConfigError, load_config
+
+
+def global_options(*, in_verb: bool) -> argparse.ArgumentParser:
+    """The options every verb takes, before or after it (`cloudpane status --sandbox`).
+
+    Inside a verb their default is SUPPRESS, so a value given before the verb is kept.
+    """
+    options = argparse.ArgumentParser(add_help=False)
+    default = {"default": argparse.SUPPRESS} if in_verb else {}
+    flag = {"default": argparse.SUPPRESS} if in_verb else {"default": False}
+    options.add_argument("--project", help="Google Cloud project to manage", **default)
+    options.add_argument(
+        "--sandbox",
+        action="store_true",
+        **flag,
+        help="use the local sandbox even when Google credentials exist",
+    )
+    options.add_argument(
+        "--read-only",
+        action="store_true",
+        **flag,
+        help="hide and refuse every action that changes anything",
+    )
+    options.add_argument("--profile", help="a named profile from the config file", **default)
+    options.add_argument("--region", help="default region (e.g. us-central1)", **default)
+    options.add_argument("--zone", help="default zone (e.g. us-central1-a)", **default)
+    options.add_argument(
+        "--config", type=Path, **default, help="config file (default: the XDG config path)"
+    )
+    return options
+
+
+def accept_global_options(subparsers: Any) -> Any:
+    """Make every parser made from `subparsers` (and their sub-verbs) take the global options."""
+    common = global_options(in_verb=True)
+    original = subparsers.add_parser
+
+    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        child = original(name, parents=[common], **kwargs)
+        original_subparsers = child.add_subparsers
+
+        def add_subparsers(**options: Any) -> Any:
+            return accept_global_options(original_subparsers(**options))
+
+        child.add_subparsers = add_subparsers  # type: ignore[method-assign]
+        return child
+
+    subparsers.add_parser = add_parser
+    return subparsers
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cloudpane",
         description="A terminal console for ML on Google Cloud: VMs, buckets, Vertex AI jobs.",
+        parents=[global_options(in_verb=False)],
     )
-    parser.add_argument("--project", help="Google Cloud project to manage")
-    parser.add_argument(
-        "--sandbox",
-        action="store_true",
-        help="use the local sandbox even when Google credentials exist",
-    )
-    parser.add_argument(
-        "--read-only",
-        action="store_true",
-        help="hide and refuse every action that changes anything",
-    )
-    parser.add_argument("--profile", help="a named profile from the config file")
-    parser.add_argument("--region", help="default region (e.g. us-central1)")
-    parser.add_argument("--zone", help="default zone (e.g. us-central1-a)")
-    parser.add_argument("--config", type=Path, help="config file (default: the XDG config path)")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+    verbs = accept_global_options(parser.add_subparsers(dest="verb", metavar="VERB"))
 
     sandbox = verbs.add_parser("sandbox", help="the local sandbox that speaks Google's APIs")
     sandbox_verbs = sandbox.add_subparsers(dest="sandbox_verb", metavar="ACTION", required=True)
@@ -78,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         verbs.add_parser("watch", help="print each new warning and job change, one line each")
     )
     serve_cli.add_arguments(verbs.add_parser("serve", help="the TUI in a web browser (127.0.0.1)"))
+
+    from tui.cli.tune import add_arguments as add_tune_arguments
+
+    jobs = verbs.add_parser("jobs", help="Vertex AI training jobs")
+    jobs_verbs = jobs.add_subparsers(dest="jobs_verb", metavar="ACTION", required=True)
+    add_tune_arguments(jobs_verbs.add_parser("tune", help="hyperparameter tuning from a YAML file"))
     return parser
 
 
@@ -223,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
             from tui.cli.serve import run_serve
 
             return run_serve(args, config)
+        if args.verb == "jobs" and args.jobs_verb == "tune":
+            from tui.cli.tune import run_tune
+
+            return run_tune(args, config)
         return run_tui(args, config)
     except CloudpaneError as exc:
         print(f"cloudpane: {exc.message}", file=sys.stderr)
@@ -231,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `cloudpane status | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -32,7 +32,15 @@ from tui.sandbox.faults import FaultMiddleware, FaultSettings
 log = logging.getLogger("cloudpane.sandbox")
 
 # The API modules, in the order their routes are tried.
-API_MODULES = ["compute", "storage", "vertex", "vertex_tuning", "logging_api", "monitoring", "billing"]
+API_MODULES = [
+    "compute",
+    "storage",
+    "vertex",
+    "vertex_tuning",
+    "logging_api",
+    "monitoring",
+    "billing",
+]
 
 VERSION = "1"
 
