@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input, Select
 from tui.app import CloudpaneApp, StatusHeader
 from tui.config import Config
 from tui.panes.vm_forms import CreateInstanceScreen, MachineTypeScreen
-from tui.panes.vms import VmsPane
+from tui.panes.vms import COLUMNS, VmsPane
 from tui.sandbox.daemon import SandboxInfo
 from tui.services.clients import Backend
 from tui.services.compute import ComputeService
@@ -94,9 +94,16 @@ async def test_lists_instances_across_zones(
         await wait_for(pilot, lambda: len(names(app)) == 2)
         assert names(app) == ["alpha", "beta"]
         row = [str(c) for c in table(app).get_row(table(app).ordered_rows[1].key)]
-        assert row[:4] == ["beta", "RUNNING", "europe-west4-a", "n1-standard-4"]
+        cells = dict(zip([c[0] for c in COLUMNS], row, strict=True))
+        assert (cells["name"], cells["status"], cells["zone"], cells["machine"]) == (
+            "beta",
+            "RUNNING",
+            "europe-west4-a",
+            "n1-standard-4",
+        )
         expected = get_catalog().instance_hourly("n1-standard-4", "europe-west4", spot=False)
-        assert row[5] == f"${expected:.2f}"  # $/h from the price catalog
+        assert cells["hourly"] == f"${expected:.2f}"  # $/h from the price catalog
+        assert cells["run"].startswith("$")  # the cost of this run, ticking
         header = app.query_one(StatusHeader).text
         assert "Sandbox project — nothing here is billed" in header
         assert "/h" in header and "month" in header
@@ -341,3 +348,40 @@ def test_vms_pane_snapshot(
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def test_from_a_warning_to_a_stopped_instance(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    """A GPU left running with no auto-stop: warned once, stopped from the warning, warning gone."""
+    from tui.panes.vm_warnings import WarningsScreen
+
+    await create(
+        clean_sandbox,
+        "forgotten-gpu",
+        machine="n1-standard-4",
+        accelerator_type="nvidia-tesla-t4",
+        accelerator_count=1,
+    )
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(VmsPane)
+        await wait_for(pilot, lambda: "Turn it off?" in notifications(app))
+        assert "forgotten-gpu" in notifications(app)
+        assert "⚠ forgotten-gpu" in str(table(app).get_row(table(app).ordered_rows[0].key)[0])
+        count = len([n for n in app._notifications if "Turn it off?" in (n.title or "")])
+        await pilot.pause(1.5)  # more polls: the same episode is not announced again
+        assert len([n for n in app._notifications if "Turn it off?" in (n.title or "")]) == count
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, WarningsScreen))
+        screen = app.screen
+        rows = [w.instance_name for w in screen.warnings]
+        screen.query_one(DataTable).move_cursor(row=rows.index("forgotten-gpu"))
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm")
+        await wait_for(pilot, lambda: status_of(app, "forgotten-gpu") == "TERMINATED")
+        await wait_for(
+            pilot, lambda: not [w for w in pane.warnings if w.instance_name == "forgotten-gpu"]
+        )
+        assert "turn-off warning" not in str(app.query_one("#vms-message").render())

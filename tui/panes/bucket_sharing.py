@@ -48,10 +48,10 @@ class Sharing:
         service = await self.get_service()
         flags = await service.get_bucket(bucket)
         if flags.public_access_prevention == "enforced":
-            show_error(self.app, service._pap_error(bucket))
+            show_error(self.app, service.public_access_refusal(bucket))
             return False
         if flags.uniform_access:
-            return await self.offer_bucket_grant(bucket, service._ubla_error(bucket, name), name)
+            return await self.offer_bucket_grant(bucket, service.uniform_access_refusal(bucket, name), name)
         url = service.public_url(bucket, name)
         body = (
             f"Anyone on the internet, without signing in, will be able to read the object "
@@ -119,7 +119,7 @@ class Sharing:
         service = await self.get_service()
         flags = await service.get_bucket(bucket)
         if flags.public_access_prevention == "enforced":
-            show_error(self.app, service._pap_error(bucket))
+            show_error(self.app, service.public_access_refusal(bucket))
             return False
         statement = await service.describe_bucket_exposure(bucket)
         confirmed = await self.ask(

@@ -19,13 +19,6 @@ from tui.services.transfer import plan_upload
 if TYPE_CHECKING:
     from tui.panes.buckets import BucketsPane
 
-CONFLICT = "already exists"
-
-
-def is_conflict(message: str) -> bool:
-    return CONFLICT in message
-
-
 def group_by_folder(names: list[str], local: dict[str, Path]) -> dict[str, list[Path]]:
     """Object names → {destination folder: local files}, to upload each file to its name."""
     groups: dict[str, list[Path]] = {}
@@ -76,7 +69,7 @@ async def run_upload_batch(
         return
     finally:
         bar.finish(box)
-    conflicts = sorted(name for name, message in result.failed.items() if is_conflict(message))
+    conflicts = list(result.conflicts)
     failed = {n: m for n, m in result.failed.items() if n not in conflicts}
     uploaded = list(result.uploaded)
     skipped: list[str] = []

@@ -33,15 +33,16 @@ if TYPE_CHECKING:
     from tui.services.compute import ComputeService
     from tui.services.connect import Connection
 
+# Money first after the name: at 80 columns what it costs must be on screen.
 COLUMNS = (
-    ("name", "Name", 20),
+    ("name", "Name", 18),
     ("status", "Status", 11),
-    ("zone", "Zone", 14),
+    ("hourly", "$/h", 7),
+    ("run", "This run", 15),
     ("machine", "Machine", 15),
     ("gpus", "GPUs", 9),
-    ("hourly", "$/h", 8),
-    ("run", "This run", 14),
     ("uptime", "Uptime", 8),
+    ("zone", "Zone", 14),
     ("autostop", "Auto-stop", 10),
     ("internal", "Internal IP", 13),
     ("external", "External IP", 15),
@@ -61,6 +62,7 @@ STATUS_STYLE = {
 }
 
 MAX_BACKOFF = 60.0
+CPU_POLL_SECONDS = 60.0  # Cloud Monitoring samples once a minute; asking more often buys nothing
 T = TypeVar("T")
 
 
@@ -96,12 +98,12 @@ def instance_row(
     return (
         name,
         Text(instance.status, style=STATUS_STYLE.get(instance.status, "")),
-        instance.zone,
-        instance.machine_type,
-        gpu_text(instance),
         hourly,
         run,
+        instance.machine_type,
+        gpu_text(instance),
         uptime(instance.last_start, now) if running else "",
+        instance.zone,
         until(stop_at, now) if stop_at is not None else "",
         instance.internal_ip or "",
         (instance.external_ip or "") if running else "",
@@ -180,6 +182,7 @@ class VmsPane(Pane):
         self.warnings: list[policy.TurnOffWarning] = []
         self.figures: pricing.TickerFigures | None = None
         self.cpu_samples: dict[str, list[tuple[datetime, float]]] = {}
+        self.cpu_error_shown = False
 
     def compose(self) -> ComposeResult:
         yield Static("Connecting…", classes="pane-message", id="vms-message")
@@ -198,6 +201,7 @@ class VmsPane(Pane):
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.tick)
+        self.set_interval(CPU_POLL_SECONDS, self.refresh_cpu)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Read-only mode hides every mutating key (and Textual then refuses it)."""
@@ -253,9 +257,37 @@ class VmsPane(Pane):
         # Re-armed only after this poll finished: a slow cloud never piles up calls.
         self._poll_timer = self.set_timer(delay, self.refresh_instances)
 
+    @work(exclusive=True, group="vms-cpu", exit_on_error=False, description="read CPU usage")
+    async def refresh_cpu(self) -> None:
+        """CPU utilisation from Cloud Monitoring, for the idle rule (kept on error)."""
+        if self.connection is None:
+            return
+        running = [i for i in self.instances.values() if i.is_running]
+        if not running:
+            return
+        rules = self.app_config().turn_off_rules()
+        try:
+            from tui.services.monitoring import MonitoringService
+
+            service = MonitoringService(self.connection.backend)
+            # More than the idle window, or the window is never covered.
+            self.cpu_samples = await service.cpu_samples(running, minutes=rules.idle_minutes + 5)
+        except CloudpaneError as error:
+            if not self.cpu_error_shown:
+                self.cpu_error_shown = True
+                self.show_error(error)
+            return
+        self.cpu_error_shown = False
+        if self.figures is not None:
+            self.check_warnings(utcnow())
+            self.render_table()
+
     def apply(self, instances: list[Instance]) -> None:
+        first = not self.loaded
         self.instances = {i.id: i for i in instances}
         self.loaded = True
+        if first:
+            self.refresh_cpu()
         now = utcnow()
         self.ledger.observe_all(instances)
         self.figures = self.compute_figures(now)

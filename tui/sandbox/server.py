@@ -34,6 +34,7 @@ log = logging.getLogger("cloudpane.sandbox")
 # The API modules, in the order their routes are tried.
 API_MODULES = [
     "compute",
+    "compute_disks",
     "storage",
     "vertex",
     "vertex_tuning",
@@ -46,15 +47,7 @@ VERSION = "1"
 
 
 def load_api_modules() -> list[ModuleType]:
-    modules = []
-    for name in API_MODULES:
-        qualified = f"tui.sandbox.{name}"
-        try:
-            modules.append(importlib.import_module(qualified))
-        except ModuleNotFoundError as exc:
-            if exc.name != qualified:  # a real missing dependency inside the module
-                raise
-    return modules
+    return [importlib.import_module(f"tui.sandbox.{name}") for name in API_MODULES]
 
 
 def create_app(ctx: SandboxContext) -> Starlette:

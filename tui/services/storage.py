@@ -563,7 +563,7 @@ class StorageService:
             await call(edit, action=f"{verb} {role} for {member} on {bucket}")
         except CloudpaneError as exc:
             if "public access prevention" in exc.message.lower():
-                raise self._pap_error(bucket) from exc
+                raise self.public_access_refusal(bucket) from exc
             raise
         return await self.get_iam_policy(bucket)
 
@@ -620,9 +620,9 @@ class StorageService:
         except CloudpaneError as exc:
             text = exc.message.lower()
             if "uniform bucket-level access" in text:
-                raise self._ubla_error(bucket) from exc
+                raise self.uniform_access_refusal(bucket) from exc
             if "public access prevention" in text:
-                raise self._pap_error(bucket) from exc
+                raise self.public_access_refusal(bucket) from exc
             raise
 
     # --- public access ----------------------------------------------------------------------
@@ -696,15 +696,15 @@ class StorageService:
     async def _refuse_public_object(self, bucket: str, name: str) -> None:
         flags = await self._bucket_flags(bucket)
         if flags["pap"]:
-            raise self._pap_error(bucket)
+            raise self.public_access_refusal(bucket)
         if flags["uniform"]:
-            raise self._ubla_error(bucket, name)
+            raise self.uniform_access_refusal(bucket, name)
 
     async def _refuse_public_bucket(self, bucket: str) -> None:
         if (await self._bucket_flags(bucket))["pap"]:
-            raise self._pap_error(bucket)
+            raise self.public_access_refusal(bucket)
 
-    def _ubla_error(self, bucket: str, name: str | None = None) -> UniformAccessEnabled:
+    def uniform_access_refusal(self, bucket: str, name: str | None = None) -> UniformAccessEnabled:
         what = f"{name} cannot be made public on its own" if name else "Object ACLs are off"
         return UniformAccessEnabled(
             f"{what}: bucket {bucket} uses uniform bucket-level access, where permissions "
@@ -713,7 +713,7 @@ class StorageService:
             f"every object in {bucket}, now and later, becomes readable by anyone.",
         )
 
-    def _pap_error(self, bucket: str) -> PublicAccessPrevented:
+    def public_access_refusal(self, bucket: str) -> PublicAccessPrevented:
         return PublicAccessPrevented(
             f"Bucket {bucket} enforces public access prevention: nothing in it can be made "
             "public (no allUsers or allAuthenticatedUsers grants).",

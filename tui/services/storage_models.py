@@ -114,9 +114,10 @@ class UploadResult:
     uploaded: tuple[str, ...]  # object names written (after any rename)
     skipped: tuple[str, ...]  # existed and on_exists="skip"
     renamed: dict[str, str]  # wanted name → name used
-    failed: dict[str, str]  # object name → message
+    failed: dict[str, str]  # object name → message (conflicts included)
     bytes: int
     seconds: float
+    conflicts: tuple[str, ...] = ()  # names taken already, with on_exists="error"
 
     @property
     def ok(self) -> bool:
@@ -127,9 +128,10 @@ class UploadResult:
 class DownloadResult:
     downloaded: tuple[Path, ...]
     skipped: tuple[str, ...]
-    failed: dict[str, str]  # object name → message
+    failed: dict[str, str]  # object name → message (conflicts included)
     bytes: int
     seconds: float
+    conflicts: tuple[str, ...] = ()  # names taken already, with on_exists="error"
 
     @property
     def ok(self) -> bool:
@@ -179,6 +181,12 @@ class BucketNotEmpty(CloudpaneError):
     def __init__(self, message: str, hint: str = "", count: int = 0) -> None:
         super().__init__(message, hint)
         self.count = count
+
+
+class ObjectExists(CloudpaneError):
+    """An upload would replace an object; the person chooses skip, overwrite or rename."""
+
+    title = "Already exists"
 
 
 class ChecksumMismatch(CloudpaneError):

@@ -31,6 +31,7 @@ from tui.services.errors import CloudpaneError, InvalidArgument, translate
 from tui.services.storage_models import (
     ChecksumMismatch,
     DownloadResult,
+    ObjectExists,
     OnExists,
     TransferProgress,
     TransferState,
@@ -355,7 +356,7 @@ def _upload_one(
                     existing.add(name)
                 renamed = True
                 continue
-            raise CloudpaneError(
+            raise ObjectExists(
                 f"{name} already exists in the bucket.",
                 "Choose skip, overwrite or rename.",
             ) from exc
@@ -391,11 +392,17 @@ async def run_upload(
     skipped: list[str] = []
     renamed: dict[str, str] = {}
     failed: dict[str, str] = {}
+    conflicts: list[str] = []
     started = time.monotonic()
 
     def work(job: UploadJob) -> None:
         try:
             state, name = _upload_one(bucket, job, on_exists, existing, lock, relay)
+        except ObjectExists as exc:
+            conflicts.append(job.name)
+            failed[job.name] = str(exc)
+            relay.report(job.name, job.local, "failed", 0, job.size, str(exc))
+            return
         except Exception as exc:
             error = translate(exc, f"upload {job.name}")
             failed[job.name] = str(error)
@@ -421,6 +428,7 @@ async def run_upload(
         failed=failed,
         bytes=sum(j.size for j in jobs if j.name not in failed and j.name not in skipped),
         seconds=time.monotonic() - started,
+        conflicts=tuple(sorted(conflicts)),
     )
 
 
