@@ -47,19 +47,28 @@ async def seed_vms(backend: Backend) -> None:
     debian = Image("debian-cloud", "debian-12")
     dlvm = Image("deeplearning-platform-release", "common-cu123-debian-11")
     specs = [
-        InstanceSpec("train-t4", "us-central1-a", "n1-standard-8", dlvm, 100,
-                     accelerator_type="nvidia-tesla-t4", accelerator_count=1,
-                     startup_script="echo training; sleep 100000"),
+        InstanceSpec(
+            "train-t4",
+            "us-central1-a",
+            "n1-standard-8",
+            dlvm,
+            100,
+            accelerator_type="nvidia-tesla-t4",
+            accelerator_count=1,
+            startup_script="echo training; sleep 100000",
+        ),
         InstanceSpec("notebook", "us-central1-b", "e2-standard-4", debian, 50),
         InstanceSpec("eval-l4", "us-east4-a", "g2-standard-8", dlvm, 200, spot=True),
-        InstanceSpec("data-prep", "europe-west4-a", "n2-highmem-8", debian, 500,
-                     disk_type="pd-ssd"),
+        InstanceSpec(
+            "data-prep", "europe-west4-a", "n2-highmem-8", debian, 500, disk_type="pd-ssd"
+        ),
     ]
     ops = [await service.create_instance(spec) for spec in specs]
     for op in ops:
         await service.wait_operation(op, timeout=60)
     await service.wait_operation(
-        await service.stop_instance("europe-west4-a", "data-prep"), timeout=60)
+        await service.stop_instance("europe-west4-a", "data-prep"), timeout=60
+    )
 
 
 async def shot_vms(app: CloudpaneApp, pilot: Pilot) -> None:
@@ -116,7 +125,9 @@ async def main(only: set[str]) -> None:
         try:
             backend = sandbox_backend(info.url, info.project)
             await seed_vms(backend)
-            app = CloudpaneApp(Config(refresh_seconds=1), connection=Connection(backend, "", data_dir))
+            app = CloudpaneApp(
+                Config(refresh_seconds=1), connection=Connection(backend, "", data_dir)
+            )
             async with app.run_test(size=SIZE) as pilot:
                 for name, shot in SHOTS.items():
                     if not only or name in only:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from jobs_helpers import storage_client, upload_standin
+from rich.style import Style
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, RichLog, Select, Switch
+from textual.widgets import DataTable, Input, Log, Select, Switch
 
 from tui.app import CloudpaneApp, StatusHeader
 from tui.config import Config
@@ -277,7 +278,7 @@ async def test_bundled_trainer_through_the_form_to_succeeded_with_logs_and_curve
         logs = app.screen
         assert isinstance(logs, LogScreen)
         await wait_for(pilot, lambda: "epoch=1/1" in logs.text, timeout=150)
-        assert logs.query_one(RichLog).lines  # on the screen, not only in memory
+        assert logs.query_one(Log).lines  # on the screen, not only in memory
         await pilot.press("p")
         await wait_for(pilot, lambda: isinstance(app.screen, CurvesScreen))
         curves = app.screen
@@ -307,12 +308,14 @@ async def test_logs_stream_with_colours_follow_search_and_save(
         await wait_for(pilot, lambda: "RuntimeError" in logs.text, timeout=30)
         await pilot.pause(0.2)
         assert "line 149" in logs.text and "epoch=3/3" in logs.text
-        log = logs.query_one(RichLog)
+        log = logs.query_one(Log)
         assert len(log.lines) == len(logs.rows)  # one screen line per kept row
-        # severity colours: the stderr traceback is ERROR, in red
+        # severity colours: the stderr traceback is ERROR, in red, as the Log draws it
         index = next(i for i, r in enumerate(logs.rows) if "RuntimeError" in r.text)
         assert logs.rows[index].entry.severity == "ERROR"
-        colours = {s.style.color.name for s in log.lines[index] if s.style and s.style.color}
+        assert " ERROR workerpool0-0 RuntimeError" in log.lines[index]
+        strip = log._render_line_strip(index, Style())
+        colours = {s.style.color.name for s in strip if s.style and s.style.color}
         assert "red" in colours
         # following: at the end; f pauses
         assert log.auto_scroll and log.scroll_y == log.max_scroll_y
@@ -719,3 +722,43 @@ def test_log_view_snapshot(
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_log_view_keeps_memory_bounded_on_a_long_log(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo, tmp_path: Path
+) -> None:
+    """12,000 lines in: the view keeps the last 5,000, says so, and saves those."""
+    from tui.panes.job_logs import VIEW_LINES
+    from tui.services.job_models import LogEntry
+
+    job = Job(
+        "projects/p/locations/us-central1/customJobs/77",
+        "long",
+        "JOB_STATE_RUNNING",
+        JobSpec("long", (WorkerPool(),)),
+    )
+    start = datetime(2026, 1, 15, tzinfo=timezone.utc)
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = LogScreen(log_hub(app, clean_sandbox), job)
+        app.push_screen(screen)
+        await pilot.pause()
+        for batch in range(12):
+            screen.log_entries(
+                [
+                    LogEntry(start, f"{batch}-{i}", "INFO", f"step {batch * 1000 + i}", "77")
+                    for i in range(1000)
+                ]
+            )
+            await pilot.pause()
+        log = screen.query_one(Log)
+        assert len(screen.rows) == len(log.lines) == VIEW_LINES
+        assert log.lines[-1].endswith("step 11999") and log.lines[0].endswith("step 7000")
+        assert "the last 5,000 of 12,000" in text_of(screen, "#log-status")
+        target = tmp_path / "long.log"
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen))
+        app.screen.query_one("#path", Input).value = str(target)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: target.exists() and "older lines" in notifications(app))
+        assert len(target.read_text().splitlines()) == VIEW_LINES

@@ -24,8 +24,8 @@ def global_options(*, in_verb: bool) -> argparse.ArgumentParser:
     Inside a verb their default is SUPPRESS, so a value given before the verb is kept.
     """
     options = argparse.ArgumentParser(add_help=False)
-    default = {"default": argparse.SUPPRESS} if in_verb else {}
-    flag = {"default": argparse.SUPPRESS} if in_verb else {"default": False}
+    default: dict[str, Any] = {"default": argparse.SUPPRESS} if in_verb else {}
+    flag: dict[str, Any] = {"default": argparse.SUPPRESS} if in_verb else {"default": False}
     options.add_argument("--project", help="Google Cloud project to manage", **default)
     options.add_argument(
         "--sandbox",

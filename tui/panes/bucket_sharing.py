@@ -51,7 +51,9 @@ class Sharing:
             show_error(self.app, service.public_access_refusal(bucket))
             return False
         if flags.uniform_access:
-            return await self.offer_bucket_grant(bucket, service.uniform_access_refusal(bucket, name), name)
+            return await self.offer_bucket_grant(
+                bucket, service.uniform_access_refusal(bucket, name), name
+            )
         url = service.public_url(bucket, name)
         body = (
             f"Anyone on the internet, without signing in, will be able to read the object "

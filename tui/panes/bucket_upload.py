@@ -19,6 +19,7 @@ from tui.services.transfer import plan_upload
 if TYPE_CHECKING:
     from tui.panes.buckets import BucketsPane
 
+
 def group_by_folder(names: list[str], local: dict[str, Path]) -> dict[str, list[Path]]:
     """Object names → {destination folder: local files}, to upload each file to its name."""
     groups: dict[str, list[Path]] = {}

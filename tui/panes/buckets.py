@@ -379,7 +379,9 @@ class BucketsPane(Pane):
         return self.query_one("#objects-table" if self.in_bucket else "#buckets-table", DataTable)
 
     def focus_main(self) -> None:
-        self.table().focus()
+        # Only the visible pane may take the focus, or keys typed on another tab land here.
+        if getattr(self.app, "active_pane", lambda: self)() is self:
+            self.table().focus()
 
     def cursor_key(self) -> str | None:
         table = self.table()

@@ -629,7 +629,7 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
             if self.base is None and self.output_prefix
             else ""
         )
-        self.app.notify(f"Saved the job spec to {path}.{note}", title="Saved")
+        self.app.notify(f"Saved the job spec to {path}.{note}", title="Saved", markup=False)
 
     @on(Button.Pressed, "#submit")
     def _submit(self) -> None:

@@ -5,7 +5,7 @@ So the app has ONE `LogPoller` (in a `LogHub`): every open log view and plot sub
 jobs it shows, and one request per tick serves them all. The next tick is armed only after the
 previous one finished, never sooner than the quota allows; a job nobody watches is unfollowed.
 
-Memory stays bounded: the poller keeps a ring buffer per job and the view a `RichLog` with
+Memory stays bounded: the poller keeps a ring buffer per job and the view a `Log` with
 `max_lines`, mirrored by a deque of the same length (for search and save).
 """
 
@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rich.highlighter import Highlighter
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
@@ -27,7 +28,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, RichLog, Static
+from textual.widgets import Footer, Input, Log, Static
 
 from tui.services.errors import CloudpaneError, translate
 from tui.services.job_models import Job, LogEntry
@@ -202,18 +203,43 @@ def rows_of(entries: Iterable[LogEntry]) -> list[LogRow]:
     return rows
 
 
-def row_text(row: LogRow, needle: str = "") -> Text:
+def row_line(row: LogRow) -> str:
+    """`12:00:07 ERROR workerpool0-0 Traceback …`: fixed columns the highlighter relies on."""
     entry = row.entry
-    severity = SEVERITY_LABEL.get(entry.severity, entry.severity)
-    text = Text(no_wrap=True)
-    text.append(clock(entry.timestamp) + " ", style="dim")
-    text.append(f"{severity[:5]:<5} ", style=SEVERITY_STYLE.get(entry.severity, "green"))
-    if entry.task_name:
-        text.append(f"{entry.task_name} ", style="dim cyan")
-    text.append(row.text, style=TEXT_STYLE.get(entry.severity, ""))
-    if needle:
-        text.highlight_words([needle], style="black on yellow", case_sensitive=False)
-    return text
+    severity = SEVERITY_LABEL.get(entry.severity, entry.severity)[:5]
+    return f"{clock(entry.timestamp)} {severity:<5} {entry.task_name or '-'} {row.text}"
+
+
+LABEL_SEVERITY = {label: severity for severity, label in SEVERITY_LABEL.items()}
+
+
+class LogLineHighlighter(Highlighter):
+    """Colours a line by its severity, and the search term, when the line is drawn.
+
+    The Log widget calls it only for the lines on screen, so a 5,000-line buffer costs
+    nothing until it is looked at.
+    """
+
+    def __init__(self) -> None:
+        self.needle = ""
+
+    def highlight(self, text: Text) -> None:
+        plain = text.plain
+        stamp_end = plain.find(" ")
+        if stamp_end < 0:
+            return
+        level_end = stamp_end + 6
+        label = plain[stamp_end + 1 : level_end].strip()
+        severity = LABEL_SEVERITY.get(label, label)
+        task_end = plain.find(" ", level_end + 1)
+        body = task_end + 1 if task_end > 0 else len(plain)
+        text.stylize("dim", 0, stamp_end)
+        text.stylize(SEVERITY_STYLE.get(severity, "green"), stamp_end + 1, level_end)
+        text.stylize("dim cyan", level_end + 1, body)
+        if severity in TEXT_STYLE:
+            text.stylize(TEXT_STYLE[severity], body)
+        if self.needle:
+            text.highlight_words([self.needle], style="black on yellow", case_sensitive=False)
 
 
 # --- the log view -----------------------------------------------------------------------------
@@ -250,11 +276,14 @@ class LogScreen(Screen[None]):
         self.status = ""  # the poller's news (throttled, errors)
         self.status_error = False
         self.match_text = ""
+        self.highlighter = LogLineHighlighter()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="log-view"):
             yield Static(self.title_line(), id="log-title", markup=False)
-            yield RichLog(id="job-log", max_lines=VIEW_LINES, wrap=False, auto_scroll=True)
+            log = Log(id="job-log", max_lines=VIEW_LINES, highlight=True, auto_scroll=True)
+            log.highlighter = self.highlighter
+            yield log
             yield Input(
                 placeholder="search (enter: find, n/N: next/previous, esc: done)", id="log-search"
             )
@@ -266,7 +295,7 @@ class LogScreen(Screen[None]):
         return f"Logs · {self.job.display_name} · {self.job.status} · {self.job.region} · {where}"
 
     def on_mount(self) -> None:
-        log = self.query_one(RichLog)
+        log = self.query_one(Log)
         log.focus()
         # Lines the shared poller already holds (another view follows this job too).
         self.add_entries(self.hub.poller.lines(self.job.id))
@@ -335,21 +364,21 @@ class LogScreen(Screen[None]):
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
-        log = self.query_one(RichLog)
+        log = self.query_one(Log)
         log.auto_scroll = self.follow
         if self.follow:
             log.scroll_end(animate=False)
         self.update_status()
 
     def action_scroll(self, lines: int) -> None:
-        self.query_one(RichLog).scroll_relative(y=lines, animate=False)
+        self.query_one(Log).scroll_relative(y=lines, animate=False)
 
     def action_home(self) -> None:
         self.set_follow(False)
-        self.query_one(RichLog).scroll_home(animate=False)
+        self.query_one(Log).scroll_home(animate=False)
 
     def action_end(self) -> None:
-        self.query_one(RichLog).scroll_end(animate=False)
+        self.query_one(Log).scroll_end(animate=False)
 
     def set_follow(self, follow: bool) -> None:
         if follow != self.follow:
@@ -364,7 +393,7 @@ class LogScreen(Screen[None]):
     def hide_search(self) -> None:
         box = self.query_one("#log-search", Input)
         box.remove_class("visible")
-        self.query_one(RichLog).focus()
+        self.query_one(Log).focus()
 
     @on(Input.Submitted, "#log-search")
     def _search_submitted(self, event: Input.Submitted) -> None:
@@ -380,16 +409,14 @@ class LogScreen(Screen[None]):
         self.update_status()
 
     def redraw(self) -> None:
-        """Rewrite the kept lines (to show or clear the search highlights)."""
-        self.query_one(RichLog).clear()
-        self.write_rows(list(self.rows), scroll_end=False)
+        """Show (or clear) the search highlights: the lines are coloured when drawn."""
+        self.highlighter.needle = self.needle
+        log = self.query_one(Log)
+        log._render_line_cache.clear()  # Log caches drawn lines by position
+        log.refresh()
 
     def write_rows(self, rows: list[LogRow], scroll_end: bool) -> None:
-        """One write per batch (a Text per row, joined): one screen line per row, and far
-        cheaper than a write per line on a fast log."""
-        if rows:
-            text = Text("\n").join(row_text(row, self.needle) for row in rows)
-            self.query_one(RichLog).write(text, shrink=False, scroll_end=scroll_end)
+        self.query_one(Log).write_lines([row_line(row) for row in rows], scroll_end=scroll_end)
 
     def matches(self) -> list[int]:
         needle = self.needle.lower()
@@ -401,9 +428,11 @@ class LogScreen(Screen[None]):
             return
         found = self.matches()
         if not found:
-            self.app.notify(f"“{self.needle}” is not in the lines shown.", severity="warning")
+            self.app.notify(
+                f"“{self.needle}” is not in the lines shown.", severity="warning", markup=False
+            )
             return
-        log = self.query_one(RichLog)
+        log = self.query_one(Log)
         if self.match_row is None:
             top = int(log.scroll_y)
             after = [i for i in found if i >= top] if step > 0 else [i for i in found if i <= top]
@@ -443,10 +472,12 @@ class LogScreen(Screen[None]):
                 for row in self.rows:
                     out.write(row.plain() + "\n")
         except OSError as exc:
-            self.app.notify(f"Could not save {path}: {exc}", severity="error")
+            self.app.notify(f"Could not save {path}: {exc}", severity="error", markup=False)
             return
         note = f" (the last {len(self.rows):,}; older lines were not kept)" if self.dropped else ""
-        self.app.notify(f"Saved {len(self.rows):,} lines to {path}{note}.", title="Saved")
+        self.app.notify(
+            f"Saved {len(self.rows):,} lines to {path}{note}.", title="Saved", markup=False
+        )
 
     def action_curves(self) -> None:
         self.app.push_screen(CurvesScreen(self.hub, self.job))
@@ -507,6 +538,7 @@ class CurvesScreen(Screen[None]):
                 "This job's logs are followed from when you opened them: "
                 "earlier epochs are missing from the curves.",
                 severity="warning",
+                markup=False,
             )
         self.draw()
 

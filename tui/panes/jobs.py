@@ -256,15 +256,18 @@ class JobsPane(Pane):
     def announce_end(self, job: Job) -> None:
         """A job finished while you looked elsewhere: say so."""
         if job.status == "SUCCEEDED":
-            self.app.notify(f"{job.display_name} succeeded.", title="Job finished")
+            self.app.notify(f"{job.display_name} succeeded.", title="Job finished", markup=False)
         elif job.status == "CANCELLED":
-            self.app.notify(f"{job.display_name} was cancelled.", title="Job cancelled")
+            self.app.notify(
+                f"{job.display_name} was cancelled.", title="Job cancelled", markup=False
+            )
         else:
             self.app.notify(
                 f"{job.display_name} {job.status.lower()}: {job.error or 'no reason given'}"[:600],
                 title="Job ended",
                 severity="error",
                 timeout=15,
+                markup=False,
             )
 
     def tick(self) -> None:
@@ -355,7 +358,7 @@ class JobsPane(Pane):
     def need_selection(self) -> Job | None:
         job = self.selected()
         if job is None:
-            self.app.notify("Select a job first.", severity="warning")
+            self.app.notify("Select a job first.", severity="warning", markup=False)
         return job
 
     def select_job(self, job_id: str) -> None:
@@ -530,6 +533,7 @@ class JobsPane(Pane):
         self.app.notify(
             f"{job.display_name} submitted {where} (job {job.id}). Press l for its logs.",
             title="Job submitted",
+            markup=False,
         )
         self.refresh_jobs()
 
@@ -539,7 +543,7 @@ class JobsPane(Pane):
         if job is None or not self.writable("cancel a job"):
             return
         if not job.is_active:
-            self.app.notify(f"{job.display_name} already ended ({job.status}).")
+            self.app.notify(f"{job.display_name} already ended ({job.status}).", markup=False)
             return
         body = (
             f"Cancel {job.display_name} ({job.hardware} in {job.region})?\n"
@@ -563,7 +567,7 @@ class JobsPane(Pane):
         except CloudpaneError as error:
             self.show_error(error)
             return
-        self.app.notify(f"Cancelling {job.display_name}…")
+        self.app.notify(f"Cancelling {job.display_name}…", markup=False)
         self.refresh_jobs()
 
     def action_delete(self) -> None:
@@ -572,7 +576,9 @@ class JobsPane(Pane):
             return
         if job.is_active:
             self.app.notify(
-                f"{job.display_name} is {job.status}; cancel it first (c).", severity="warning"
+                f"{job.display_name} is {job.status}; cancel it first (c).",
+                severity="warning",
+                markup=False,
             )
             return
         body = (
@@ -592,7 +598,7 @@ class JobsPane(Pane):
         except CloudpaneError as error:
             self.show_error(error)
             return
-        self.app.notify(f"{job.display_name} deleted.")
+        self.app.notify(f"{job.display_name} deleted.", markup=False)
         self.refresh_jobs()
 
     # logs, curves, tuning ------------------------------------------------------
@@ -617,11 +623,13 @@ class JobsPane(Pane):
 
     def action_tuning(self) -> None:
         if self.connection is None:
-            self.app.notify("Not connected yet.", severity="warning")
+            self.app.notify("Not connected yet.", severity="warning", markup=False)
             return
         try:
             from tui.panes.tuning import TuningScreen  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
-            self.app.notify("Hyperparameter tuning is not available yet.", severity="warning")
+            self.app.notify(
+                "Hyperparameter tuning is not available yet.", severity="warning", markup=False
+            )
             return
         self.app.push_screen(TuningScreen(self.connection))

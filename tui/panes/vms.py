@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -48,6 +50,7 @@ COLUMNS = (
     ("external", "External IP", 15),
 )
 TICKING = ("run", "uptime", "autostop")  # the cells the 1 Hz ticker repaints
+TICKING_INDEXES = tuple(i for i, (key, _, _) in enumerate(COLUMNS) if key in TICKING)
 
 STATUS_STYLE = {
     "RUNNING": "green",
@@ -108,6 +111,11 @@ def instance_row(
         instance.internal_ip or "",
         (instance.external_ip or "") if running else "",
     )
+
+
+def cell_keys(cells: tuple[str | Text, ...]) -> tuple[str, ...]:
+    """What a row shows, comparable: text plus style for styled cells."""
+    return tuple(f"{c}\x00{c.style}" if isinstance(c, Text) else c for c in cells)
 
 
 def matches(instance: Instance, needle: str) -> bool:
@@ -183,6 +191,8 @@ class VmsPane(Pane):
         self.figures: pricing.TickerFigures | None = None
         self.cpu_samples: dict[str, list[tuple[datetime, float]]] = {}
         self.cpu_error_shown = False
+        self.warned: set[str] = set()
+        self.rendered: dict[str, tuple[str, ...]] = {}  # row key → what its cells show
 
     def compose(self) -> ComposeResult:
         yield Static("Connecting…", classes="pane-message", id="vms-message")
@@ -213,6 +223,7 @@ class VmsPane(Pane):
         self.poll_delay = float(self.app_config().refresh_seconds)
         self.service = None
         self.instances.clear()
+        self.rendered.clear()
         self.query_one(DataTable).clear()
         self.set_message(f"Loading instances of {connection.backend.project}…")
         self.refresh_instances()
@@ -228,8 +239,6 @@ class VmsPane(Pane):
                 assert self.connection is not None
                 return ComputeService(self.connection.backend)
 
-            import asyncio
-
             self.service = await asyncio.to_thread(build)
         return self.service
 
@@ -243,7 +252,14 @@ class VmsPane(Pane):
         delay = self.poll_delay
         try:
             service = await self.get_service()
+            started = time.monotonic()
             instances = await service.list_instances()
+            # A project so big that listing it takes seconds is polled less often: the
+            # listing's parsing competes with the UI for the interpreter.
+            delay = max(self.poll_delay, 2 * (time.monotonic() - started))
+            assessment = await asyncio.to_thread(self.assess, instances, utcnow())
+            self.apply(instances, assessment)
+            self.failures = 0
         except Exception as exc:
             error = translate(exc, "list instances")
             self.failures += 1
@@ -251,11 +267,9 @@ class VmsPane(Pane):
             self.set_message(f"{error.message} {error.hint} Retrying in {delay:.0f} s.", error=True)
             if self.failures == 1:
                 self.show_error(error)
-        else:
-            self.failures = 0
-            self.apply(instances)
-        # Re-armed only after this poll finished: a slow cloud never piles up calls.
-        self._poll_timer = self.set_timer(delay, self.refresh_instances)
+        finally:
+            # Re-armed only after this poll finished: a slow cloud never piles up calls.
+            self._poll_timer = self.set_timer(delay, self.refresh_instances)
 
     @work(exclusive=True, group="vms-cpu", exit_on_error=False, description="read CPU usage")
     async def refresh_cpu(self) -> None:
@@ -282,47 +296,67 @@ class VmsPane(Pane):
             self.check_warnings(utcnow())
             self.render_table()
 
-    def apply(self, instances: list[Instance]) -> None:
+    def assess(
+        self, instances: list[Instance], now: datetime
+    ) -> tuple[pricing.TickerFigures, list[policy.TurnOffWarning]]:
+        """Costs and turn-off warnings of a fresh listing; pure, so it runs off the UI thread."""
+        self.ledger.observe_all(instances)
+        figures = self.compute_figures(now, instances)
+        warnings = policy.evaluate(
+            instances,
+            self.cpu_samples,
+            now,
+            self.app_config().turn_off_rules(),
+            month_projection=figures.month_projection,
+        )
+        return figures, warnings
+
+    def apply(
+        self,
+        instances: list[Instance],
+        assessment: tuple[pricing.TickerFigures, list[policy.TurnOffWarning]] | None = None,
+    ) -> None:
         first = not self.loaded
         self.instances = {i.id: i for i in instances}
         self.loaded = True
         if first:
             self.refresh_cpu()
         now = utcnow()
-        self.ledger.observe_all(instances)
-        self.figures = self.compute_figures(now)
-        self.check_warnings(now)
+        self.figures, warnings = assessment or self.assess(instances, now)
+        self.announce(warnings, now)
         self.render_table()
         self.update_header()
 
-    def compute_figures(self, now: datetime) -> pricing.TickerFigures:
+    def compute_figures(
+        self, now: datetime, instances: list[Instance] | None = None
+    ) -> pricing.TickerFigures:
         laptop = self.app_config().cost_settings().laptop_price
-        return pricing.ticker(
-            list(self.instances.values()), now, ledger=self.ledger, laptop_price=laptop
-        )
+        found = list(self.instances.values()) if instances is None else instances
+        return pricing.ticker(found, now, ledger=self.ledger, laptop_price=laptop)
 
     def app_config(self) -> Config:
         config = getattr(self.app, "config", None)
         return config if isinstance(config, Config) else Config()
 
     def check_warnings(self, now: datetime) -> None:
-        """Evaluate the turn-off rules; announce each new episode once."""
-        assert self.figures is not None
-        rules = self.app_config().turn_off_rules()
-        self.warnings = policy.evaluate(
-            self.instances.values(),
-            self.cpu_samples,
-            now,
-            rules,
-            month_projection=self.figures.month_projection,
-        )
+        """Evaluate the turn-off rules again (new CPU samples) and announce new episodes."""
+        _, warnings = self.assess(list(self.instances.values()), now)
+        self.announce(warnings, now)
+
+    def announce(self, warnings: list[policy.TurnOffWarning], now: datetime) -> None:
+        """Keep the warnings; announce each new episode once."""
+        self.warnings = warnings
         fresh = self.tracker.update(self.warnings, now)
+        self.update_warned()
         if fresh:
             announce_warnings(self.app, fresh, self.app_config().hook)
 
-    def warned_ids(self) -> set[str]:
+    def update_warned(self) -> None:
+        """Instances with a warning that is not snoozed (their rows are marked)."""
         now = utcnow()
-        return {w.instance_id for w in self.warnings if not self.tracker.is_snoozed(w.key, now)}
+        self.warned = {
+            w.instance_id for w in self.warnings if not self.tracker.is_snoozed(w.key, now)
+        }
 
     def tick(self) -> None:
         """1 Hz: move the cost figures, repainting only the rows on screen."""
@@ -333,19 +367,22 @@ class VmsPane(Pane):
         self.update_header()
         table = self.query_one(DataTable)
         first = int(table.scroll_y)
-        visible = table.ordered_rows[first : first + table.size.height]
-        for row in visible:
-            instance = self.instances.get(row.key.value or "")
-            if instance is None or not instance.is_running:
+        for row in table.ordered_rows[first : first + table.size.height]:
+            key = row.key.value or ""
+            instance = self.instances.get(key)
+            if instance is None or not instance.is_running or key not in self.rendered:
                 continue
-            cells = dict(zip([c[0] for c in COLUMNS], self.row_for(instance, now), strict=True))
-            for column in TICKING:
-                if str(table.get_cell(row.key, column)) != str(cells[column]):
-                    table.update_cell(row.key, column, cells[column])
+            cells = self.row_for(instance, now)
+            shown = cell_keys(cells)
+            before = self.rendered[key]
+            for index in TICKING_INDEXES:
+                if shown[index] != before[index]:
+                    table.update_cell(key, COLUMNS[index][0], cells[index])
+            self.rendered[key] = shown
 
     def row_for(self, instance: Instance, now: datetime) -> tuple[str | Text, ...]:
         cost = self.figures.per_instance.get(instance.id) if self.figures else None
-        return instance_row(instance, now, cost, instance.id in self.warned_ids())
+        return instance_row(instance, now, cost, instance.id in self.warned)
 
     def update_header(self) -> None:
         if self.figures is None:
@@ -364,31 +401,37 @@ class VmsPane(Pane):
             header.set_burn(text)
 
     def render_table(self) -> None:
-        """Bring the table in line with the data by diff: add, update changed cells, remove."""
+        """Bring the table in line with the data by diff: add, update changed cells, remove.
+
+        `self.rendered` remembers what each row shows, so a refresh of thousands of rows
+        compares strings instead of asking the table, and touches only cells that changed.
+        """
         table = self.query_one(DataTable)
         now = utcnow()
         wanted = {i.id: i for i in self.instances.values() if matches(i, self.filter_text)}
-        current = {row.value for row in table.rows}
-        for key in current - wanted.keys():
-            if key is not None:
-                table.remove_row(key)
-        added = False
+        for key in self.rendered.keys() - wanted.keys():
+            table.remove_row(key)
+            del self.rendered[key]
+        new = [i for key, i in wanted.items() if key not in self.rendered]
         for key, instance in wanted.items():
+            if key not in self.rendered:
+                continue
             cells = self.row_for(instance, now)
-            if key in current:
-                old = table.get_row(key)
-                for (column, _, _), value, before in zip(COLUMNS, cells, old, strict=False):
-                    if str(value) != str(before) or (
-                        isinstance(value, Text)
-                        and isinstance(before, Text)
-                        and value.style != before.style
-                    ):
-                        table.update_cell(key, column, value)
-            else:
-                table.add_row(*cells, key=key)
-                added = True
-        if added:
-            table.sort("name", key=lambda name: str(name).lstrip("⚠ ").lower())
+            shown = cell_keys(cells)
+            before = self.rendered[key]
+            if shown != before:
+                for index, (column, _, _) in enumerate(COLUMNS):
+                    if shown[index] != before[index]:
+                        table.update_cell(key, column, cells[index])
+                self.rendered[key] = shown
+        if new:
+            resort = bool(self.rendered)
+            for instance in sorted(new, key=lambda i: i.name):
+                cells = self.row_for(instance, now)
+                table.add_row(*cells, key=instance.id)
+                self.rendered[instance.id] = cell_keys(cells)
+            if resort:  # new rows went to the end; a first fill is already in order
+                table.sort("name", key=lambda name: str(name).lstrip("⚠ ").lower())
         self.update_message(len(wanted))
 
     def update_message(self, shown: int) -> None:
@@ -638,8 +681,6 @@ class VmsPane(Pane):
             self.refresh_instances()
             while not op.done:
                 bar.update_op(key, op.status, op.progress)
-                import asyncio
-
                 await asyncio.sleep(0.5)
                 op = await service.get_operation(op)
             if op.error:
@@ -672,6 +713,7 @@ class VmsPane(Pane):
             def snooze(until_time: object) -> None:
                 if isinstance(until_time, datetime):
                     self.tracker.snooze(warning.instance_id, warning.rule, until_time)
+                    self.update_warned()
                     self.app.notify(
                         f"Snoozed until {until_time.astimezone():%a %H:%M}: {warning.message}"
                     )
