@@ -109,10 +109,103 @@ async def shot_warnings(app: CloudpaneApp, pilot: Pilot) -> None:
     await pilot.press("escape")
 
 
+async def seed_buckets(backend: Backend, folder: Path) -> None:
+    from tui.services.storage import StorageService
+
+    service = StorageService(backend)
+    await service.create_bucket("depth-data", "US-CENTRAL1", "STANDARD")
+    await service.create_bucket("depth-models", "EU", "NEARLINE")
+    await service.create_bucket("shared-results", "US-CENTRAL1", "STANDARD", uniform_access=False)
+    data = folder / "synthetic"
+    (data / "train").mkdir(parents=True)
+    (data / "val").mkdir()
+    for index in range(6):
+        (data / "train" / f"scene-{index:04d}.tfrecord").write_bytes(b"x" * (4096 * (index + 1)))
+    (data / "val" / "scene-0000.tfrecord").write_bytes(b"v" * 8192)
+    (data / "README.txt").write_text("Synthetic RGB-D scenes made by python -m trainer.task\n")
+    await service.upload("depth-data", data, "")
+    await service.add_iam_member("depth-data", "user:ada@example.com", "roles/storage.objectViewer")
+
+
+async def seed_job(backend: Backend) -> None:
+    from tui.services.job_models import TrainerJobRequest
+    from tui.services.jobs import JobsService
+
+    service = JobsService(backend)
+    job = await service.submit_trainer(
+        TrainerJobRequest(
+            display_name="depth-unet",
+            staging_bucket="depth-models",
+            trainer_args=(
+                "--epochs=8",
+                "--image-size=32",
+                "--train-examples=384",
+                "--val-examples=64",
+                "--batch-size=32",
+            ),
+        )
+    )
+    for _ in range(240):
+        job = await service.get_job(job.name)
+        if not job.is_active:
+            return
+        await asyncio.sleep(1)
+
+
+async def shot_buckets(app: CloudpaneApp, pilot: Pilot) -> None:
+    from tui.panes.bucket_permissions import PermissionsScreen
+    from tui.panes.buckets import BucketsPane
+
+    await pilot.press("2")
+    pane = app.query_one(BucketsPane)
+    await wait_for(pilot, lambda: len(pane.buckets) >= 3)
+    app.clear_notifications()
+    await pilot.pause(0.5)
+    app.save_screenshot(str(OUT / "buckets.svg"))
+    pane.focus_main()
+    await pilot.press("enter")
+    await pilot.pause(1.5)
+    app.clear_notifications()
+    app.save_screenshot(str(OUT / "bucket-objects.svg"))
+    await pilot.press("p")
+    await wait_for(pilot, lambda: isinstance(app.screen, PermissionsScreen))
+    await pilot.pause(1.0)
+    app.clear_notifications()
+    app.save_screenshot(str(OUT / "permissions.svg"))
+    await pilot.press("escape")
+    await pilot.press("escape")
+
+
+async def shot_jobs(app: CloudpaneApp, pilot: Pilot) -> None:
+    from tui.panes.job_logs import CurvesScreen, LogScreen
+    from tui.panes.jobs import JobsPane
+
+    await pilot.press("3")
+    pane = app.query_one(JobsPane)
+    await wait_for(pilot, lambda: len(pane.jobs) >= 1)
+    pane.focus_main()
+    app.clear_notifications()
+    await pilot.pause(0.5)
+    app.save_screenshot(str(OUT / "jobs.svg"))
+    await pilot.press("l")
+    await wait_for(pilot, lambda: isinstance(app.screen, LogScreen))
+    await pilot.pause(4)
+    app.clear_notifications()
+    app.save_screenshot(str(OUT / "job-logs.svg"))
+    await pilot.press("p")
+    await wait_for(pilot, lambda: isinstance(app.screen, CurvesScreen))
+    await pilot.pause(1.5)
+    app.save_screenshot(str(OUT / "job-curves.svg"))
+    await pilot.press("escape")
+    await pilot.press("escape")
+
+
 SHOTS: dict[str, Callable[[CloudpaneApp, Pilot], Awaitable[None]]] = {
     "vms": shot_vms,
     "create": shot_create,
     "warnings": shot_warnings,
+    "buckets": shot_buckets,
+    "jobs": shot_jobs,
 }
 
 
@@ -125,6 +218,8 @@ async def main(only: set[str]) -> None:
         try:
             backend = sandbox_backend(info.url, info.project)
             await seed_vms(backend)
+            await seed_buckets(backend, Path(tmp))
+            await seed_job(backend)
             app = CloudpaneApp(
                 Config(refresh_seconds=1), connection=Connection(backend, "", data_dir)
             )
