@@ -200,12 +200,42 @@ async def shot_jobs(app: CloudpaneApp, pilot: Pilot) -> None:
     await pilot.press("escape")
 
 
+async def shot_tuning(app: CloudpaneApp, pilot: Pilot) -> None:
+    from textual.widgets import DataTable, Input
+
+    from tui.panes.jobs import JobsPane
+    from tui.panes.tuning import TuningScreen
+    from tui.panes.tuning_new import NewStudyScreen
+
+    await pilot.press("3")
+    app.query_one(JobsPane).focus_main()
+    await pilot.press("h")
+    await wait_for(pilot, lambda: isinstance(app.screen, TuningScreen))
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(app.screen, NewStudyScreen))
+    new = app.screen
+    new.query_one("#study-path", Input).value = str(ROOT / "trainer" / "hptuning.yaml")
+    new.query_one("#study-path", Input).focus()
+    await pilot.press("enter")
+    await pilot.pause(0.5)
+    new.query_one("#staging-bucket", Input).value = "gs://depth-models"
+    await pilot.press("ctrl+o")
+    new.query_one("#hours-per-trial", Input).value = "0.5"
+    new.query_one("#study-summary", DataTable).focus()
+    await pilot.pause(0.5)
+    app.clear_notifications()
+    app.save_screenshot(str(OUT / "tuning-preview.svg"))
+    await pilot.press("escape")
+    await pilot.press("escape")
+
+
 SHOTS: dict[str, Callable[[CloudpaneApp, Pilot], Awaitable[None]]] = {
     "vms": shot_vms,
     "create": shot_create,
     "warnings": shot_warnings,
     "buckets": shot_buckets,
     "jobs": shot_jobs,
+    "tuning": shot_tuning,
 }
 
 

@@ -385,3 +385,33 @@ async def test_from_a_warning_to_a_stopped_instance(
             pilot, lambda: not [w for w in pane.warnings if w.instance_name == "forgotten-gpu"]
         )
         assert "turn-off warning" not in str(app.query_one("#vms-message").render())
+
+
+def test_vms_pane_no_color_snapshot(
+    snap_compare: Callable[..., bool],
+    clean_sandbox: Backend,
+    sandbox_info: SandboxInfo,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """NO_COLOR terminals: the status must still read without colour (monochrome, 80×24)."""
+    monkeypatch.setattr("tui.panes.vms.utcnow", lambda: FIXED_NOW)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def setup() -> None:
+        service = ComputeService(clean_sandbox)
+        await create(clean_sandbox, "mono-vm", "us-central1-a", "e2-standard-4")
+        await service.wait_operation(
+            await service.stop_instance("us-central1-a", "mono-vm"), timeout=30
+        )
+
+    asyncio.run(setup())
+    app = make_app(clean_sandbox, sandbox_info)
+
+    async def run_before(pilot: Pilot) -> None:
+        await wait_for(
+            pilot, lambda: names(app) == ["mono-vm"] and status_of(app, "mono-vm") == "TERMINATED"
+        )
+        app.clear_notifications()
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
