@@ -11,6 +11,7 @@ zones) and also times a key press answered while the list refreshes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import pty
@@ -60,10 +61,8 @@ def run_once(env: dict[str, str], timeout: float = 60.0) -> tuple[float, float]:
                 data_on_screen = now
     finally:
         os.kill(pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
         os.close(fd)
     if first_frame is None or data_on_screen is None:
         raise RuntimeError(f"the app did not show its list within {timeout} s: {screen[-500:]!r}")
