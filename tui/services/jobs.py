@@ -477,17 +477,30 @@ class JobsService:
         The model, checkpoints and TensorBoard logs land under gs://BUCKET/PREFIX/{model,
         checkpoints,logs}/ (Vertex's AIP_* folders below baseOutputDirectory).
         """
+        say = progress or (lambda text: None)
+        package_uri, output_uri = await self.upload_trainer(req, "cloudpane-jobs", say)
+        spec = trainer_job_spec(req, package_uri, output_uri)
+        say("Creating the training job…")
+        return await self.submit(spec)
+
+    async def upload_trainer(
+        self, req: TrainerJobRequest, folder: str, say: Callable[[str], None]
+    ) -> tuple[str, str]:
+        """Check the request, build the trainer's sdist and upload it to the staging bucket.
+
+        Returns (package URI, base output URI): gs://BUCKET/PREFIX/package/… and
+        gs://BUCKET/PREFIX, PREFIX being `req.output_prefix` or FOLDER/<name>-<UTC time>.
+        """
         problems = validate_trainer_request(req)
         if problems:
             raise InvalidArgument(
-                "The job form is not valid:\n" + "\n".join(f"- {p}" for p in problems),
+                "The trainer settings are not valid:\n" + "\n".join(f"- {p}" for p in problems),
                 "Fix the listed fields and submit again.",
             )
-        say = progress or (lambda text: None)
         bucket, base = split_bucket(req.staging_bucket)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         prefix = req.output_prefix.strip("/") or "/".join(
-            p for p in (base, f"cloudpane-jobs/{_slug(req.display_name)}-{stamp}") if p
+            p for p in (base, f"{folder}/{_slug(req.display_name)}-{stamp}") if p
         )
 
         def package_and_upload() -> str:
@@ -505,9 +518,7 @@ class JobsService:
         package_uri = await call(
             package_and_upload, action=f"upload the trainer package to gs://{bucket}"
         )
-        spec = trainer_job_spec(req, package_uri, f"gs://{bucket}/{prefix}")
-        say("Creating the training job…")
-        return await self.submit(spec)
+        return package_uri, f"gs://{bucket}/{prefix}"
 
     def _storage(self) -> Any:
         def build() -> Any:

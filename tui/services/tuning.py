@@ -17,7 +17,6 @@ import json
 import math
 import re
 import shlex
-import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -32,13 +31,10 @@ from tui.services.hpconfig import HpTuningSpec, format_flags, to_vertex_dict
 from tui.services.job_models import ACTIVE_STATES, Job, JobSpec, LogEntry, TrainerJobRequest
 from tui.services.jobs import (
     JobsService,
-    _slug,
     _time,
     spec_from_job_spec,
     spec_to_job_spec,
-    split_bucket,
     trainer_job_spec,
-    validate_trainer_request,
 )
 from tui.services.logs import LogsService, job_filter
 
@@ -492,36 +488,8 @@ class TuningService:
     async def _bundled_trial_spec(
         self, req: TrainerJobRequest, metric_id: str, say: Progress
     ) -> dict[str, Any]:
-        problems = validate_trainer_request(req)
-        if problems:
-            raise InvalidArgument(
-                "The trainer settings are not valid:\n" + "\n".join(f"- {p}" for p in problems),
-                "Fix the listed fields and submit again.",
-            )
-        bucket, base = split_bucket(req.staging_bucket)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-        prefix = req.output_prefix.strip("/") or "/".join(
-            p for p in (base, f"cloudpane-tuning/{_slug(req.display_name)}-{stamp}") if p
-        )
-        storage = self.jobs._storage()
-
-        def package_and_upload() -> str:
-            # The same deterministic sdist JobsService.submit_trainer uploads.
-            from tui.services.trainer_package import build_trainer_sdist
-
-            with tempfile.TemporaryDirectory(prefix="cloudpane-sdist-") as tmp:
-                say("Building the trainer package…")
-                sdist = build_trainer_sdist(Path(tmp))
-                name = f"{prefix}/package/{sdist.name}"
-                say(f"Uploading {sdist.name} to gs://{bucket}/{name}…")
-                blob = storage.bucket(bucket).blob(name)
-                blob.upload_from_filename(str(sdist), content_type="application/gzip")
-            return f"gs://{bucket}/{name}"
-
-        package_uri = await call(
-            package_and_upload, action=f"upload the trainer package to gs://{bucket}"
-        )
-        return bundled_trial_job_spec(req, metric_id, package_uri, f"gs://{bucket}/{prefix}")
+        package_uri, output_uri = await self.jobs.upload_trainer(req, "cloudpane-tuning", say)
+        return bundled_trial_job_spec(req, metric_id, package_uri, output_uri)
 
     async def list_jobs(self, region: str | None = None) -> list[TuningJob]:
         """The region's tuning jobs, newest first."""
