@@ -458,3 +458,14 @@ def test_cost_settings_from_config() -> None:
         CostSettings.from_mapping({"laptop_price": "cheap"})
     with pytest.raises(SettingsError, match=r"costs\.laptop"):
         CostSettings.from_mapping({"laptop": 999})
+
+
+def test_vertex_hourly_takes_vertex_accelerator_names() -> None:
+    """Vertex names GPUs as an enum (NVIDIA_TESLA_T4); both spellings give one price."""
+    from tui.services.pricing import get_catalog
+
+    catalog = get_catalog()
+    by_enum = catalog.vertex_hourly("n1-standard-8", "us-central1", "NVIDIA_TESLA_T4", 1)
+    by_name = catalog.vertex_hourly("n1-standard-8", "us-central1", "nvidia-tesla-t4", 1)
+    assert by_enum is not None and by_enum == by_name
+    assert by_enum > catalog.vertex_hourly("n1-standard-8", "us-central1")  # type: ignore[operator]

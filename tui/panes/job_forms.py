@@ -69,19 +69,12 @@ def gpu_label(accelerator: str) -> str:
     return short.replace("_", " ")
 
 
-def catalog_gpu(accelerator: str | None) -> str | None:
-    """Vertex's enum name → the price catalog's GPU name (NVIDIA_TESLA_T4 → nvidia-tesla-t4)."""
-    return accelerator.lower().replace("_", "-") if accelerator else None
-
-
 def hourly(machine: str, region: str, gpu: str | None, count: int, replicas: int) -> float | None:
     """Estimated $/h of `replicas` machines of this shape on Vertex AI training."""
     try:
         from tui.services.pricing import get_catalog
 
-        return get_catalog().vertex_hourly(
-            machine, region, catalog_gpu(gpu), count if gpu else 0, replicas
-        )
+        return get_catalog().vertex_hourly(machine, region, gpu, count if gpu else 0, replicas)
     except Exception:  # a broken catalog must not break the form or the table
         return None
 

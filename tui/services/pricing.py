@@ -288,7 +288,12 @@ class PriceCatalog:
         accelerator_count: int = 0,
         replicas: int = 1,
     ) -> float | None:
-        """Estimated Vertex AI custom-training $/h: Compute Engine price × the Vertex multiplier."""
+        """Estimated Vertex AI custom-training $/h: Compute Engine price × the Vertex multiplier.
+
+        Accepts Vertex's accelerator enum names too (NVIDIA_TESLA_T4 → nvidia-tesla-t4).
+        """
+        if accelerator_type:
+            accelerator_type = accelerator_type.lower().replace("_", "-")
         accelerators = (
             ((accelerator_type, accelerator_count),)
             if accelerator_type and accelerator_count

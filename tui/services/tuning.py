@@ -368,12 +368,10 @@ class TrialHardware:
         """Vertex AI's estimated $/h for one trial (None when the catalog has no price)."""
         from tui.services.pricing import get_catalog
 
-        # The catalog names GPUs as Compute Engine does (nvidia-tesla-t4), Vertex as an enum.
-        gpu = self.accelerator_type.lower().replace("_", "-") if self.accelerator_type else None
-        return get_catalog().vertex_hourly(
+        return get_catalog().vertex_hourly(  # takes Vertex's enum names (NVIDIA_TESLA_T4)
             self.machine_type,
             self.region,
-            gpu,
+            self.accelerator_type,
             self.accelerator_count,
             self.replicas,
         )
