@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from textual import on
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input
 from textual.worker import Worker, WorkerState
 
 from tui.services.errors import CloudpaneError, ReadOnly, translate
@@ -65,6 +66,53 @@ class Pane(Vertical):
 
     def start_filter(self) -> None:
         """Open the pane's filter input (`/`)."""
+
+
+class TablePane(Pane):
+    """A pane whose main widget is a table, filtered by words typed after `/`.
+
+    The filter box is an Input with the class `filter`; subclasses keep `filter_text` in mind
+    when they render and implement `render_table`.
+    """
+
+    filter_text = ""
+
+    def render_table(self) -> None:
+        raise NotImplementedError
+
+    def focus_main(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def start_filter(self) -> None:
+        box = self.query_one("Input.filter", Input)
+        box.add_class("visible")
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Changed, "Input.filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self.render_table()
+
+    @on(Input.Submitted, "Input.filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
+
+    def key_escape(self) -> None:
+        box = self.query_one("Input.filter", Input)
+        if box.has_class("visible"):
+            box.remove_class("visible")
+            box.value = ""
+            self.filter_text = ""
+            self.render_table()
+            self.query_one(DataTable).focus()
+
+    def action_cursor(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        if step > 0:
+            table.action_cursor_down()
+        else:
+            table.action_cursor_up()
 
 
 def report_worker_failure(node: Vertical | ModalScreen, event: Worker.StateChanged) -> None:

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from tui.format import duration, utcnow
-from tui.panes.base import PaletteAction, Pane
+from tui.panes.base import PaletteAction, TablePane
 from tui.panes.job_forms import JobSubmission, gpu_label, spec_hourly
 from tui.services.errors import CloudpaneError, translate
 from tui.services.job_models import Job
@@ -109,7 +109,7 @@ def matches(job: Job, needle: str) -> bool:
     return all(word in haystack.lower() for word in needle.lower().split())
 
 
-class JobsPane(Pane):
+class JobsPane(TablePane):
     BINDINGS = [
         Binding("n", "submit", "New job"),
         Binding("o", "open_yaml", "Open YAML"),
@@ -342,9 +342,6 @@ class JobsPane(Pane):
         message.set_class(error, "error")
 
     # ------------------------------------------------------------- helpers
-    def focus_main(self) -> None:
-        self.query_one(DataTable).focus()
-
     def selected(self) -> Job | None:
         table = self.query_one(DataTable)
         if table.row_count == 0:
@@ -367,38 +364,7 @@ class JobsPane(Pane):
             table.move_cursor(row=table.get_row_index(job_id))
 
     # ------------------------------------------------------------- filter
-    def start_filter(self) -> None:
-        box = self.query_one("#jobs-filter", Input)
-        box.add_class("visible")
-        box.value = self.filter_text
-        box.focus()
-
-    @on(Input.Changed, "#jobs-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter_text = event.value.strip()
-        self.render_table()
-
-    @on(Input.Submitted, "#jobs-filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one(DataTable).focus()
-
-    def key_escape(self) -> None:
-        box = self.query_one("#jobs-filter", Input)
-        if box.has_class("visible"):
-            box.remove_class("visible")
-            box.value = ""
-            self.filter_text = ""
-            self.render_table()
-            self.query_one(DataTable).focus()
-
     # ------------------------------------------------------------- actions
-    def action_cursor(self, step: int) -> None:
-        table = self.query_one(DataTable)
-        if step > 0:
-            table.action_cursor_down()
-        else:
-            table.action_cursor_up()
-
     def action_refresh(self) -> None:
         self.refresh_jobs()
 

@@ -22,7 +22,7 @@ from textual.widgets.data_table import RowDoesNotExist
 from tui.alerts import announce_warnings
 from tui.config import Config
 from tui.format import until, uptime, utcnow
-from tui.panes.base import PaletteAction, Pane
+from tui.panes.base import PaletteAction, TablePane
 from tui.services import policy, pricing
 from tui.services.errors import CloudpaneError, translate
 from tui.services.models import Instance, Operation
@@ -135,7 +135,7 @@ def matches(instance: Instance, needle: str) -> bool:
     return all(word in haystack for word in needle.lower().split())
 
 
-class VmsPane(Pane):
+class VmsPane(TablePane):
     BINDINGS = [
         Binding("n", "create", "New"),
         Binding("u", "start", "Start"),
@@ -453,9 +453,6 @@ class VmsPane(Pane):
         message.set_class(error, "error")
 
     # ------------------------------------------------------------- helpers
-    def focus_main(self) -> None:
-        self.query_one(DataTable).focus()
-
     def selected(self) -> Instance | None:
         table = self.query_one(DataTable)
         if table.row_count == 0:
@@ -473,38 +470,7 @@ class VmsPane(Pane):
         return instance
 
     # ------------------------------------------------------------- filter
-    def start_filter(self) -> None:
-        box = self.query_one("#vms-filter", Input)
-        box.add_class("visible")
-        box.value = self.filter_text
-        box.focus()
-
-    @on(Input.Changed, "#vms-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter_text = event.value.strip()
-        self.render_table()
-
-    @on(Input.Submitted, "#vms-filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one(DataTable).focus()
-
-    def key_escape(self) -> None:
-        box = self.query_one("#vms-filter", Input)
-        if box.has_class("visible"):
-            box.remove_class("visible")
-            box.value = ""
-            self.filter_text = ""
-            self.render_table()
-            self.query_one(DataTable).focus()
-
     # ------------------------------------------------------------- actions
-    def action_cursor(self, step: int) -> None:
-        table = self.query_one(DataTable)
-        if step > 0:
-            table.action_cursor_down()
-        else:
-            table.action_cursor_up()
-
     def action_refresh(self) -> None:
         self.refresh_instances()
 
