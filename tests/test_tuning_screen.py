@@ -316,3 +316,22 @@ def test_trials_table_snapshot(
         assert [r[0] for r in rows] == ["", "", "", BEST_MARK, "", ""]
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_read_only_hides_and_refuses_submit_cancel_rerun(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    app = CloudpaneApp(
+        Config(refresh_seconds=30, read_only=True),
+        connection=Connection(clean_sandbox, "", sandbox_info.data_dir),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot, clean_sandbox, sandbox_info, poll=False)
+        shown = {
+            binding.action for _, binding, enabled, *_ in screen.active_bindings.values() if enabled
+        }
+        assert not {"new", "cancel_job", "rerun"} & shown
+        assert "export" in shown
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, NewStudyScreen)

@@ -272,8 +272,12 @@ class CloudpaneApp(App[None]):
 
     def switch_project(self, project: str) -> None:
         if not project:
-            current = self.connection.backend.project if self.connection else "none"
-            self.notify(f"Current project: {current}. Use :project NAME to switch.")
+            if self.connection is None:
+                self.notify("Not connected yet.", severity="warning")
+                return
+            from tui.widgets.project_picker import ProjectPickerScreen
+
+            self.push_screen(ProjectPickerScreen(self.connection.backend), self._project_picked)
             return
         if self.connection and self.connection.backend.is_sandbox:
             self.notify(
@@ -285,6 +289,10 @@ class CloudpaneApp(App[None]):
         self.cli_project = project
         self.use_sandbox = False
         self.connect_backend()
+
+    def _project_picked(self, project: str | None) -> None:
+        if project and self.connection and project != self.connection.backend.project:
+            self.switch_project(project)
 
     # ---------------------------------------------------------------- palette
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -43,7 +43,7 @@ from tui.panes.bucket_transfers import TransfersBar
 from tui.services.errors import CloudpaneError, translate
 from tui.services.storage_models import PUBLIC, Blob, Bucket, ObjectPage
 from tui.widgets.clipboard import copy_to_clipboard
-from tui.widgets.details import DetailsScreen
+from tui.widgets.details import DetailsScreen, console_url
 from tui.widgets.operations import OperationsBar
 
 if TYPE_CHECKING:
@@ -553,7 +553,12 @@ class BucketsPane(Pane):
             if bucket is None:
                 return
             fresh = await service.get_bucket(bucket.name)
-            self.app.push_screen(DetailsScreen(f"gs://{bucket.name}", bucket_details(fresh)))
+            link = (
+                console_url(self.connection.backend, f"storage/browser/{bucket.name}")
+                if self.connection
+                else None
+            )
+            self.app.push_screen(DetailsScreen(f"gs://{bucket.name}", bucket_details(fresh), link))
             return
         key = self.cursor_key()
         if key is None:
@@ -562,7 +567,16 @@ class BucketsPane(Pane):
             self.app.notify(f"{key} is a folder: enter opens it.")
             return
         blob = await service.blob_details(self.bucket or "", key)
-        self.app.push_screen(DetailsScreen(f"gs://{blob.bucket}/{blob.name}", blob_details(blob)))
+        link = (
+            console_url(
+                self.connection.backend, f"storage/browser/_details/{blob.bucket}/{blob.name}"
+            )
+            if self.connection
+            else None
+        )
+        self.app.push_screen(
+            DetailsScreen(f"gs://{blob.bucket}/{blob.name}", blob_details(blob), link)
+        )
 
     # ------------------------------------------------------------- buckets
     def action_create(self) -> None:

@@ -23,7 +23,7 @@ from tui.panes.job_forms import JobSubmission, gpu_label, spec_hourly
 from tui.services.errors import CloudpaneError, translate
 from tui.services.job_models import Job
 from tui.widgets.confirm import ConfirmScreen
-from tui.widgets.details import DetailsScreen
+from tui.widgets.details import DetailsScreen, console_url
 from tui.widgets.operations import OperationsBar
 
 if TYPE_CHECKING:
@@ -383,7 +383,14 @@ class JobsPane(TablePane):
         except CloudpaneError as error:
             self.show_error(error)
             return
-        self.app.push_screen(DetailsScreen(f"{job.display_name} ({job.id})", resource))
+        link = (
+            console_url(
+                self.connection.backend, f"vertex-ai/locations/{job.region}/training/{job.id}/cpu"
+            )
+            if self.connection
+            else None
+        )
+        self.app.push_screen(DetailsScreen(f"{job.display_name} ({job.id})", resource, link))
 
     # submit, load, re-run ------------------------------------------------
     def form(self, **options: object) -> None:

@@ -96,6 +96,11 @@ class TuningScreen(Screen[None]):
         Binding("j", "cursor(1)", "Down", show=False),
         Binding("k", "cursor(-1)", "Up", show=False),
     ]
+    MUTATING = frozenset({"new", "cancel_job", "rerun"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only mode hides the keys that submit, cancel or re-run (and refuses them)."""
+        return not (action in self.MUTATING and getattr(self.app, "read_only", False))
 
     def __init__(
         self,

@@ -28,7 +28,7 @@ from tui.services.errors import CloudpaneError, translate
 from tui.services.models import Instance, Operation
 from tui.services.pricing import InstanceCost, format_money, format_rate
 from tui.widgets.confirm import ConfirmScreen
-from tui.widgets.details import DetailsScreen
+from tui.widgets.details import DetailsScreen, console_url
 from tui.widgets.operations import OperationsBar
 
 if TYPE_CHECKING:
@@ -489,7 +489,20 @@ class VmsPane(TablePane):
         except CloudpaneError as error:
             self.show_error(error)
             return
-        self.app.push_screen(DetailsScreen(f"{instance.name} ({instance.zone})", resource))
+        self.app.push_screen(
+            DetailsScreen(
+                f"{instance.name} ({instance.zone})", resource, self.console_page(instance)
+            )
+        )
+
+    def console_page(self, instance: Instance) -> str | None:
+        """The instance's page in the Cloud Console (none for the sandbox)."""
+        if self.connection is None:
+            return None
+        return console_url(
+            self.connection.backend,
+            f"compute/instancesDetail/zones/{instance.zone}/instances/{instance.name}",
+        )
 
     def action_create(self) -> None:
         if self.connection is None or not self.writable("create an instance"):

@@ -41,6 +41,7 @@ API_MODULES = [
     "logging_api",
     "monitoring",
     "billing",
+    "resource_manager",
 ]
 
 VERSION = "1"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from rich.style import Style
 from rich.syntax import Syntax
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -17,6 +19,23 @@ def to_yaml(resource: dict[str, Any]) -> str:
     return yaml.safe_dump(resource, sort_keys=False, allow_unicode=True, width=100)
 
 
+CONSOLE = "https://console.cloud.google.com"
+
+
+def console_url(backend: object, path: str) -> str | None:
+    """A Cloud Console page of this project; None on the sandbox (it has no Console)."""
+    if getattr(backend, "is_sandbox", True):
+        return None
+    from urllib.parse import quote
+
+    project = quote(str(getattr(backend, "project", "")), safe="")
+    return f"{CONSOLE}/{path}?project={project}"
+
+
+def console_link(url: str) -> Text:
+    return Text.assemble(("Open in Cloud Console ↗", Style(link=url, underline=True)), f"  {url}")
+
+
 class DetailsScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape,q,enter", "close", "Close"),
@@ -24,14 +43,20 @@ class DetailsScreen(ModalScreen[None]):
         Binding("k", "scroll(-1)", "Up", show=False),
     ]
 
-    def __init__(self, title: str, resource: dict[str, Any] | str) -> None:
+    def __init__(
+        self, title: str, resource: dict[str, Any] | str, console_url: str | None = None
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.text = resource if isinstance(resource, str) else to_yaml(resource)
+        self.console_url = console_url
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Label(self.title_text, classes="dialog-title")
+            if self.console_url:
+                # An OSC 8 hyperlink: clickable in terminals that support it, even over SSH.
+                yield Static(console_link(self.console_url), id="console-link")
             with VerticalScroll(id="details-scroll"):
                 yield Static(Syntax(self.text, "yaml", theme="ansi_dark", word_wrap=True))
             yield Label("esc close · j/k scroll", classes="dialog-hint")
