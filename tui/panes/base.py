@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from textual import on
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import RowDoesNotExist
 from textual.worker import Worker, WorkerState
 
 from tui.services.errors import CloudpaneError, ReadOnly, translate
@@ -106,6 +107,22 @@ class TablePane(Pane):
             self.filter_text = ""
             self.render_table()
             self.query_one(DataTable).focus()
+
+    def selected_key(self) -> str | None:
+        """The key of the row under the cursor, if any."""
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except RowDoesNotExist:
+            return None
+
+    def set_message(self, text: str, error: bool = False) -> None:
+        """The line above the table: counts, or what went wrong."""
+        message = self.query_one(".pane-message", Static)
+        message.update(text)
+        message.set_class(error, "error")
 
     def action_cursor(self, step: int) -> None:
         table = self.query_one(DataTable)

@@ -336,21 +336,9 @@ class JobsPane(TablePane):
             text = f"No training jobs in {regions} yet. Press n to submit the bundled trainer."
         self.set_message(text)
 
-    def set_message(self, text: str, error: bool = False) -> None:
-        message = self.query_one("#jobs-message", Static)
-        message.update(text)
-        message.set_class(error, "error")
-
     # ------------------------------------------------------------- helpers
     def selected(self) -> Job | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
-        return self.jobs.get(key or "")
+        return self.jobs.get(self.selected_key() or "")
 
     def need_selection(self) -> Job | None:
         job = self.selected()

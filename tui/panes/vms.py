@@ -447,21 +447,9 @@ class VmsPane(TablePane):
             text = "No instances yet. Press n to create one."
         self.set_message(text)
 
-    def set_message(self, text: str, error: bool = False) -> None:
-        message = self.query_one("#vms-message", Static)
-        message.update(text)
-        message.set_class(error, "error")
-
     # ------------------------------------------------------------- helpers
     def selected(self) -> Instance | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
-        return self.instances.get(key or "")
+        return self.instances.get(self.selected_key() or "")
 
     def need_selection(self) -> Instance | None:
         instance = self.selected()

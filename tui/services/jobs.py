@@ -345,7 +345,7 @@ def job_from_resource(data: Mapping[str, Any]) -> Job:
     )
 
 
-def _to_resource(message: Any) -> dict[str, Any]:
+def to_resource(message: Any) -> dict[str, Any]:
     """A proto-plus CustomJob → its REST JSON (camelCase, enum names)."""
     result: dict[str, Any] = type(message).to_dict(
         message, use_integers_for_enums=False, preserving_proto_field_name=False
@@ -465,7 +465,7 @@ class JobsService:
             created = self._client(spec.region).create_custom_job(
                 parent=self._parent(spec.region), custom_job=message, timeout=60
             )
-            return job_from_resource(_to_resource(created))
+            return job_from_resource(to_resource(created))
 
         return await call(create, action=f"create training job {spec.display_name!r}")
 
@@ -542,7 +542,7 @@ class JobsService:
                 retry=read_retry(),
                 timeout=30,
             )
-            jobs = [job_from_resource(_to_resource(j)) for j in pager]
+            jobs = [job_from_resource(to_resource(j)) for j in pager]
             epoch = datetime.min.replace(tzinfo=timezone.utc)
             return sorted(jobs, key=lambda j: j.created or epoch, reverse=True)
 
@@ -554,7 +554,7 @@ class JobsService:
 
         def fetch() -> dict[str, Any]:
             found = self._client(region).get_custom_job(name=name, retry=read_retry(), timeout=30)
-            return _to_resource(found)
+            return to_resource(found)
 
         return await call(fetch, action=f"read training job {name.rsplit('/', 1)[-1]}")
 

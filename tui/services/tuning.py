@@ -34,6 +34,7 @@ from tui.services.jobs import (
     _time,
     spec_from_job_spec,
     spec_to_job_spec,
+    to_resource,
     trainer_job_spec,
 )
 from tui.services.logs import LogsService, job_filter
@@ -216,13 +217,6 @@ def tuning_job_from_resource(data: Mapping[str, Any]) -> TuningJob:
         error_code=int(error["code"]) if error.get("code") is not None else None,
         labels=labels,
     )
-
-
-def _to_resource(message: Any) -> dict[str, Any]:
-    result: dict[str, Any] = type(message).to_dict(
-        message, use_integers_for_enums=False, preserving_proto_field_name=False
-    )
-    return result
 
 
 def region_of(name: str) -> str:
@@ -478,7 +472,7 @@ class TuningService:
             created = self._client(region).create_hyperparameter_tuning_job(
                 parent=self._parent(region), hyperparameter_tuning_job=message, timeout=60
             )
-            return tuning_job_from_resource(_to_resource(created))
+            return tuning_job_from_resource(to_resource(created))
 
         say("Creating the tuning job…")
         return await call(create, action=f"create tuning job {name!r}")
@@ -499,7 +493,7 @@ class TuningService:
                 retry=read_retry(),
                 timeout=30,
             )
-            jobs = [tuning_job_from_resource(_to_resource(j)) for j in pager]
+            jobs = [tuning_job_from_resource(to_resource(j)) for j in pager]
             epoch = datetime.min.replace(tzinfo=timezone.utc)
             return sorted(jobs, key=lambda j: j.created or epoch, reverse=True)
 
@@ -513,7 +507,7 @@ class TuningService:
             found = self._client(region).get_hyperparameter_tuning_job(
                 name=name, retry=read_retry(), timeout=30
             )
-            return _to_resource(found)
+            return to_resource(found)
 
         return await call(fetch, action=f"read tuning job {name.rsplit('/', 1)[-1]}")
 
