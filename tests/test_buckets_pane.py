@@ -34,6 +34,7 @@ from tui.panes.bucket_transfers import (
 )
 from tui.panes.buckets import BucketsPane
 from tui.sandbox.daemon import SandboxInfo
+from tui.services.audit import read_entries
 from tui.services.clients import Backend
 from tui.services.connect import Connection
 from tui.services.storage import StorageService
@@ -461,7 +462,9 @@ async def test_make_object_public_shows_url_copies_it_and_private_again(
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         body = str(app.screen.query_one("#dialog-body").render())
         assert url in body and "Nothing else in fine becomes public" in body
+        assert "recorded in the audit log" in body
         assert anon_status(url) == 403  # nothing happens before the answer
+        assert read_entries() == []
         await pilot.click("#confirm")
         await wait_for(pilot, lambda: isinstance(app.screen, UrlScreen))
         assert str(app.screen.query_one("#url-text").render()) == url
@@ -475,6 +478,11 @@ async def test_make_object_public_shows_url_copies_it_and_private_again(
         await pilot.press("M")
         await wait_for(pilot, lambda: "private again" in notifications(app))
     assert await asyncio.to_thread(anon_status, url) == 403
+    done = [(e["action"], e["target"]) for e in read_entries() if e["outcome"] == "done"]
+    assert done == [
+        ("make-object-public", "gs://fine/figure.png"),
+        ("make-object-private", "gs://fine/figure.png"),
+    ]
 
 
 async def test_uniform_access_refuses_object_and_offers_the_bucket(

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tui.panes.bucket_forms import SignedUrlScreen, UrlScreen
+from tui.services.audit import audit_path
 from tui.services.errors import CloudpaneError
 from tui.services.storage_models import CannotSign, PublicAccessPrevented, UniformAccessEnabled
 from tui.widgets.clipboard import ClipboardTooLarge, copy_to_clipboard
@@ -27,6 +28,11 @@ def show_error(app: Any, error: CloudpaneError) -> None:
     app.notify(
         f"{error.message}\n{error.hint}".strip(), title=error.title, severity="error", timeout=15
     )
+
+
+def audit_note() -> str:
+    """Exposure is recorded locally; say where, so the user can show it to whoever asks."""
+    return f"\n\nThis is recorded in the audit log {audit_path()}."
 
 
 class Sharing:
@@ -59,6 +65,7 @@ class Sharing:
             f"Anyone on the internet, without signing in, will be able to read the object "
             f"gs://{bucket}/{name} at\n\n{url}\n\nNothing else in {bucket} becomes public. "
             "Downloads by others are billed to this project. M makes it private again."
+            f"{audit_note()}"
         )
         if not await self.ask(
             ConfirmScreen("Make object public", body, confirm_label="Make public")
@@ -103,6 +110,7 @@ class Sharing:
         body = (
             f"{refusal.message}\n\nInstead, the whole bucket can be made public "
             f"(allUsers → Storage Object Viewer). What becomes public:\n{statement}"
+            f"{audit_note()}"
         )
         confirmed = await self.ask(
             ConfirmScreen(
@@ -127,7 +135,7 @@ class Sharing:
         confirmed = await self.ask(
             ConfirmScreen(
                 "Make bucket public",
-                f"Grant allUsers → Storage Object Viewer on {bucket}.\n\n{statement}",
+                f"Grant allUsers → Storage Object Viewer on {bucket}.\n\n{statement}{audit_note()}",
                 confirm_label="Make bucket public",
                 type_to_confirm=bucket,
             )

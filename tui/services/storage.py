@@ -11,13 +11,15 @@ prevention forbids any public grant.
 from __future__ import annotations
 
 import asyncio
+import logging
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from tui.services.audit import AuditLog, AuditLogUnwritable, cloud_identity
 from tui.services.clients import Backend, call, client, read_retry
 from tui.services.errors import CloudpaneError, InvalidArgument, translate
 from tui.services.storage_models import (
@@ -147,6 +149,10 @@ def _blob_model(blob: Any, public_url: str | None = None) -> Blob:
     )
 
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
 def _is_public_binding(binding: dict[str, Any]) -> bool:
     return any(m in PUBLIC_MEMBERS for m in binding.get("members") or ())
 
@@ -158,8 +164,32 @@ def _error_text(exc: BaseException) -> str:
 class StorageService:
     """Buckets, objects, transfers and permissions for one Backend."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, audit: AuditLog | None = None) -> None:
         self.backend = backend
+        self.audit = audit or AuditLog(
+            cloud_identity(backend.credentials, backend.is_sandbox),
+            backend.project,
+            backend.label,
+        )
+
+    async def _audited(
+        self, action: str, target: str, run: Callable[[], Awaitable[T]], **detail: Any
+    ) -> T:
+        """Run an exposing change with a record before (refused if unwritable) and after."""
+        self.audit.record(action, target, "requested", **detail)
+        try:
+            result = await run()
+        except CloudpaneError as exc:
+            self._record_outcome(action, target, f"failed: {exc.message}", **detail)
+            raise
+        self._record_outcome(action, target, "done", **detail)
+        return result
+
+    def _record_outcome(self, action: str, target: str, outcome: str, **detail: Any) -> None:
+        try:
+            self.audit.record(action, target, outcome, **detail)
+        except AuditLogUnwritable:
+            log.warning("audit log: could not record %s %s → %s", action, target, outcome)
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -524,6 +554,13 @@ class StorageService:
             )
         if member in PUBLIC_MEMBERS:
             await self._refuse_public_bucket(bucket)
+            return await self._audited(
+                "make-bucket-public",
+                f"gs://{bucket}",
+                lambda: self._edit_policy(bucket, member, role, add=True),
+                member=member,
+                role=role,
+            )
         return await self._edit_policy(bucket, member, role, add=True)
 
     async def remove_iam_member(self, bucket: str, member: str, role: str) -> list[IamBinding]:
@@ -599,7 +636,14 @@ class StorageService:
             blob.acl.save()
             return [AclEntry(e["entity"], e["role"]) for e in blob.acl]
 
-        return await self._acl_call(edit, bucket, f"grant {role} on {name} to {entity}")
+        async def grant() -> list[AclEntry]:
+            return await self._acl_call(edit, bucket, f"grant {role} on {name} to {entity}")
+
+        if entity in PUBLIC_MEMBERS:
+            return await self._audited(
+                "make-object-public", f"gs://{bucket}/{name}", grant, entity=entity, role=role
+            )
+        return await grant()
 
     async def remove_object_acl(self, bucket: str, name: str, entity: str) -> list[AclEntry]:
         entity = _acl_entity(entity)
@@ -641,8 +685,12 @@ class StorageService:
                 "access): an object is public only through the bucket's policy.",
                 "Remove allUsers from the bucket's permissions to make its objects private.",
             )
-        await self.remove_object_acl(bucket, name, "allUsers")
-        await self.remove_object_acl(bucket, name, "allAuthenticatedUsers")
+
+        async def revoke() -> None:
+            await self.remove_object_acl(bucket, name, "allUsers")
+            await self.remove_object_acl(bucket, name, "allAuthenticatedUsers")
+
+        await self._audited("make-object-private", f"gs://{bucket}/{name}", revoke)
 
     async def describe_bucket_exposure(self, bucket: str) -> str:
         """What becomes public if the bucket is made public: say it before asking."""
@@ -678,7 +726,11 @@ class StorageService:
             policy.bindings = bindings
             bkt.set_iam_policy(policy)
 
-        await call(edit, action=f"make bucket {bucket} private")
+        await self._audited(
+            "make-bucket-private",
+            f"gs://{bucket}",
+            lambda: call(edit, action=f"make bucket {bucket} private"),
+        )
         return await self.get_iam_policy(bucket)
 
     async def _bucket_flags(self, bucket: str) -> dict[str, Any]:
@@ -766,7 +818,12 @@ class StorageService:
                     "--impersonate-service-account=SA_EMAIL`.",
                 ) from exc
 
-        return await call(sign, action=f"sign a URL for {name}")
+        return await self._audited(
+            "sign-url",
+            f"gs://{bucket}/{name}",
+            lambda: call(sign, action=f"sign a URL for {name}"),
+            expires_seconds=int(expires.total_seconds()),
+        )
 
 
 def _check_member(member: str) -> None:
