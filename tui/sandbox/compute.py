@@ -27,6 +27,7 @@ import re
 import secrets
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -270,6 +271,9 @@ class Runtime:
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.op_events: dict[str, asyncio.Event] = {}
+        # (project, requestId) → (when, operation key): a repeated mutation is answered with
+        # the first one's operation instead of acting twice.
+        self.request_ids: dict[tuple[str, str], tuple[float, str]] = {}
         self.closing = False
 
     def schedule(self, at: float, kind: str, key: str) -> None:
@@ -1826,16 +1830,60 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         Route(PREFIX + "/global/images/{image}", image_get, methods=["GET"]),
         Route(PREFIX + "/aggregated/instances", instances_aggregated, methods=["GET"]),
         Route(z + "/instances", instances_list, methods=["GET"]),
-        Route(z + "/instances", instance_insert, methods=["POST"]),
+        Route(z + "/instances", idempotent(ctx, instance_insert), methods=["POST"]),
         Route(z + "/instances/{instance}", instance_get, methods=["GET"]),
-        Route(z + "/instances/{instance}", instance_delete, methods=["DELETE"]),
+        Route(z + "/instances/{instance}", idempotent(ctx, instance_delete), methods=["DELETE"]),
         Route(z + "/instances/{instance}/serialPort", serial_port, methods=["GET"]),
-        Route(z + "/instances/{instance}/{verb}", instance_action, methods=["POST"]),
+        Route(
+            z + "/instances/{instance}/{verb}", idempotent(ctx, instance_action), methods=["POST"]
+        ),
         Route(z + "/operations", operations_list, methods=["GET"]),
         Route(z + "/operations/{operation}", operation_get, methods=["GET"]),
         Route(z + "/operations/{operation}", operation_delete, methods=["DELETE"]),
         Route(z + "/operations/{operation}/wait", operation_wait, methods=["POST"]),
     ]
+
+
+REQUEST_ID_WINDOW = 3600.0  # Google remembers a requestId for at least 60 minutes
+
+
+def idempotent(ctx: SandboxContext, handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    """`requestId` on a mutation, as Compute Engine documents it: a valid, non-zero UUID; a
+    request repeated with the same ID (a client retrying after a timeout or a dropped
+    connection) gets the original operation back and changes nothing again."""
+
+    async def wrapped(request: Request) -> Response:
+        request_id = request.query_params.get("requestId", "")
+        if not request_id:
+            return await handler(request)  # type: ignore[no-any-return]
+        try:
+            valid = uuid.UUID(request_id).int != 0
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ApiError(
+                400,
+                f"Invalid value for field 'requestId': '{request_id}'. "
+                "The request ID must be a valid UUID, and not the zero UUID.",
+            )
+        project = request.path_params["project"]
+        seen = runtime(ctx).request_ids
+        now = time.time()
+        for stale in [k for k, (t, _) in seen.items() if now - t > REQUEST_ID_WINDOW]:
+            del seen[stale]
+        earlier = seen.get((project, request_id))
+        if earlier is not None:
+            op = ctx.store.get(OPERATION, earlier[1])
+            if op is not None:
+                return respond(ctx, public_op(op))
+        response: Response = await handler(request)
+        if response.status_code == 200:
+            op = json.loads(bytes(response.body))
+            key = f"{project}/{last_segment(op.get('zone', ''))}/{op.get('name', '')}"
+            seen[(project, request_id)] = (now, key)
+        return response
+
+    return wrapped
 
 
 def public_op(op: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 from tui.sandbox.context import SandboxContext
 from tui.sandbox.errors import ApiError, error_response
 from tui.sandbox.faults import FaultMiddleware, FaultSettings
+from tui.sandbox.partial_response import PartialResponseMiddleware
 
 log = logging.getLogger("cloudpane.sandbox")
 
@@ -125,7 +126,10 @@ def create_app(ctx: SandboxContext) -> Starlette:
 
     return Starlette(
         routes=admin + api,
-        middleware=[Middleware(FaultMiddleware, settings_ref=ctx)],
+        middleware=[
+            Middleware(FaultMiddleware, settings_ref=ctx),
+            Middleware(PartialResponseMiddleware),
+        ],
         exception_handlers={ApiError: api_error, 404: not_found, 405: not_found, 500: internal},
         lifespan=lifespan,
     )

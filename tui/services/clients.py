@@ -86,8 +86,9 @@ def compute_client(backend: Backend, kind: str) -> Any:
     return _cached_client(build, backend, f"compute.{kind}")
 
 
-def read_retry() -> Any:
-    """Retry for idempotent reads: throttling, brief outages and dropped connections."""
+def read_retry(timeout: float = 30.0) -> Any:
+    """Retry for idempotent calls (reads, and writes made idempotent by a request ID):
+    throttling, brief outages and dropped connections, for up to `timeout` seconds."""
     import requests
     from google.api_core import exceptions as gexc
     from google.api_core import retry
@@ -106,7 +107,7 @@ def read_retry() -> Any:
         initial=0.25,
         maximum=4.0,
         multiplier=2.0,
-        timeout=30.0,
+        timeout=timeout,
     )
 
 
