@@ -221,9 +221,9 @@ async def test_failed_operation_is_shown_and_screen_stays_usable(
     app = make_app(clean_sandbox, sandbox_info)
     async with app.run_test(size=SIZE) as pilot:
         await select_row(pilot, app, "fragile")
-        faults(
+        faults(  # a refusal: not retried (a 500 or 503 would be, see test_idempotent_writes)
             fail_next=1,
-            codes=[500],
+            codes=[403],
             path_prefix="/compute/v1/projects/cloudpane-sandbox/zones/us-central1-a/instances/fragile/stop",
         )
         await pilot.press("t")

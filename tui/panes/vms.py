@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -113,6 +114,13 @@ def instance_row(
     )
 
 
+# From this many instances on, the ticker's figures are computed in a thread (see tick).
+THREADED_TICK_FROM = 500
+
+# A row's cells, and what they show in comparable form (see cell_keys).
+Row = tuple[tuple[str | Text, ...], tuple[str, ...]]
+
+
 def cell_keys(cells: tuple[str | Text, ...]) -> tuple[str, ...]:
     """What a row shows, comparable: text plus style for styled cells."""
     return tuple(f"{c}\x00{c.style}" if isinstance(c, Text) else c for c in cells)
@@ -186,6 +194,8 @@ class VmsPane(TablePane):
         self.loaded = False
         self._poll_timer: Timer | None = None
         self.ledger = pricing.RunLedger()
+        # The ledger is fed and read from worker threads (refresh and ticker may overlap).
+        self.ledger_lock = threading.Lock()
         self.tracker = policy.WarningTracker()
         self.warnings: list[policy.TurnOffWarning] = []
         self.figures: pricing.TickerFigures | None = None
@@ -257,8 +267,9 @@ class VmsPane(TablePane):
             # A project so big that listing it takes seconds is polled less often: the
             # listing's parsing competes with the UI for the interpreter.
             delay = max(self.poll_delay, 2 * (time.monotonic() - started))
-            assessment = await asyncio.to_thread(self.assess, instances, utcnow())
-            self.apply(instances, assessment)
+            filter_text = self.filter_text
+            assessment, rows = await asyncio.to_thread(self.prepare, instances, filter_text)
+            self.apply(instances, assessment, rows if filter_text == self.filter_text else None)
             self.failures = 0
         except Exception as exc:
             error = translate(exc, "list instances")
@@ -300,7 +311,8 @@ class VmsPane(TablePane):
         self, instances: list[Instance], now: datetime
     ) -> tuple[pricing.TickerFigures, list[policy.TurnOffWarning]]:
         """Costs and turn-off warnings of a fresh listing; pure, so it runs off the UI thread."""
-        self.ledger.observe_all(instances)
+        with self.ledger_lock:
+            self.ledger.observe_all(instances)
         figures = self.compute_figures(now, instances)
         warnings = policy.evaluate(
             instances,
@@ -311,10 +323,28 @@ class VmsPane(TablePane):
         )
         return figures, warnings
 
+    def prepare(
+        self, instances: list[Instance], filter_text: str
+    ) -> tuple[tuple[pricing.TickerFigures, list[policy.TurnOffWarning]], dict[str, Row]]:
+        """Off the UI thread: costs, warnings, and the cells of every row to show. With
+        thousands of instances, building the rows is most of a refresh's work; the UI thread
+        then only compares them with what it shows."""
+        now = utcnow()
+        figures, warnings = self.assess(instances, now)
+        warned = {w.instance_id for w in warnings if not self.tracker.is_snoozed(w.key, now)}
+        rows: dict[str, Row] = {}
+        for instance in instances:
+            if matches(instance, filter_text):
+                cost = figures.per_instance.get(instance.id)
+                cells = instance_row(instance, now, cost, instance.id in warned)
+                rows[instance.id] = (cells, cell_keys(cells))
+        return (figures, warnings), rows
+
     def apply(
         self,
         instances: list[Instance],
         assessment: tuple[pricing.TickerFigures, list[policy.TurnOffWarning]] | None = None,
+        rows: dict[str, Row] | None = None,
     ) -> None:
         first = not self.loaded
         self.instances = {i.id: i for i in instances}
@@ -324,7 +354,7 @@ class VmsPane(TablePane):
         now = utcnow()
         self.figures, warnings = assessment or self.assess(instances, now)
         self.announce(warnings, now)
-        self.render_table()
+        self.render_table(rows)
         self.update_header()
 
     def compute_figures(
@@ -332,7 +362,8 @@ class VmsPane(TablePane):
     ) -> pricing.TickerFigures:
         laptop = self.app_config().cost_settings().laptop_price
         found = list(self.instances.values()) if instances is None else instances
-        return pricing.ticker(found, now, ledger=self.ledger, laptop_price=laptop)
+        with self.ledger_lock:
+            return pricing.ticker(found, now, ledger=self.ledger, laptop_price=laptop)
 
     def app_config(self) -> Config:
         config = getattr(self.app, "config", None)
@@ -362,8 +393,21 @@ class VmsPane(TablePane):
         """1 Hz: move the cost figures, repainting only the rows on screen."""
         if not self.loaded or not self.instances:
             return
+        if len(self.instances) >= THREADED_TICK_FROM:
+            self.tick_in_thread()
+            return
         now = utcnow()
-        self.figures = self.compute_figures(now)
+        self.show_tick(self.compute_figures(now), now)
+
+    @work(exclusive=True, group="vms-tick", exit_on_error=False, description="cost ticker")
+    async def tick_in_thread(self) -> None:
+        """Thousands of instances: the figures take tens of ms, too long for the UI thread."""
+        now = utcnow()
+        figures = await asyncio.to_thread(self.compute_figures, now)
+        self.show_tick(figures, now)
+
+    def show_tick(self, figures: pricing.TickerFigures, now: datetime) -> None:
+        self.figures = figures
         self.update_header()
         table = self.query_one(DataTable)
         first = int(table.scroll_y)
@@ -400,15 +444,26 @@ class VmsPane(TablePane):
         for header in self.app.query(StatusHeader):
             header.set_burn(text)
 
-    def render_table(self) -> None:
+    def render_table(self, rows: dict[str, Row] | None = None) -> None:
         """Bring the table in line with the data by diff: add, update changed cells, remove.
 
         `self.rendered` remembers what each row shows, so a refresh of thousands of rows
         compares strings instead of asking the table, and touches only cells that changed.
+        `rows` are the cells already built off the UI thread (see `prepare`).
         """
         table = self.query_one(DataTable)
         now = utcnow()
         wanted = {i.id: i for i in self.instances.values() if matches(i, self.filter_text)}
+        if rows is None or rows.keys() != wanted.keys():
+            rows = {}
+
+        def row(instance: Instance) -> Row:
+            found = rows.get(instance.id)
+            if found is None:
+                cells = self.row_for(instance, now)
+                found = (cells, cell_keys(cells))
+            return found
+
         for key in self.rendered.keys() - wanted.keys():
             table.remove_row(key)
             del self.rendered[key]
@@ -416,8 +471,7 @@ class VmsPane(TablePane):
         for key, instance in wanted.items():
             if key not in self.rendered:
                 continue
-            cells = self.row_for(instance, now)
-            shown = cell_keys(cells)
+            cells, shown = row(instance)
             before = self.rendered[key]
             if shown != before:
                 for index, (column, _, _) in enumerate(COLUMNS):
@@ -427,9 +481,9 @@ class VmsPane(TablePane):
         if new:
             resort = bool(self.rendered)
             for instance in sorted(new, key=lambda i: i.name):
-                cells = self.row_for(instance, now)
+                cells, shown = row(instance)
                 table.add_row(*cells, key=instance.id)
-                self.rendered[instance.id] = cell_keys(cells)
+                self.rendered[instance.id] = shown
             if resort:  # new rows went to the end; a first fill is already in order
                 table.sort("name", key=lambda name: str(name).lstrip("⚠ ").lower())
         self.update_message(len(wanted))
