@@ -15,7 +15,45 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tui.config import Config, ConfigError, load_config
+from tui.config import Config, ConfigError, check_region, check_zone, load_config
+
+
+def share(text: str) -> float:
+    """A rate from 0 to 1 (`--error-rate 0.2`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1 (0.2 = 20 %), got {text}")
+    return value
+
+
+def count(text: str) -> int:
+    """A whole number >= 0 (`--instances 3`, `--latency-ms 200`)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """`--set '{"malformed_next": 2}'`: a JSON object, or a message that says where it breaks."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not valid JSON ({exc.msg} at column {exc.colno}): {text!r}; "
+            """write an object, e.g. '{"fail_next": 2, "codes": [503]}'"""
+        ) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f"expected a JSON object ({{...}}), got {type(value).__name__}: {text!r}"
+        )
+    return value
 
 
 def global_options(*, in_verb: bool) -> argparse.ArgumentParser:
@@ -88,16 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_verbs.add_parser("status", help="where the sandbox listens and how to use it")
     sandbox_verbs.add_parser("reset", help="delete everything in the sandbox")
     seed = sandbox_verbs.add_parser("seed", help="create demo resources")
-    seed.add_argument("--instances", type=int, default=0, help="number of VM instances")
-    seed.add_argument("--zones", type=int, default=20, help="spread over this many zones")
-    seed.add_argument("--objects", type=int, default=0, help="objects in a demo bucket")
+    seed.add_argument("--instances", type=count, default=0, help="number of VM instances")
+    seed.add_argument("--zones", type=count, default=20, help="spread over this many zones")
+    seed.add_argument("--objects", type=count, default=0, help="objects in a demo bucket")
     seed.add_argument("--bucket", default=None, help="bucket for --objects")
     faults = sandbox_verbs.add_parser(
         "faults", help="inject latency and errors (reliability tests)"
     )
-    faults.add_argument("--error-rate", type=float, default=0.0)
-    faults.add_argument("--latency-ms", type=int, default=0)
-    faults.add_argument("--drop-rate", type=float, default=0.0)
+    faults.add_argument("--error-rate", type=share, default=0.0, help="share answered 429/503")
+    faults.add_argument("--latency-ms", type=count, default=0, help="delay every request")
+    faults.add_argument("--drop-rate", type=share, default=0.0, help="share of dropped connections")
+    faults.add_argument(
+        "--set",
+        type=json_object,
+        metavar="JSON",
+        help="any fault settings as a JSON object, e.g. "
+        """'{"malformed_next": 1}' or '{"html_next": 1, "path_prefix": "/storage/"}'""",
+    )
 
     prices = verbs.add_parser("prices", help="the price catalog")
     prices_verbs = prices.add_subparsers(dest="prices_verb", metavar="ACTION", required=True)
@@ -125,9 +170,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def effective_config(args: argparse.Namespace) -> Config:
-    config = load_config(args.config) if args.config else load_config()
+    if args.config:
+        if not args.config.exists():  # a typo in --config must not silently give the defaults
+            raise ConfigError(
+                f"--config {args.config}: no such file. Check the path, or leave --config out "
+                "to use the default config file."
+            )
+        config = load_config(args.config)
+    else:
+        config = load_config()
     if args.profile:
         config = config.with_profile(args.profile)
+    for flag, value, check in (
+        ("--region", args.region, check_region),
+        ("--zone", args.zone, check_zone),
+    ):
+        problem = check(value) if value else None
+        if problem:
+            raise ConfigError(f"{flag}: {problem}")
+    if args.zone and args.region and not args.zone.startswith(args.region + "-"):
+        raise ConfigError(
+            f"--zone {args.zone} is not in --region {args.region}; give one of them, or a zone "
+            f"of {args.region} (e.g. {args.region}-a)."
+        )
     if args.region:
         config = replace(config, region=args.region)
     if args.zone:
@@ -170,19 +235,13 @@ def run_sandbox(args: argparse.Namespace) -> int:
             options["bucket"] = args.bucket
         print(json.dumps(daemon.admin(info, "seed", options)))
     elif verb == "faults":
-        print(
-            json.dumps(
-                daemon.admin(
-                    info,
-                    "faults",
-                    {
-                        "error_rate": args.error_rate,
-                        "latency_ms": args.latency_ms,
-                        "drop_rate": args.drop_rate,
-                    },
-                )
-            )
-        )
+        settings: dict[str, Any] = {
+            "error_rate": args.error_rate,
+            "latency_ms": args.latency_ms,
+            "drop_rate": args.drop_rate,
+        }
+        settings.update(args.set or {})
+        print(json.dumps(daemon.admin(info, "faults", settings)))
     return 0
 
 
@@ -234,10 +293,41 @@ def run_tui(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def check_fault_environment() -> None:
+    """A bad CLOUDPANE_SANDBOX_FAULTS would make the sandbox die at start with a traceback in
+    its log; say what is wrong before anything starts it."""
+    if not os.environ.get("CLOUDPANE_SANDBOX_FAULTS"):
+        return
+    from tui.sandbox.faults import FaultSettings
+
+    try:
+        FaultSettings.from_env()
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"{exc}. Fix or unset it, e.g. CLOUDPANE_SANDBOX_FAULTS='{{\"error_rate\": 0.1}}'."
+        ) from None
+
+
+def sandbox_refusal(exc: BaseException) -> str | None:
+    """The sandbox's own words when its admin endpoint refused (400 with Google's error body)."""
+    import urllib.error
+
+    if isinstance(exc, urllib.error.HTTPError):
+        try:
+            body = json.loads(exc.read() or b"{}")
+            return str(body["error"]["message"])
+        except (ValueError, KeyError, TypeError):
+            return f"the sandbox answered HTTP {exc.code}"
+    if isinstance(exc, urllib.error.URLError):
+        return f"the sandbox does not answer ({exc.reason}); see `cloudpane sandbox status`"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = effective_config(args)
+        check_fault_environment()
     except ConfigError as exc:
         print(f"cloudpane: {exc}", file=sys.stderr)
         return 2
@@ -251,6 +341,12 @@ def main(argv: list[str] | None = None) -> int:
                 return run_sandbox(args)
             except SandboxError as exc:
                 print(f"cloudpane: {exc}", file=sys.stderr)
+                return 2
+            except OSError as exc:  # urllib's errors are OSErrors
+                refusal = sandbox_refusal(exc)
+                if refusal is None:
+                    raise
+                print(f"cloudpane sandbox {args.sandbox_verb}: {refusal}", file=sys.stderr)
                 return 2
         if args.verb == "prices":
             return run_prices(args, config)

@@ -22,8 +22,11 @@ read_only = true
 from __future__ import annotations
 
 import configparser
+import difflib
 import os
+import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,8 +82,16 @@ class Config:
 
     def with_profile(self, name: str) -> Config:
         if name not in self.profiles:
-            known = ", ".join(sorted(self.profiles)) or "none defined"
-            raise ConfigError(f"{self.source}: no profile named {name!r} (profiles: {known})")
+            where = config_path() if self.source == "defaults" else self.source
+            if not self.profiles:
+                raise ConfigError(
+                    f"no profile named {name!r}: {where} defines no profiles. "
+                    f"Add a [profiles.{name}] table to it, or leave out --profile."
+                )
+            known = ", ".join(sorted(self.profiles))
+            close = difflib.get_close_matches(name, list(self.profiles), n=1)
+            also = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{where}: no profile named {name!r} (profiles: {known}).{also}")
         return _apply(self, self.profiles[name], f"{self.source} [profiles.{name}]")
 
     def turn_off_rules(self) -> Rules:
@@ -94,6 +105,31 @@ class Config:
         return CostSettings.from_mapping(self.costs)
 
 
+# Zones and regions as Google names them: us-central1-a, europe-west4, northamerica-northeast1-b.
+REGION_PATTERN = re.compile(r"^[a-z]+(?:-[a-z]+)+[0-9]+$")
+ZONE_PATTERN = re.compile(r"^[a-z]+(?:-[a-z]+)+[0-9]+-[a-z]$")
+
+
+def check_region(value: str) -> str | None:
+    """None if `value` looks like a region name, else why not (no API call: works offline)."""
+    if REGION_PATTERN.match(value):
+        return None
+    if ZONE_PATTERN.match(value):
+        return f"{value!r} is a zone, not a region; the region is {value.rsplit('-', 1)[0]!r}."
+    return f"{value!r} is not a region name (like us-central1 or europe-west4)."
+
+
+def check_zone(value: str) -> str | None:
+    """None if `value` looks like a zone name, else why not (no API call: works offline)."""
+    if ZONE_PATTERN.match(value):
+        return None
+    if REGION_PATTERN.match(value):
+        return f"{value!r} is a region, not a zone; add the zone letter, e.g. {value + '-a'!r}."
+    return f"{value!r} is not a zone name (like us-central1-a or europe-west4-b)."
+
+
+_TYPE_WORDS = {bool: "true or false", str: "a string in quotes", int: "a number"}
+
 _SCALARS: dict[str, tuple[type, ...]] = {
     "project": (str,),
     "region": (str,),
@@ -104,25 +140,53 @@ _SCALARS: dict[str, tuple[type, ...]] = {
 }
 
 
-def _apply(base: Config, data: dict[str, Any], where: str) -> Config:
+def _no_line(key: str, table: str | None = None) -> int | None:
+    return None
+
+
+def _apply(
+    base: Config,
+    data: dict[str, Any],
+    where: str,
+    line_of: Callable[[str, str | None], int | None] = _no_line,
+) -> Config:
     changes: dict[str, Any] = {}
     known = {f.name for f in fields(Config)} - {"source"}
+
+    def at(key: str, table: str | None = None) -> str:
+        line = line_of(key, table)
+        if line is None:
+            return where
+        # "file.toml:3" or "file.toml:3 [profiles.work]": the line first, as compilers do.
+        path, _, table = where.partition(" [")
+        return f"{path}:{line}" + (f" [{table}" if table else "")
+
     for key, value in data.items():
         if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            also = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(
-                f"{where}: unknown setting {key!r}. Known settings: {', '.join(sorted(known))}."
+                f"{at(key)}: unknown setting {key!r}.{also} "
+                f"Known settings: {', '.join(sorted(known))}."
             )
         if key in _SCALARS:
             types = _SCALARS[key]
             if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
-                wanted = " or ".join(t.__name__ for t in types)
-                raise ConfigError(f"{where}: {key} must be a {wanted}, not {value!r}.")
+                wanted = _TYPE_WORDS.get(types[0], types[0].__name__)
+                raise ConfigError(f"{at(key)}: {key} must be {wanted}, not {value!r}.")
             if key == "refresh_seconds" and isinstance(value, int | float) and value <= 0:
-                raise ConfigError(f"{where}: {key} must be positive, not {value!r}.")
+                raise ConfigError(f"{at(key)}: {key} must be more than 0 seconds, not {value!r}.")
+            check = {"region": check_region, "zone": check_zone}.get(key)
+            problem = check(value) if check and isinstance(value, str) else None
+            if problem:
+                raise ConfigError(f"{at(key)}: {key}: {problem}")
             changes[key] = float(value) if isinstance(value, int) and float in types else value
         elif key in ("rules", "costs", "profiles"):
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}: [{key}] must be a table.")
+                raise ConfigError(
+                    f"{at(key)}: {key} must be a table ([{key}] with settings below it), "
+                    f"not {value!r}."
+                )
             changes[key] = value
     config = replace(base, **changes)
     from tui.services.errors import InvalidArgument
@@ -131,8 +195,36 @@ def _apply(base: Config, data: dict[str, Any], where: str) -> Config:
         config.turn_off_rules()
         config.cost_settings()
     except InvalidArgument as exc:
-        raise ConfigError(f"{where}: {exc.message}") from exc
+        # "rules.idle_minutes must be …": point at that line of the [rules] table.
+        named = re.match(r"(rules|costs)\.(\w+)", exc.message)
+        place = at(named.group(2), named.group(1)) if named else where
+        raise ConfigError(f"{place}: {exc.message}") from exc
     return config
+
+
+def _line_finder(text: str, table: str = "") -> Callable[[str, str | None], int | None]:
+    """The line where `key = …` (or `[key]`) is written in `table` ("" = the top level).
+
+    tomllib reports lines only for syntax errors; a wrong *value* deserves its line too.
+    """
+    lines = text.splitlines()
+
+    def line_of(key: str, in_table: str | None = None) -> int | None:
+        wanted = table if in_table is None else (f"{table}.{in_table}" if table else in_table)
+        current = ""
+        assign = re.compile(rf"[\"']?{re.escape(key)}[\"']?\s*=")
+        for number, line in enumerate(lines, start=1):
+            heading = re.match(r"\[+\s*([^\]]+?)\s*\]+", line.strip())
+            if heading:
+                current = heading.group(1).strip()
+                if wanted == "" and (current == key or current.startswith(key + ".")):
+                    return number  # [rules], [profiles.work]: a table's line is its header
+                continue
+            if current == wanted and assign.match(line.strip()):
+                return number
+        return None
+
+    return line_of
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -142,6 +234,8 @@ def load_config(path: Path | None = None) -> Config:
         raw = path.read_bytes()
     except FileNotFoundError:
         return Config()
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; --config takes the config file itself.") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror}).") from exc
     try:
@@ -149,11 +243,20 @@ def load_config(path: Path | None = None) -> Config:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: the config file is not UTF-8 text.") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    config = _apply(Config(source=str(path)), data, str(path))
+        # tomllib says "Invalid value (at line 3, column 8)": put the place first.
+        place = re.search(r"\(at (line \d+, column \d+)\)", str(exc))
+        where = f" at {place.group(1)}" if place else ""
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(
+            f"{path}: invalid TOML{where}: {reason}. Strings need quotes "
+            '(zone = "us-central1-a"); see Configuration in the README.'
+        ) from exc
+    text = raw.decode("utf-8")
+    config = _apply(Config(source=str(path)), data, str(path), _line_finder(text))
     for name, profile in config.profiles.items():
         if not isinstance(profile, dict):
             raise ConfigError(f"{path}: [profiles.{name}] must be a table.")
+        _apply(config, profile, f"{path} [profiles.{name}]", _line_finder(text, f"profiles.{name}"))
     return config
 
 

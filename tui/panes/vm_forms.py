@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from textual import on, work
@@ -39,6 +39,55 @@ DISK_TYPES = [
     ("Standard persistent disk", "pd-standard"),
 ]
 MIN_DISK_GB, MAX_DISK_GB = 10, 65536
+MIN_AUTO_STOP_HOURS, MAX_AUTO_STOP_HOURS = 0.5 / 60, 120 * 24  # Compute Engine's limits
+
+
+# --- the form's checks, pure so they can be tested without a screen ---------------------------
+
+
+def parse_disk_size(text: str) -> tuple[int | None, str]:
+    """The boot disk size in GB, or why the text is not one."""
+    text = text.strip()
+    try:
+        size = int(text)
+    except ValueError:
+        return None, f"Disk size must be a whole number of GB (e.g. 50), not {text!r}."
+    if not MIN_DISK_GB <= size <= MAX_DISK_GB:
+        return None, f"Disk size must be between {MIN_DISK_GB} and {MAX_DISK_GB} GB, not {size}."
+    return size, ""
+
+
+def parse_auto_stop(text: str) -> tuple[int | None, str]:
+    """Auto-stop hours → seconds (None = never), or why the text is not a duration."""
+    text = text.strip()
+    if not text:
+        return None, ""
+    try:
+        hours = float(text)
+    except ValueError:
+        return None, f"Auto-stop must be a number of hours (e.g. 4 or 0.5), not {text!r}."
+    if not MIN_AUTO_STOP_HOURS <= hours <= MAX_AUTO_STOP_HOURS:
+        return None, (
+            f"Auto-stop must be between 30 seconds and 120 days (0.0084 to 2880 hours), not {text}."
+        )
+    return int(hours * 3600), ""
+
+
+def check_gpu(
+    gpu_type: str | None, count: int, accelerators: Mapping[str, AcceleratorType], zone: str
+) -> str:
+    """'' when `count` GPUs of `gpu_type` can go on one instance in `zone`, else why not."""
+    if not gpu_type:
+        return ""
+    if gpu_type not in accelerators:
+        offered = ", ".join(sorted(accelerators)) or "none"
+        return f"{zone} offers no {gpu_type} (GPUs there: {offered}); choose another zone."
+    if count < 1:
+        return f"Choose how many {gpu_type} to attach (1 or more), or no GPU."
+    maximum = accelerators[gpu_type].max_per_instance
+    if count > maximum:
+        return f"{gpu_type} allows at most {maximum} per instance in {zone}, not {count}."
+    return ""
 
 
 def price_summary(spec: InstanceSpec | None, machine: MachineType | None) -> str:
@@ -255,31 +304,19 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
         image_key = self.query_one("#image", Select).value
         if not isinstance(image_key, str) or image_key not in self.images:
             return None, "Choose a boot image."
-        size_text = self.query_one("#disk-size", Input).value.strip()
-        try:
-            size = int(size_text)
-        except ValueError:
-            return None, f"Disk size must be a whole number of GB, not {size_text!r}."
-        if not MIN_DISK_GB <= size <= MAX_DISK_GB:
-            return None, f"Disk size must be between {MIN_DISK_GB} and {MAX_DISK_GB} GB."
+        size, problem = parse_disk_size(self.query_one("#disk-size", Input).value)
+        if size is None:
+            return None, problem
         gpu = self.query_one("#gpu", Select).value
         gpu_type = gpu if isinstance(gpu, str) else None
         count = self.query_one("#gpu-count", Select).value if gpu_type else 0
         count = int(count) if isinstance(count, int) else 0
-        if gpu_type:
-            maximum = self.accelerators[gpu_type].max_per_instance
-            if count > maximum:
-                return None, f"{gpu_type} allows at most {maximum} per instance in {zone}."
-        hours_text = self.query_one("#auto-stop", Input).value.strip()
-        max_run = None
-        if hours_text:
-            try:
-                hours = float(hours_text)
-            except ValueError:
-                return None, f"Auto-stop must be a number of hours, not {hours_text!r}."
-            if not 0.5 / 60 <= hours <= 120 * 24:
-                return None, "Auto-stop must be between 30 seconds and 120 days."
-            max_run = int(hours * 3600)
+        problem = check_gpu(gpu_type, count, self.accelerators, zone)
+        if problem:
+            return None, problem
+        max_run, problem = parse_auto_stop(self.query_one("#auto-stop", Input).value)
+        if problem:
+            return None, problem
         spec = InstanceSpec(
             name=name,
             zone=zone,

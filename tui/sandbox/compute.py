@@ -1498,6 +1498,12 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
                 f"Invalid value for field 'resource.disks[0].initializeParams.diskSizeGb': '{size}'. "
                 f"Requested disk size cannot be smaller than the image size ({family.disk_size_gb} GB)",
             )
+        if size > MAX_DISK_GB:
+            raise ApiError(
+                400,
+                f"Invalid value for field 'resource.disks[0].initializeParams.diskSizeGb': '{size}'. "
+                f"Disk size cannot be larger than {MAX_DISK_GB} GB.",
+            )
         disk_type = last_segment(str(params.get("diskType") or "pd-standard"))
         if disk_type not in DISK_TYPES:
             raise not_found(f"projects/{project}/zones/{zone}/diskTypes/{disk_type}")
@@ -1843,6 +1849,8 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         Route(z + "/operations/{operation}/wait", operation_wait, methods=["POST"]),
     ]
 
+
+MAX_DISK_GB = 65536  # a persistent disk holds at most 64 TB
 
 REQUEST_ID_WINDOW = 3600.0  # Google remembers a requestId for at least 60 minutes
 

@@ -18,7 +18,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tui.services.clients import Backend, call, compute_client, read_retry
-from tui.services.errors import CloudpaneError, InvalidArgument, OperationFailed, Unavailable
+from tui.services.errors import (
+    BAD_ANSWER_HINT,
+    BadAnswer,
+    CloudpaneError,
+    InvalidArgument,
+    OperationFailed,
+    Unavailable,
+)
 from tui.services.models import (
     Accelerator,
     AcceleratorType,
@@ -422,6 +429,11 @@ class ComputeService:
         inst, types = await asyncio.gather(
             call(fetch, action=f"get instance {name}"), self._disk_type_of(guess)
         )
+        if not _raw(inst).name:  # parsed, but not an instance (a proxy's page, a stub)
+            raise BadAnswer(
+                f"Could not get instance {name}: the API's answer holds no instance.",
+                BAD_ANSWER_HINT,
+            )
         missing = [
             disk_path(d.source)
             for d in _raw(inst).disks
@@ -593,7 +605,11 @@ class ComputeService:
     async def create_instance(self, spec: InstanceSpec) -> Operation:
         problem = validate_instance_name(spec.name)
         if problem:
-            raise InvalidArgument(f"Could not create instance {spec.name!r}: {problem}")
+            raise InvalidArgument(
+                f"Could not create instance {spec.name!r}: {problem}",
+                "Use 1-63 lowercase letters, digits and hyphens, starting with a letter "
+                "(e.g. train-1).",
+            )
         request = self._instance_request(spec)
         return await self._write(
             "insert_unary",

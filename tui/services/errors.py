@@ -72,6 +72,12 @@ class ReadOnly(CloudpaneError):
     title = "Read-only mode"
 
 
+class BadAnswer(Unavailable):
+    """The API answered, but not with what it documents (garbled JSON, an HTML page)."""
+
+    title = "Unexpected answer"
+
+
 NO_CREDENTIALS_HINT = (
     "Run `gcloud auth application-default login`, or start with --sandbox to use the local sandbox."
 )
@@ -88,9 +94,76 @@ def redact(text: str) -> str:
     return _SECRET.sub("[redacted]", text)
 
 
+BAD_ANSWER_HINT = (
+    "Something between cloudpane and the API (a proxy, a VPN, a captive portal) may have "
+    "changed the answer. Try again; if it persists, check HTTPS_PROXY and your network."
+)
+
+_HTML = re.compile(r"<!doctype html|<html[\s>]", re.IGNORECASE)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _html_page(detail: str) -> str | None:
+    """'an HTML page ("Error 502 (Server Error)!!1")' when `detail` holds a web page, else None.
+
+    A proxy or load balancer in front of an API answers with a page, not the API's JSON;
+    printing the page's markup helps nobody.
+    """
+    if not _HTML.search(detail):
+        return None
+    title = _TITLE.search(detail)
+    text = " ".join(title.group(1).split())[:80] if title else ""
+    return f'an HTML page ("{text}")' if text else "an HTML page"
+
+
+def _is_bad_json(exc: BaseException) -> bool:
+    import json
+
+    if isinstance(exc, json.JSONDecodeError):  # requests' JSONDecodeError is one too
+        return True
+    try:
+        from google.protobuf.json_format import ParseError
+    except ImportError:  # pragma: no cover - protobuf comes with google-api-core
+        return False
+    return isinstance(exc, ParseError)
+
+
+def _raised_in_client_library(exc: BaseException) -> bool:
+    """A TypeError/AttributeError/KeyError from inside google-cloud code: it met an answer of
+    a shape it does not expect. (The same error from cloudpane's own code is a bug, and is
+    reported as one, with its type.)"""
+    if not isinstance(exc, TypeError | AttributeError | KeyError | IndexError):
+        return False
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = str(tb.tb_frame.f_globals.get("__name__", ""))
+    return module.startswith("google.")
+
+
+# google-api-core starts an HTTP error's message with the request ("POST http://…/o?…: ");
+# the action prefix already says what was done, and the URL is noise to a person.
+_REQUEST_LINE = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE|HEAD) \S+: ")
+# google-resumable-media wraps the JSON error body and its own tuple around the message:
+# '{"error": {...}}: ('Request failed with status code', 400, 'Expected one of', ...)'.
+_WRAPPED_BODY = re.compile(r"^(\{.*\})(?::\s*\('Request failed.*\))?$", re.DOTALL)
+
+
 def _api_message(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc)
-    return redact(str(message)).strip()
+    text = _REQUEST_LINE.sub("", str(message).strip())
+    wrapped = _WRAPPED_BODY.match(text)
+    if wrapped:
+        import json
+
+        try:
+            error = json.loads(wrapped.group(1)).get("error", {})
+            text = str(error.get("message") or text)
+        except (ValueError, AttributeError):
+            pass
+    return redact(text).strip()
 
 
 def translate(exc: BaseException, action: str = "") -> CloudpaneError:
@@ -111,6 +184,28 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
         DefaultCredentialsError = RefreshError = ()  # type: ignore[assignment,misc]
 
     detail = _api_message(exc)
+    if _is_bad_json(exc):
+        return BadAnswer(
+            f"{prefix}the API's answer is not the JSON it documents ({_first_line(detail)}).",
+            BAD_ANSWER_HINT,
+        )
+    if _raised_in_client_library(exc):
+        return BadAnswer(
+            f"{prefix}the API's answer has an unexpected shape "
+            f"({type(exc).__name__}: {_first_line(detail)}).",
+            BAD_ANSWER_HINT,
+        )
+    page = _html_page(detail) if isinstance(exc, gexc.GoogleAPICallError) else None
+    if page is not None:
+        code = getattr(exc, "code", None)
+        status = f"HTTP {int(code)}" if isinstance(code, int) else "an error"
+        detail = f"{status} with {page} instead of the API's JSON"
+        if isinstance(exc, gexc.ServerError):
+            return BadAnswer(
+                f"{prefix}a proxy or load balancer in front of the API answered {detail}.",
+                "It is usually brief: cloudpane retries reads; try the action again shortly. "
+                "If it persists, check HTTPS_PROXY and your network.",
+            )
     if isinstance(exc, DefaultCredentialsError):
         return NoCredentials("No Google credentials found.", NO_CREDENTIALS_HINT)
     if isinstance(exc, RefreshError):
@@ -145,8 +240,15 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
             "cloudpane retries reads automatically; wait a few seconds and try again.",
         )
     if isinstance(exc, gexc.NotFound):
+        if action.startswith(("create ", "submit ")):
+            # A create refers to other resources (zone, machine type, image, bucket…).
+            return NotFound(
+                f"{prefix}something it refers to does not exist ({detail.rstrip('.')}).",
+                "Check the names (zone, machine type, disk type, image, bucket) and try again.",
+            )
         return NotFound(
-            f"{prefix}not found ({detail}).", "It may have been deleted; refresh the list."
+            f"{prefix}not found ({detail.rstrip('.')}).",
+            "It may have been deleted; refresh the list.",
         )
     if isinstance(exc, gexc.PreconditionFailed):
         return PreconditionFailed(
@@ -154,7 +256,8 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
         )
     if isinstance(exc, gexc.Conflict):
         return Conflict(
-            f"{prefix}{detail}.", "Choose another name, or wait for the current operation."
+            f"{prefix}{detail.rstrip('.')}.",
+            "Choose another name, or wait for the current operation.",
         )
     if isinstance(exc, gexc.BadRequest | gexc.InvalidArgument):
         return InvalidArgument(f"{prefix}{detail}", "Check the values and try again.")
@@ -162,6 +265,7 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
         exc,
         gexc.ServiceUnavailable
         | gexc.InternalServerError
+        | gexc.BadGateway
         | gexc.GatewayTimeout
         | gexc.DeadlineExceeded,
     ):
@@ -173,17 +277,26 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
         cause = exc.cause if exc.cause is not None else exc
         inner = translate(cause, action) if cause is not exc else None
         if inner is not None:
-            inner.message = f"{inner.message} (gave up after retrying)"
+            inner.message = f"{inner.message.rstrip('.')} (gave up after retrying)."
             return inner
         return Unavailable(f"{prefix}gave up after retrying ({detail}).", "Try again shortly.")
     if isinstance(exc, gexc.GoogleAPICallError):
-        return CloudpaneError(f"{prefix}{detail}")
+        return CloudpaneError(f"{prefix}{detail}", "Check the values and try again.")
     if isinstance(exc, ConnectionError | TimeoutError | OSError) or _is_requests_error(exc):
         return Unavailable(
             f"{prefix}network error ({detail}).",
             "Check your connection (or that the sandbox is running: cloudpane sandbox status).",
         )
-    return CloudpaneError(f"{prefix}{type(exc).__name__}: {detail}")
+    return CloudpaneError(
+        f"{prefix}{type(exc).__name__}: {detail}",
+        "This is unexpected; if it happens again, please report it with what you did.",
+    )
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    line = line.rstrip(".")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _is_requests_error(exc: BaseException) -> bool:

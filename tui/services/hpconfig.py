@@ -519,7 +519,11 @@ def load_hp_config(
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise HpConfigInvalid(
-            [HpConfigError(path.name, None, "", f"cannot be read: {reason}")]
+            [
+                HpConfigError(
+                    path.name, None, "", f"cannot be read: {reason} ({path}). Check the path."
+                )
+            ]
         ) from exc
     return parse_hp_config(text, path.name, known_metrics, known_flags)
 

@@ -110,7 +110,11 @@ def load_job_spec(
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise JobSpecFileError(
-            [JobSpecProblem(path.name, None, "", f"cannot be read: {reason}")]
+            [
+                JobSpecProblem(
+                    path.name, None, "", f"cannot be read: {reason} ({path}). Check the path."
+                )
+            ]
         ) from exc
     return parse_job_spec(text, path.name, display_name=display_name or path.stem, region=region)
 

@@ -524,7 +524,17 @@ class StorageService:
         """
         wanted = [items] if isinstance(items, str) else list(items)
         dest = Path(dest_dir)
-        await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+        try:
+            await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+        except FileExistsError:
+            raise InvalidArgument(
+                f"{dest} is a file, not a folder.", "Choose a folder to download into."
+            ) from None
+        except OSError as exc:
+            raise InvalidArgument(
+                f"Cannot create the folder {dest}: {exc.strerror or exc}.",
+                "Choose a folder you can write to.",
+            ) from None
         gcs = await self._client()
         bkt = gcs.bucket(bucket)
         jobs = await call(plan_download, bkt, wanted, dest, read_retry(), action=f"list {bucket}")

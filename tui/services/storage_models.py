@@ -237,3 +237,45 @@ def validate_bucket_name(name: str) -> str | None:
     if _GOOGLE_LIKE.search(name):
         return 'Bucket names cannot contain "google" or close misspellings such as "g00gle".'
     return None
+
+
+# --- object names (Google's rules, plus what cloudpane can save locally) ---------------------
+
+MAX_OBJECT_NAME_BYTES = 1024
+_OBJECT_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def validate_object_name(name: str) -> str | None:
+    """None when `name` can be an object's name, else the rule it breaks.
+
+    Google's rules: 1-1024 bytes of UTF-8, no carriage return or line feed, not "." or "..",
+    not under ".well-known/acme-challenge/". cloudpane also refuses control characters and
+    "." / ".." folder parts, since it could not download such an object safely.
+    https://cloud.google.com/storage/docs/objects#naming
+    """
+    if not name:
+        return "An object name is required."
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "Object names must be valid Unicode text."
+    if size > MAX_OBJECT_NAME_BYTES:
+        return (
+            f"Object names can be at most {MAX_OBJECT_NAME_BYTES} bytes of UTF-8; this is {size}."
+        )
+    if "\r" in name or "\n" in name:
+        return "Object names cannot contain line breaks (carriage return or line feed)."
+    bad = sorted(set(_OBJECT_CONTROL.findall(name)))
+    if bad:
+        shown = ", ".join(f"\\x{ord(c):02x}" for c in bad)
+        return f"Object names cannot contain control characters ({shown})."
+    if name in (".", ".."):
+        return 'An object cannot be named "." or "..".'
+    if name.startswith(".well-known/acme-challenge/"):
+        return 'Object names cannot begin with ".well-known/acme-challenge/".'
+    if any(part in (".", "..") for part in name.split("/")):
+        return (
+            'A folder or file name inside an object name cannot be "." or "..": '
+            "such an object could not be downloaded safely."
+        )
+    return None
