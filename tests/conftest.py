@@ -55,6 +55,7 @@ def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read the developer's own config, credentials or gcloud settings."""
     monkeypatch.setenv("CLOUDPANE_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("CLOUDPANE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CLOUDPANE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("CLOUDPANE_AUDIT_LOG", str(tmp_path / "state" / "audit.log"))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS"):

@@ -285,6 +285,9 @@ def run_prices(args: argparse.Namespace, config: Config) -> int:
 
 def run_tui(args: argparse.Namespace, config: Config) -> int:
     from tui.app import CloudpaneApp
+    from tui.applog import setup_file_log
+
+    setup_file_log()  # the terminal belongs to the TUI: tracebacks go to the log file
 
     app = CloudpaneApp(
         config, project=args.project, use_sandbox=args.sandbox, read_only=config.read_only

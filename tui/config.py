@@ -63,6 +63,16 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("cloudpane"))
 
 
+def state_dir() -> Path:
+    """Where cloudpane keeps what it must not lose but is not config: the audit trail, its log."""
+    override = os.environ.get("CLOUDPANE_STATE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("cloudpane"))
+
+
 def config_path() -> Path:
     return config_dir() / "config.toml"
 

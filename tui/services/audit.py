@@ -29,9 +29,9 @@ def audit_path() -> Path:
     override = os.environ.get("CLOUDPANE_AUDIT_LOG")
     if override:
         return Path(override)
-    import platformdirs
+    from tui.config import state_dir
 
-    return Path(platformdirs.user_state_dir("cloudpane")) / "audit.log"
+    return state_dir() / "audit.log"
 
 
 def cloud_identity(credentials: Any, is_sandbox: bool) -> str:

@@ -7,7 +7,10 @@ one place and never shows a traceback.
 
 from __future__ import annotations
 
+import logging
 import re
+
+log = logging.getLogger(__name__)
 
 
 class CloudpaneError(Exception):
@@ -287,9 +290,14 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
             f"{prefix}network error ({detail}).",
             "Check your connection (or that the sandbox is running: cloudpane sandbox status).",
         )
+    # Not the cloud, not the network: a bug. Its traceback goes to the log (see tui.applog).
+    log.error("unexpected error (%s)", action or "no action", exc_info=exc)
+    from tui.applog import log_path
+
     return CloudpaneError(
         f"{prefix}{type(exc).__name__}: {detail}",
-        "This is unexpected; if it happens again, please report it with what you did.",
+        f"This is unexpected; the details are in {log_path()}. "
+        "If it happens again, please report it with what you did.",
     )
 
 
