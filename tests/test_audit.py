@@ -100,3 +100,20 @@ def test_identity_names_the_account_never_the_token(tmp_path: Path) -> None:
     assert "ana@example.com" in text and "SECRET" not in text
     anonymous = UserCredentials(token="ya29.OTHER")
     assert cloud_identity(anonymous, is_sandbox=False).startswith("unknown account")
+
+
+def test_cli_prints_the_trail(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.__main__ import main
+
+    assert main(["audit"]) == 0
+    assert "Nothing made public" in capsys.readouterr().out
+    log = AuditLog("ana@example.com", "proj-1", "Google Cloud")
+    log.record("make-object-public", "gs://b/report.csv", "requested", entity="allUsers")
+    log.record("make-object-public", "gs://b/report.csv", "failed: permission denied")
+    assert main(["audit"]) == 0
+    out = capsys.readouterr().out
+    assert "ana@example.com" in out and "gs://b/report.csv" in out and "failed" in out
+    assert "2 records in" in out
+    assert main(["audit", "--json", "--last", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and '"outcome": "failed: permission denied"' in lines[0]

@@ -161,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve_cli.add_arguments(verbs.add_parser("serve", help="the TUI in a web browser (127.0.0.1)"))
 
+    from tui.cli import audit as audit_cli
+
+    audit_cli.add_arguments(
+        verbs.add_parser("audit", help="who made what public or signed a URL, and when")
+    )
+
     from tui.cli.tune import add_arguments as add_tune_arguments
 
     jobs = verbs.add_parser("jobs", help="Vertex AI training jobs")
@@ -365,6 +371,10 @@ def main(argv: list[str] | None = None) -> int:
             from tui.cli.serve import run_serve
 
             return run_serve(args, config)
+        if args.verb == "audit":
+            from tui.cli.audit import run_audit
+
+            return run_audit(args)
         if args.verb == "jobs" and args.jobs_verb == "tune":
             from tui.cli.tune import run_tune
 
