@@ -69,3 +69,20 @@ def test_secrets_never_reach_a_message() -> None:
 def test_cloudpane_errors_pass_through() -> None:
     original = errors.NotFound("gone", "hint")
     assert errors.translate(original) is original
+
+
+def test_network_errors_say_where_and_why() -> None:
+    import requests
+
+    try:
+        requests.get("http://127.0.0.1:9/x", timeout=2)  # port 9 (discard): nothing listens
+    except requests.ConnectionError as exc:
+        error = errors.translate(exc, "list instances")
+    assert isinstance(error, errors.Unavailable)
+    assert error.message == (
+        "Could not list instances: cannot reach 127.0.0.1:9 (connection refused: nothing "
+        "listens there)."
+    )
+    assert "sandbox status" in error.hint
+    reset = errors.translate(ConnectionResetError(104, "Connection reset by peer"), "upload a")
+    assert reset.message == "Could not upload a: network error (the connection was reset)."

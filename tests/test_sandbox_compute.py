@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -787,3 +788,20 @@ async def test_process_table_cpu_time_and_group_kill(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
     assert not pid_alive(child) and not pid_alive(managed.pid)
     assert table.cpu_seconds("p/z/burner") is None and "p/z/burner" not in table
+
+
+def test_a_restarted_sandbox_keeps_its_address(private_sandbox: Path) -> None:
+    """A TUI still pointing at the old address reconnects by itself; when the port was taken
+    meanwhile, the sandbox starts anyway on another one."""
+    first = daemon.start(private_sandbox)
+    daemon.stop(private_sandbox)
+    again = daemon.start(private_sandbox)
+    assert again.url == first.url
+    daemon.stop(private_sandbox)
+    port = int(first.url.rsplit(":", 1)[1])
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        moved = daemon.start(private_sandbox)
+        assert moved.url != first.url

@@ -260,8 +260,10 @@ class CloudpaneApp(App[None]):
         verb = aliases.get(verb, verb)
         if verb in PANES:
             self.action_show_tab(verb)
-        elif verb in ("q", "quit", "q!"):
+        elif verb == "q!":
             self.exit()
+        elif verb in ("q", "quit"):
+            self.request_quit()
         elif verb == "project":
             self.switch_project(args[0] if args else "")
         else:
@@ -293,6 +295,36 @@ class CloudpaneApp(App[None]):
     def _project_picked(self, project: str | None) -> None:
         if project and self.connection and project != self.connection.backend.project:
             self.switch_project(project)
+
+    # ------------------------------------------------------------------- quit
+    async def action_quit(self) -> None:
+        """q, ctrl+q and :q: with work in flight, ask first (tui/widgets/operations.py)."""
+        self.request_quit()
+
+    def quit_pending(self) -> bool:
+        """The quit question is open already (q again must not stack a second one)."""
+        return any(w.group == "quit" and not w.is_finished for w in self.workers)
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: quits the same careful way while work is in flight; else Textual's hint."""
+        from tui.widgets.operations import work_in_flight
+
+        if work_in_flight(self):
+            self.request_quit()
+        else:
+            super().action_help_quit()
+
+    def request_quit(self) -> None:
+        if not self.quit_pending():
+            self._quit_safely()
+
+    @work(group="quit", exit_on_error=False, description="quit")
+    async def _quit_safely(self) -> None:
+        from tui.widgets.operations import quit_safely
+
+        summary = await quit_safely(self)
+        if summary is not None:  # None: the person chose to stay
+            self.exit(message=summary or None)
 
     # ---------------------------------------------------------------- palette
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

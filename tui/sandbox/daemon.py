@@ -25,6 +25,9 @@ from pathlib import Path
 LOOPBACK = "127.0.0.1"
 STATE_FILE = "sandbox.json"
 LOG_FILE = "sandbox.log"
+# The port of the last run: a restarted sandbox takes it again when it is free, so a TUI (or a
+# notebook) still pointing at the old address reconnects by itself.
+PORT_FILE = "last-port"
 
 
 def default_data_dir() -> Path:
@@ -100,6 +103,32 @@ def start(
         return running
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / STATE_FILE).unlink(missing_ok=True)
+    previous = _free_previous_port(data_dir, host) if port == 0 else 0
+    try:
+        return _spawn(data_dir, previous or port, host, timeout, env)
+    except SandboxError:
+        if not previous:
+            raise
+        return _spawn(data_dir, 0, host, timeout, env)  # taken meanwhile: any free port
+
+
+def _free_previous_port(data_dir: Path, host: str) -> int:
+    try:
+        port = int((data_dir / PORT_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return 0
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return 0
+    return port
+
+
+def _spawn(
+    data_dir: Path, port: int, host: str, timeout: float, env: dict[str, str] | None
+) -> SandboxInfo:
     cmd = [sys.executable, "-m", "tui.sandbox.daemon", "--data-dir", str(data_dir)]
     cmd += ["--port", str(port), "--host", host]
     log = open(data_dir / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child
@@ -179,6 +208,7 @@ def serve(data_dir: Path, port: int = 0, host: str = LOOPBACK) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
+    (data_dir / PORT_FILE).write_text(str(bound_port))
     ctx = SandboxContext(data_dir=data_dir, store=Store(data_dir / "state.sqlite3"))
     ctx.faults = FaultSettings.from_env()
     ctx.timing = Timing.from_env()

@@ -86,7 +86,7 @@ def compute_client(backend: Backend, kind: str) -> Any:
     return _cached_client(build, backend, f"compute.{kind}")
 
 
-def read_retry(timeout: float = 30.0) -> Any:
+def read_retry(timeout: float = 15.0) -> Any:
     """Retry for idempotent calls (reads, and writes made idempotent by a request ID):
     throttling, brief outages and dropped connections, for up to `timeout` seconds."""
     import requests

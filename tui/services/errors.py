@@ -287,7 +287,7 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
         return CloudpaneError(f"{prefix}{detail}", "Check the values and try again.")
     if isinstance(exc, ConnectionError | TimeoutError | OSError) or _is_requests_error(exc):
         return Unavailable(
-            f"{prefix}network error ({detail}).",
+            f"{prefix}{_network_problem(detail)}.",
             "Check your connection (or that the sandbox is running: cloudpane sandbox status).",
         )
     # Not the cloud, not the network: a bug. Its traceback goes to the log (see tui.applog).
@@ -299,6 +299,32 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
         f"This is unexpected; the details are in {log_path()}. "
         "If it happens again, please report it with what you did.",
     )
+
+
+_HOST_PORT = re.compile(r"host='([^']+)', port=(\d+)")
+_REASONS = (
+    ("connection refused", "connection refused: nothing listens there"),
+    ("timed out", "timed out"),
+    ("name or service not known", "the name does not resolve"),
+    ("nodename nor servname", "the name does not resolve"),
+    ("temporary failure in name resolution", "the name does not resolve"),
+    ("connection reset", "the connection was reset"),
+    ("connection aborted", "the connection was dropped"),
+    ("remote end closed", "the connection was dropped"),
+    ("network is unreachable", "the network is unreachable"),
+)
+
+
+def _network_problem(detail: str) -> str:
+    """'cannot reach 127.0.0.1:8080 (connection refused: …)' rather than urllib3's paragraph."""
+    low = detail.lower()
+    reason = next((said for key, said in _REASONS if key in low), "")
+    where = _HOST_PORT.search(detail)
+    if where and reason:
+        return f"cannot reach {where.group(1)}:{where.group(2)} ({reason})"
+    if reason:
+        return f"network error ({reason})"
+    return f"network error ({_first_line(detail)})"
 
 
 def _first_line(text: str, limit: int = 160) -> str:

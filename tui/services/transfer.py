@@ -9,6 +9,14 @@ Safety rules:
 - downloads never write outside the chosen folder, whatever the object is called
   (`safe_local_path`), and never leave a corrupt file under the final name: bytes go to a
   temporary name beside it, are checked against the object's CRC32C, then renamed.
+
+Interrupted work (see docs/interrupted_work.md): a request cut off mid-way is retried by the
+library from where it stopped (resumable upload sessions; ranged re-reads for downloads) for
+up to RETRY_DEADLINE seconds. A file that still fails is reported with what was left: an
+upload that did not finish leaves no object (Cloud Storage creates one only when its last
+byte arrives, and this is checked when it can be); a download that did not finish leaves no
+file under its name and an existing file there untouched. Each batch is registered in
+`transfer_control`, so it can be stopped (cancel, quit) and says afterwards what it left.
 """
 
 from __future__ import annotations
@@ -38,6 +46,12 @@ from tui.services.storage_models import (
     UnsafePath,
     UploadResult,
 )
+from tui.services.transfer_control import (
+    TransferCancelled,
+    TransferRecord,
+    register,
+    unregister,
+)
 
 ProgressCallback = Callable[[TransferProgress], None]
 
@@ -48,6 +62,33 @@ PROGRESS_INTERVAL = 0.1  # seconds between progress reports for one file
 MAX_COMPONENT_BYTES = 255  # a file name on Linux, macOS and Windows file systems
 MAX_PATH_BYTES = 4000
 PARTIAL_SUFFIX = ".cloudpane-partial"
+# How long the library keeps retrying one request (a chunk, a ranged read) before the file
+# fails. Google's default; tests shorten it to see "faults persist" in seconds.
+RETRY_DEADLINE = 120.0
+LEFTOVER_CHECK_TIMEOUT = 10.0  # seconds for the one look at what a failed upload left
+
+
+def transfer_retry(on_retry: Callable[[], None] | None = None) -> Any:
+    """The retry policy of every transfer request: Google's default, with RETRY_DEADLINE.
+
+    `on_retry` hears each retried failure: a request retried after its first try may have
+    arrived, which changes what a later "already exists" answer means.
+    """
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    policy = DEFAULT_RETRY.with_timeout(RETRY_DEADLINE)
+    if on_retry is None:
+        return policy
+    retryable = policy._predicate  # Google's own list of transient errors
+
+    def predicate(exc: Exception) -> bool:
+        if retryable(exc):
+            on_retry()
+            return True
+        return False
+
+    return policy.with_predicate(predicate)
+
 
 # --- local paths -------------------------------------------------------------------------------
 
@@ -194,16 +235,20 @@ class ProgressRelay:
 class _CountingReader:
     """A file wrapper for uploads: reports bytes read and computes CRC32C on the way."""
 
-    def __init__(self, fh: Any, on_bytes: Callable[[int], None]) -> None:
+    def __init__(self, fh: Any, on_bytes: Callable[[int], None], check: Callable[[], None]) -> None:
         import google_crc32c
 
         self.fh = fh
         self.on_bytes = on_bytes
+        self.check = check  # raises TransferCancelled once the batch is stopped
         self.crc = google_crc32c.Checksum()
         self.position = 0
         self.sequential = True  # False once the library seeks back (a retried chunk)
 
     def read(self, size: int = -1) -> bytes:
+        # Checked before each read: the library reads a chunk, then sends it, so a stopped
+        # upload never sends its last chunk and Cloud Storage never creates the object.
+        self.check()
         data = self.fh.read(size)
         if data:
             self.crc.update(data)
@@ -228,15 +273,17 @@ class _CountingReader:
 class _CountingWriter:
     """A file wrapper for downloads: reports bytes written and computes CRC32C."""
 
-    def __init__(self, fh: Any, on_bytes: Callable[[int], None]) -> None:
+    def __init__(self, fh: Any, on_bytes: Callable[[int], None], check: Callable[[], None]) -> None:
         import google_crc32c
 
         self.fh = fh
         self.on_bytes = on_bytes
+        self.check = check  # raises TransferCancelled once the batch is stopped
         self.crc = google_crc32c.Checksum()
         self.size = 0
 
     def write(self, data: bytes) -> int:
+        self.check()
         written = self.fh.write(data)
         self.crc.update(data)
         self.size += len(data)
@@ -295,10 +342,73 @@ def plan_upload(sources: Path | Sequence[Path], dest_prefix: str) -> list[Upload
     return jobs
 
 
+def translate_transfer_error(exc: BaseException, action: str) -> CloudpaneError:
+    """`translate`, plus the media layer's own error: once its retries are spent, the library
+    raises RetryError(InvalidResponse(503…)) instead of an api_core error, which `translate`
+    would call "unexpected". Turned into the api_core error of its HTTP status first."""
+    from google.api_core import exceptions as gexc
+    from google.cloud.storage.exceptions import InvalidResponse
+
+    retried = isinstance(exc, gexc.RetryError) and exc.cause is not None
+    inner = exc.cause if isinstance(exc, gexc.RetryError) and retried else exc
+    if not isinstance(inner, InvalidResponse) or inner.response is None:
+        return translate(exc, action)
+    status = int(getattr(inner.response, "status_code", 0) or 0)
+    error = translate(gexc.from_http_status(status, f"HTTP {status}"), action)
+    if retried:
+        error.message = f"{error.message} (gave up after retrying)"
+    return error
+
+
 def _is_precondition_failure(exc: BaseException) -> bool:
     from google.api_core import exceptions as gexc
 
     return isinstance(exc, gexc.PreconditionFailed)
+
+
+def _holds_this_file(blob: Any, job: UploadJob) -> bool:
+    """Whether an object in the bucket has exactly the bytes of the local file."""
+    return (
+        blob is not None
+        and int(blob.size or 0) == job.size
+        and blob.crc32c is not None
+        and blob.crc32c == crc32c_of_file(job.local)
+    )
+
+
+def _look_up(bucket: Any, name: str) -> Any:
+    """The object under `name` now (None if absent); one short try, no retries."""
+    return bucket.get_blob(name, retry=None, timeout=LEFTOVER_CHECK_TIMEOUT)
+
+
+def _what_was_left(bucket: Any, name: str, job: UploadJob, overwrite: bool) -> tuple[Any, str]:
+    """After a failed upload: (the object, if it landed complete after all; what is there).
+
+    Cloud Storage creates an object only when its last byte arrived, so a failed upload
+    normally leaves nothing; but the answer to a last chunk that did arrive can be lost on the
+    way back. One look settles it, and the person is told what is there.
+    """
+    where = f"gs://{bucket.name}/{name}"
+    try:
+        blob = _look_up(bucket, name)
+    except Exception:
+        return None, f"cloudpane could not check {where} afterwards; look before relying on it."
+    if blob is None:
+        return None, f"No object was created at {where}; upload it again."
+    if _holds_this_file(blob, job):
+        return blob, ""
+    if overwrite:
+        return None, f"{where} still holds the previous object, unchanged."
+    return None, f"{where} holds another object ({blob.size} bytes), not this file."
+
+
+def _own_object(bucket: Any, name: str, job: UploadJob) -> Any:
+    """The object under `name` if it holds exactly this file (else None, also on error)."""
+    try:
+        blob = _look_up(bucket, name)
+    except Exception:
+        return None
+    return blob if _holds_this_file(blob, job) else None
 
 
 def _upload_one(
@@ -308,12 +418,12 @@ def _upload_one(
     existing: set[str],
     existing_lock: threading.Lock,
     relay: ProgressRelay,
+    record: TransferRecord,
 ) -> tuple[str, str]:
     """→ (state, object name): ("done", name), ("skipped", name) or ("renamed", new name)."""
-    from google.cloud.storage.retry import DEFAULT_RETRY
-
     name = job.name
     renamed = False
+    record.check(name)
     with existing_lock:
         if name in existing and on_exists == "skip":
             return "skipped", name
@@ -333,37 +443,62 @@ def _upload_one(
             relay.add_bytes(count)
             relay.report(_name, job.local, "progress", min(_sent[0], job.size), job.size)
 
+        reader: _CountingReader | None = None
+        retried = [False]
+
+        def check(_name: str = name) -> None:
+            record.check(_name)
+
+        def note_retry(_retried: list[bool] = retried) -> None:
+            _retried[0] = True
+
         try:
             with job.local.open("rb") as fh:
-                reader = _CountingReader(fh, on_bytes)
+                reader = _CountingReader(fh, on_bytes, check)
                 blob.upload_from_file(
                     reader,
                     size=job.size,
                     if_generation_match=precondition,
                     checksum="crc32c",
-                    retry=DEFAULT_RETRY,
+                    retry=transfer_retry(note_retry),
                 )
+        except TransferCancelled:
+            relay.add_bytes(-sent[0])
+            raise
         except Exception as exc:
             relay.add_bytes(-sent[0])
+            sent[0] = 0
+            reader = None
             if not _is_precondition_failure(exc):
-                raise
-            if on_exists == "skip":
-                return "skipped", name
-            if on_exists == "rename":
-                with existing_lock:
-                    existing.add(name)
-                    name = free_name(job.name, existing.__contains__)
-                    existing.add(name)
-                renamed = True
-                continue
-            raise ObjectExists(
-                f"{name} already exists in the bucket.",
-                "Choose skip, overwrite or rename.",
-            ) from exc
+                landed, left = _what_was_left(bucket, name, job, precondition is None)
+                if landed is None:
+                    error = translate_transfer_error(exc, f"upload {name}")
+                    error.message = f"{error.message} {left}"
+                    raise error from exc
+                blob = landed  # it arrived; only the answer was lost
+            else:
+                # A retried request whose first try did arrive (its answer was lost) meets
+                # its own object: that is this file, not a conflict.
+                mine = _own_object(bucket, name, job) if retried[0] else None
+                if mine is None:
+                    if on_exists == "skip":
+                        return "skipped", name
+                    if on_exists == "rename":
+                        with existing_lock:
+                            existing.add(name)
+                            name = free_name(job.name, existing.__contains__)
+                            existing.add(name)
+                        renamed = True
+                        continue
+                    raise ObjectExists(
+                        f"{name} already exists in the bucket.",
+                        "Choose skip, overwrite or rename.",
+                    ) from exc
+                blob = mine
         relay.add_bytes(job.size - sent[0])  # a retried chunk counts once
         local_crc = (
             base64.b64encode(reader.crc.digest()).decode()
-            if reader.sequential and reader.position == job.size
+            if reader is not None and reader.sequential and reader.position == job.size
             else crc32c_of_file(job.local)
         )
         relay.report(name, job.local, "verifying", job.size, job.size)
@@ -377,6 +512,47 @@ def _upload_one(
     raise CloudpaneError(f"No free name found for {job.name}.")
 
 
+async def _run_batch(
+    record: TransferRecord,
+    work: Callable[[Any], None],
+    jobs: Sequence[Any],
+    parallel: int,
+    prefix: str,
+) -> None:
+    """Run `work(job)` for every job in threads; a cancelled caller stops the threads too.
+
+    Cancelling the awaiting task (a worker stopped, the app quitting) must not leave threads
+    finishing the batch unseen, nor block the event loop until they do: the record is stopped,
+    jobs not yet begun are dropped, and the record is marked finished once the threads end.
+    """
+    loop = asyncio.get_running_loop()
+    workers = max(1, min(parallel, MAX_PARALLEL, len(jobs) or 1))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix=prefix)
+    futures = [loop.run_in_executor(pool, work, job) for job in jobs]
+    try:
+        await asyncio.gather(*futures)
+    except asyncio.CancelledError:
+        record.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+        def wait_then_unregister() -> None:
+            pool.shutdown(wait=True)
+            unregister(record)
+
+        threading.Thread(target=wait_then_unregister, name=f"{prefix}-stop", daemon=True).start()
+        raise
+    except BaseException:
+        pool.shutdown(wait=True)
+        unregister(record)
+        raise
+    pool.shutdown(wait=True)
+    unregister(record)
+
+
+STOPPED_UPLOAD = "stopped before it finished; no object was created."
+STOPPED_DOWNLOAD = "stopped before it finished; nothing was saved under its name."
+
+
 async def run_upload(
     bucket: Any,
     jobs: list[UploadJob],
@@ -387,6 +563,9 @@ async def run_upload(
 ) -> UploadResult:
     loop = asyncio.get_running_loop()
     relay = ProgressRelay(loop, progress, len(jobs), sum(j.size for j in jobs))
+    record = register(
+        TransferRecord("upload", str(bucket.name), len(jobs), jobs[0].name if jobs else "")
+    )
     lock = threading.Lock()
     uploaded: list[str] = []
     skipped: list[str] = []
@@ -396,18 +575,27 @@ async def run_upload(
     started = time.monotonic()
 
     def work(job: UploadJob) -> None:
+        record.begin(job.name)
         try:
-            state, name = _upload_one(bucket, job, on_exists, existing, lock, relay)
+            state, name = _upload_one(bucket, job, on_exists, existing, lock, relay, record)
+        except TransferCancelled:
+            failed[job.name] = STOPPED_UPLOAD
+            record.end(job.name, "stopped")
+            relay.report(job.name, job.local, "failed", 0, job.size, STOPPED_UPLOAD)
+            return
         except ObjectExists as exc:
             conflicts.append(job.name)
             failed[job.name] = str(exc)
+            record.end(job.name, "failed")
             relay.report(job.name, job.local, "failed", 0, job.size, str(exc))
             return
         except Exception as exc:
-            error = translate(exc, f"upload {job.name}")
+            error = translate_transfer_error(exc, f"upload {job.name}")
             failed[job.name] = str(error)
+            record.end(job.name, "failed")
             relay.report(job.name, job.local, "failed", 0, job.size, str(error))
             return
+        record.end(job.name, "completed")
         if state == "skipped":
             skipped.append(name)
             relay.add_bytes(job.size)
@@ -418,9 +606,7 @@ async def run_upload(
             renamed[job.name] = name
         relay.report(name, job.local, "done", job.size, job.size, name)
 
-    workers = max(1, min(parallel, MAX_PARALLEL, len(jobs) or 1))
-    with ThreadPoolExecutor(workers, thread_name_prefix="upload") as pool:
-        await asyncio.gather(*(loop.run_in_executor(pool, work, job) for job in jobs))
+    await _run_batch(record, work, jobs, parallel, "upload")
     return UploadResult(
         uploaded=tuple(sorted(uploaded)),
         skipped=tuple(sorted(skipped)),
@@ -486,9 +672,11 @@ def _download_one(
     relay: ProgressRelay,
     lock: threading.Lock,
     claimed: set[Path],
+    record: TransferRecord,
 ) -> tuple[str, Path]:
     assert job.local is not None
     target = job.local
+    record.check(job.name)
     with lock:  # choosing the local name must not race with another worker of this batch
 
         def taken(path: Path) -> bool:
@@ -506,6 +694,7 @@ def _download_one(
                 target = parent / free_name(target.name, lambda n: taken(parent / n))
         claimed.add(target)
         target.parent.mkdir(parents=True, exist_ok=True)
+        replacing = target.exists()
     relay.report(job.name, target, "started", 0, job.size)
     tmp = target.parent / f".{target.name[:200]}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}"
     got = [0]
@@ -518,8 +707,10 @@ def _download_one(
     try:
         blob = bucket.blob(job.name, generation=job.generation)
         with tmp.open("wb") as fh:
-            writer = _CountingWriter(fh, on_bytes)
-            blob.download_to_file(writer, checksum="crc32c")
+            writer = _CountingWriter(fh, on_bytes, lambda: record.check(job.name))
+            # A connection cut mid-body is resumed by the library with a ranged request
+            # from the last byte received (the generation is pinned, so the bytes match).
+            blob.download_to_file(writer, checksum="crc32c", retry=transfer_retry())
             fh.flush()
             os.fsync(fh.fileno())
         relay.report(job.name, target, "verifying", job.size, job.size)
@@ -528,13 +719,25 @@ def _download_one(
             raise ChecksumMismatch(
                 f"{job.name}: received {writer.size} bytes with CRC32C {local_crc}, "
                 f"expected {job.size} bytes with CRC32C {job.crc32c}.",
-                "Nothing was saved under the final name; try again.",
+                "Try again; nothing partial is kept under the file's name.",
             )
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
+        # The partial bytes are removed, not kept for a later resume: a new download starts
+        # over, and no stray file is left beside the real ones.
         relay.add_bytes(-got[0])
         tmp.unlink(missing_ok=True)
-        raise
+        if isinstance(exc, TransferCancelled) or not isinstance(exc, Exception):
+            raise
+        error = translate_transfer_error(exc, f"download {job.name}")
+        kept = (
+            f"The file already at {target} is unchanged."
+            if replacing
+            else f"Nothing was saved at {target}."
+        )
+        if kept not in error.message:
+            error.message = f"{error.message} {kept}"
+        raise error from exc
     return "done", target
 
 
@@ -548,6 +751,9 @@ async def run_download(
     loop = asyncio.get_running_loop()
     todo = [j for j in jobs if j.local is not None]
     relay = ProgressRelay(loop, progress, len(jobs), sum(j.size for j in todo))
+    record = register(
+        TransferRecord("download", str(bucket.name), len(todo), todo[0].name if todo else "")
+    )
     lock = threading.Lock()
     claimed: set[Path] = set()
     downloaded: list[Path] = []
@@ -559,13 +765,21 @@ async def run_download(
     started = time.monotonic()
 
     def work(job: DownloadJob) -> None:
+        record.begin(job.name)
         try:
-            state, path = _download_one(bucket, job, on_exists, relay, lock, claimed)
+            state, path = _download_one(bucket, job, on_exists, relay, lock, claimed, record)
+        except TransferCancelled:
+            failed[job.name] = STOPPED_DOWNLOAD
+            record.end(job.name, "stopped")
+            relay.report(job.name, job.local or Path(), "failed", 0, job.size, STOPPED_DOWNLOAD)
+            return
         except Exception as exc:
-            error = translate(exc, f"download {job.name}")
+            error = translate_transfer_error(exc, f"download {job.name}")
             failed[job.name] = str(error)
+            record.end(job.name, "failed")
             relay.report(job.name, job.local or Path(), "failed", 0, job.size, str(error))
             return
+        record.end(job.name, "completed")
         if state == "skipped":
             skipped.append(job.name)
             relay.add_bytes(job.size)
@@ -574,9 +788,7 @@ async def run_download(
             downloaded.append(path)
             relay.report(job.name, path, "done", job.size, job.size, str(path))
 
-    workers = max(1, min(parallel, MAX_PARALLEL, len(todo) or 1))
-    with ThreadPoolExecutor(workers, thread_name_prefix="download") as pool:
-        await asyncio.gather(*(loop.run_in_executor(pool, work, job) for job in todo))
+    await _run_batch(record, work, todo, parallel, "download")
     return DownloadResult(
         downloaded=tuple(sorted(downloaded)),
         skipped=tuple(sorted(skipped)),
