@@ -29,7 +29,7 @@ from tui.sandbox import daemon
 from tui.sandbox.faults import FaultSettings
 from tui.services.clients import Backend
 from tui.services.compute import ComputeService, validate_instance_name
-from tui.services.errors import BadAnswer, CloudpaneError, Unavailable
+from tui.services.errors import BadAnswer, CloudpaneError, InvalidArgument, Unavailable
 from tui.services.hpconfig import (
     HpConfigInvalid,
     bundled_trainer_flags,
@@ -281,17 +281,25 @@ def test_object_names_that_are_fine() -> None:
         assert validate_object_name(name) is None, name
 
 
-def test_upload_to_an_invalid_object_name_reports_the_api_words(
-    clean_sandbox: Backend, tmp_path: Path
+@pytest.mark.parametrize(
+    ("prefix", "says"),
+    [
+        pytest.param("bad\nname/", "line breaks", id="upload-dest-newline"),
+        pytest.param("../", 'cannot be "." or ".."', id="upload-dest-dotdot"),
+    ],
+)
+def test_upload_to_an_invalid_object_name_is_refused_before_any_byte(
+    clean_sandbox: Backend, tmp_path: Path, prefix: str, says: str
 ) -> None:
     svc = StorageService(clean_sandbox)
     run(svc.create_bucket("names-bkt", "us-central1"))
     source = tmp_path / "a.txt"
     source.write_text("hi")
-    result = run(svc.upload("names-bkt", source, "bad\nname/"))
-    (message,) = result.failed.values()
-    assert "Invalid object name" in message and "upload it again" in message
-    assert not NOISE.search(message) and '{"error"' not in message, message
+    with pytest.raises(InvalidArgument) as caught:
+        run(svc.upload("names-bkt", source, prefix))
+    clear(caught.value, str(source), says)
+    assert "Nothing was uploaded" in caught.value.hint
+    assert run(svc.list_page("names-bkt")).blobs == ()
 
 
 # --- local paths: uploads and downloads ---------------------------------------------------------

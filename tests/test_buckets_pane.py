@@ -305,6 +305,38 @@ async def test_upload_folder_then_conflicts_asked_once(
     assert "run1/ckpt/model (1).bin" in names
 
 
+async def test_x_stops_an_upload_and_leaves_no_object(
+    svc: StorageService, sandbox_info: SandboxInfo, tmp_path: Path, faults: Callable[..., dict]
+) -> None:
+    from tui.services.transfer_control import active_transfers
+
+    big = tmp_path / "weights.bin"
+    big.write_bytes(b"w" * (40 * 1024 * 1024))  # resumable: three chunks
+    await svc.create_bucket("stopme", "us-central1")
+    app = make_app(svc.backend, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_tab(pilot, app, "stopme")
+        await open_bucket(pilot, app, "stopme")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: "No upload or download is running" in notifications(app))
+        faults(latency_ms=1500, path_prefix="/upload/")  # a slow link: time to change one's mind
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, UploadScreen))
+        app.screen.query_one("#upload-path", Input).value = str(big)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(active_transfers()))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        body = str(app.screen.query_one("#dialog-body").render())
+        assert "upload of weights.bin to gs://stopme will stop" in body
+        assert "no partial object is kept" in body
+        await pilot.click("#confirm")
+        await wait_for(pilot, lambda: "Upload incomplete" in notifications(app), timeout=30)
+        assert "no object was created" in notifications(app)
+        faults()
+    assert [b.name for b in (await svc.list_page("stopme")).blobs] == []
+
+
 async def test_download_marked_objects_and_a_folder(
     svc: StorageService, sandbox_info: SandboxInfo, tmp_path: Path
 ) -> None:

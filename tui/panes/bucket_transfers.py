@@ -365,7 +365,7 @@ class TransferBox(Vertical):
             return
         self.query_one(".transfer-title", Label).update(
             f"{self.verb} {self.where}: {event.files_done}/{event.files_total} files · "
-            f"{bytes_human(event.bytes_done)} of {bytes_human(event.bytes_total)}"
+            f"{bytes_human(event.bytes_done)} of {bytes_human(event.bytes_total)} · x stops"
         )
         self.query_one(".transfer-bar", ProgressBar).update(
             total=max(event.bytes_total, 1), progress=max(event.bytes_done, 0)

@@ -62,6 +62,7 @@ class BucketsPane(Pane):
         Binding("n", "create", "New"),
         Binding("u", "upload", "Upload"),
         Binding("d", "download", "Download"),
+        Binding("x", "stop_transfers", "Stop transfers", show=False),
         Binding("space", "toggle_mark", "Mark"),
         Binding("ctrl+d", "delete", "Delete"),
         Binding("p", "permissions", "Perms"),
@@ -84,6 +85,9 @@ class BucketsPane(Pane):
         PaletteAction("Delete bucket or objects", "Asks first; says what is lost", "delete", True),
         PaletteAction("Upload files or a folder", "Into the current folder", "upload", True),
         PaletteAction("Download", "Marked or selected objects and folders", "download"),
+        PaletteAction(
+            "Stop transfers", "Uploads and downloads in flight; asks first", "stop_transfers"
+        ),
         PaletteAction("Mark object", "Select several objects (space)", "toggle_mark"),
         PaletteAction("Permissions", "IAM policy and object ACL; add or remove", "permissions"),
         PaletteAction(
@@ -666,6 +670,29 @@ class BucketsPane(Pane):
         await run_upload_batch(self, bucket, request, ConflictScreen)
         if self.bucket == bucket:
             self.load_objects("refresh")
+
+    @work(group="buckets-stop", exit_on_error=False, description="stop transfers")
+    async def action_stop_transfers(self) -> None:
+        """Stop every upload and download in flight, after saying what each leaves behind."""
+        from tui.services.transfer_control import active_transfers
+        from tui.widgets.confirm import ConfirmScreen
+
+        records = active_transfers()
+        if not records:
+            self.app.notify("No upload or download is running.")
+            return
+        body = "\n\n".join(record.on_quit() for record in records)
+        stop = await self.app.push_screen_wait(
+            ConfirmScreen("Stop transfers", body, confirm_label="Stop", danger=False)
+        )
+        if not stop:
+            return
+        for record in records:
+            if not record.finished.is_set():
+                record.cancel()
+        self.app.notify(
+            "Stopping: each file in flight ends at its next read or write.", title="Stopping"
+        )
 
     def action_download(self) -> None:
         if self.in_bucket:

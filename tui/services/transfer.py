@@ -45,6 +45,7 @@ from tui.services.storage_models import (
     TransferState,
     UnsafePath,
     UploadResult,
+    validate_object_name,
 )
 from tui.services.transfer_control import (
     TransferCancelled,
@@ -333,11 +334,17 @@ def plan_upload(sources: Path | Sequence[Path], dest_prefix: str) -> list[Upload
             jobs.append(UploadJob(source, prefix + source.name, source.stat().st_size))
         else:
             raise InvalidArgument(f"{source} is not a file or folder.", "Check the path.")
-    for job in jobs:
+    for job in jobs:  # every name is checked before the first byte goes up
         if len(job.name.encode()) > 1024:
             raise InvalidArgument(
                 f"The object name for {job.local} is longer than 1024 bytes.",
                 "Choose a shorter destination folder.",
+            )
+        problem = validate_object_name(job.name)
+        if problem:
+            raise InvalidArgument(
+                f"Cannot upload {job.local} as {job.name!r}: {problem}",
+                "Rename the file, or choose another destination folder. Nothing was uploaded.",
             )
     return jobs
 
