@@ -1,6 +1,7 @@
 """Job log figures: print-to-poller latency, and a million log lines stored and read.
 
     .venv/bin/python benchmarks/log_latency.py [--seconds 30] [--lines 1000000] [--read-lines N]
+        [--json OUT]
 
 1. Latency: a sandbox job prints a line with its wall-clock time every 0.5 s; the shared
    LogPoller (default settings, run loop) follows the job through google-cloud-logging; for each
@@ -30,6 +31,8 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _measure import peak_rss_mb, write_json
 
 from tui.sandbox import daemon
 from tui.sandbox.logging_api import LogStore
@@ -61,7 +64,7 @@ def ticker_sdist() -> bytes:
 
 
 def upload(backend: Backend, data: bytes) -> str:
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined]
 
     client = storage.Client(
         project=backend.project,
@@ -190,6 +193,7 @@ async def volume(
         "poller_requests": poller.requests,
         "buffer_len": len(poller.lines(job_id)),
         **{f"rss_mib_at_{k}": round(v, 1) for k, v in sorted(rss.items())},
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -204,6 +208,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-volume", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="cloudpane-bench-") as tmp:
@@ -216,6 +221,7 @@ def main() -> None:
                 daemon.stop(Path(tmp) / "latency")
             print(json.dumps(results, indent=2), flush=True)
         if args.skip_volume:
+            write_json(args.json, results)
             return
         data_dir = Path(tmp) / "volume"
         job_id, insert_s, middle_ns = insert_million(data_dir, args.lines)
@@ -236,6 +242,7 @@ def main() -> None:
         finally:
             daemon.stop(data_dir)
     print(json.dumps(results, indent=2))
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

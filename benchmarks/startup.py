@@ -5,7 +5,7 @@ draws, and times when the header appears (first frame) and when the instance cou
 appears (data on screen). With --instances N it seeds the sandbox first (N instances in 20
 zones) and also times a key press answered while the list refreshes.
 
-    .venv/bin/python benchmarks/startup.py [--runs 5] [--instances 0]
+    .venv/bin/python benchmarks/startup.py [--runs 5] [--instances 0] [--json OUT]
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _measure import write_json  # noqa: E402
 
 from tui.sandbox import daemon  # noqa: E402
 
@@ -73,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--instances", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,6 +109,17 @@ def main() -> None:
         f"{'process start → VM list (s)':<34}{statistics.median(lists):>10.2f}{max(lists):>10.2f}"
     )
     print(f"instances: {args.instances}, runs: {args.runs}, cpus: {os.cpu_count()}")
+    write_json(
+        args.json,
+        {
+            "runs": args.runs,
+            "instances": args.instances,
+            "first_frame_median_s": statistics.median(frames),
+            "first_frame_max_s": max(frames),
+            "vm_list_median_s": statistics.median(lists),
+            "vm_list_max_s": max(lists),
+        },
+    )
 
 
 if __name__ == "__main__":

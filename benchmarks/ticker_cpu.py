@@ -5,7 +5,7 @@ run, the burn rate, today's estimate and the month's projection (`pricing.ticker
 is 10 % of one core. This measures the process CPU time spent over ~20 s of ticking and prints
 it as a share of one core.
 
-Run: .venv/bin/python benchmarks/ticker_cpu.py [--instances 5000] [--seconds 20]
+Run: .venv/bin/python benchmarks/ticker_cpu.py [--instances 5000] [--seconds 20] [--json OUT]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _measure import write_json
 
 from tui.services import pricing
 from tui.services.models import Accelerator, Disk, Instance
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--instances", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
 
     catalog = pricing.load_catalog()
@@ -99,6 +102,15 @@ def main(argv: list[str] | None = None) -> int:
         f"last tick: burn {pricing.format_estimate(figures.burn, rate=True)}, "
         f"today {pricing.format_estimate(figures.today)}, "
         f"month {pricing.format_money(figures.month_projection)}"
+    )
+    write_json(
+        args.json,
+        {
+            "instances": args.instances,
+            "ticks": ticks,
+            "cpu_share_pct": share * 100,
+            "worst_tick_ms": worst * 1000,
+        },
     )
     return 0 if share <= BUDGET else 1
 

@@ -3,7 +3,7 @@
 Prints: the list call's time, data arriving → table on screen, the UI thread's work per
 refresh and per ticker second, key-press latency while refreshes run, and peak memory.
 
-    .venv/bin/python benchmarks/vms_scale.py [--instances 5000]
+    .venv/bin/python benchmarks/vms_scale.py [--instances 5000] [--seconds 25] [--json OUT]
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -21,6 +20,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _measure import (  # noqa: E402
+    key_latencies,
+    latency_summary,
+    peak_rss_mb,
+    print_latency,
+    write_json,
+)
+from textual.widgets import DataTable  # noqa: E402
+
 from tui.app import CloudpaneApp  # noqa: E402
 from tui.config import Config  # noqa: E402
 from tui.panes.vms import VmsPane  # noqa: E402
@@ -29,7 +37,7 @@ from tui.services.clients import sandbox_backend  # noqa: E402
 from tui.services.connect import Connection  # noqa: E402
 
 
-async def run(instances: int) -> None:
+async def run(instances: int, seconds: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "sandbox"
         os.environ["CLOUDPANE_CONFIG_DIR"] = str(Path(tmp) / "config")
@@ -40,7 +48,7 @@ async def run(instances: int) -> None:
             app = CloudpaneApp(
                 Config(refresh_seconds=2), connection=Connection(backend, "", data_dir)
             )
-            timings: dict[str, list[float]] = {"apply": [], "tick": [], "list": []}
+            timings: dict[str, list[float]] = {"apply": [], "tick": []}
             async with app.run_test(size=(120, 40)) as pilot:
                 pane = app.query_one(VmsPane)
                 original_apply = pane.apply
@@ -60,46 +68,39 @@ async def run(instances: int) -> None:
                     pane.tick()
                     timings["tick"].append(time.perf_counter() - start)
                 # Key presses while refreshes keep running: time from press to cursor moved.
-                table = app.query_one("#vms-table")
-                latencies = []
-                loop_start = time.perf_counter()
-                deadline = loop_start + 25
-                while time.perf_counter() < deadline:
-                    before = table.cursor_row
-                    start = time.perf_counter()
-                    await pilot.press("j")
-                    while table.cursor_row == before:
-                        await asyncio.sleep(0.001)
-                    latencies.append((start - loop_start, time.perf_counter() - start))
-                    await asyncio.sleep(0.2)
-            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                table = app.query_one("#vms-table", DataTable)
+                latencies = await key_latencies(app, "j", lambda: table.cursor_row, seconds=seconds)
+            peak_mb = peak_rss_mb()
         finally:
             daemon.stop(data_dir)
-    print(f"{'metric':<52}{'value':>12}")
-    print(f"{'instances':<52}{instances:>12}")
-    print(f"{'app start → all instances in the table (s)':<52}{first_data:>12.2f}")
-    print(f"{'data arrived → table updated, first (s)':<52}{timings['apply'][0]:>12.2f}")
     later = timings["apply"][1:] or [0.0]
-    print(f"{'refresh on the UI thread, median (ms)':<52}{statistics.median(later) * 1000:>12.0f}")
+    keys = latency_summary(latencies)
+    figures = {
+        "instances": instances,
+        "all_in_table_s": first_data,
+        "data_to_table_s": timings["apply"][0],
+        "refresh_ui_median_ms": statistics.median(later) * 1000,
+        "tick_ui_median_ms": statistics.median(timings["tick"]) * 1000,
+        **{f"key_{k}": v for k, v in keys.items()},
+        "peak_rss_mb": peak_mb,
+    }
+    print(f"{'metric':<58}{'value':>12}")
+    print(f"{'instances':<58}{instances:>12}")
+    print(f"{'app start → all instances in the table (s)':<58}{first_data:>12.2f}")
+    print(f"{'data arrived → table updated, first (s)':<58}{timings['apply'][0]:>12.2f}")
+    print(f"{'refresh on the UI thread, median (ms)':<58}{figures['refresh_ui_median_ms']:>12.0f}")
     print(
-        f"{'ticker second on the UI thread, median (ms)':<52}"
-        f"{statistics.median(timings['tick']) * 1000:>12.1f}"
+        f"{'ticker second on the UI thread, median (ms)':<58}{figures['tick_ui_median_ms']:>12.1f}"
     )
-    every = [lat for _, lat in latencies]
-    steady = [lat for at, lat in latencies if at > 5] or [0.0]
-    over = sum(1 for lat in every if lat > 0.1)
-    print(f"{'key press → cursor moved, median (ms)':<52}{statistics.median(every) * 1000:>12.0f}")
-    print(
-        f"{'key press → cursor moved, max in first 5 s (ms)':<52}"
-        f"{max(lat for at, lat in latencies if at <= 5) * 1000:>12.0f}"
-    )
-    print(f"{'key press → cursor moved, max after 5 s (ms)':<52}{max(steady) * 1000:>12.0f}")
-    print(f"{'key presses slower than 100 ms':<52}{f'{over}/{len(every)}':>12}")
-    print(f"{'peak memory of the app process (MiB)':<52}{peak_mb:>12.0f}")
+    print_latency("key press → cursor moved", keys)
+    print(f"{'peak memory of the app process (MB)':<58}{peak_mb:>12.0f}")
+    return figures
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--instances", type=int, default=5000)
+    parser.add_argument("--seconds", type=float, default=25.0, help="key presses for this long")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
-    asyncio.run(run(args.instances))
+    write_json(args.json, asyncio.run(run(args.instances, args.seconds)))
