@@ -11,7 +11,7 @@ buckets  A bucket of N objects (one flat folder, seeded by the sandbox's hook). 
          (`enter`): time to the first page on screen. Then keys while pages load: `ctrl+end` and
          `k` alternately (every `ctrl+end` brings the cursor near the end, which fetches the next
          page), each timed until the cursor moved. Then every remaining page is loaded, so
-         the peak memory is that of a table holding all N objects.
+         the peak memory is that of a table as full as the pane keeps it (MAX_OBJECT_ROWS).
 jobs     N custom jobs: N-3 finished ones written into the sandbox's state before it starts,
          plus 3 running ones submitted through the API (a job that prints a line every
          0.5 s), so the 2-second refresh has live rows to update. `j`/`k` timed until the
@@ -105,9 +105,13 @@ async def buckets(info: daemon.SandboxInfo, data_dir: Path, args: argparse.Names
             app, next_key, lambda: objects.cursor_row, seconds=args.seconds
         )
         rows_while_keys = objects.row_count
-        # Then the rest, as a person holding `end` would: the whole bucket in the table.
+        # Then the rest, as a person holding `end` would: as many rows as the pane keeps.
         start = time.perf_counter()
-        while pane.next_token is not None and time.perf_counter() - start < args.max_seconds:
+        while (
+            pane.next_token is not None
+            and not pane.capped  # the pane keeps at most MAX_OBJECT_ROWS rows
+            and time.perf_counter() - start < args.max_seconds
+        ):
             if not pane.loading:
                 pane.loading = True
                 pane.load_objects("more")

@@ -234,7 +234,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "buckets",
-        "Buckets {objects:,}: then every page loaded, rows",
+        "Buckets {objects:,}: rows kept after paging to the end (cap 50,000)",
         "rows_in_table_at_end",
         "rows",
     ),

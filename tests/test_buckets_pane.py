@@ -234,6 +234,29 @@ async def test_browse_folders_breadcrumb_and_lazy_pages(
         assert pane(app).cursor_key() == "big"
 
 
+async def test_a_huge_folder_stops_at_the_row_cap_and_says_how_to_narrow(
+    svc: StorageService, sandbox_info: SandboxInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tui.panes.buckets.MAX_OBJECT_ROWS", 40)  # 50,000 in real life
+    await svc.create_bucket("huge", "us-central1")
+    await put(svc, "huge", [f"f{i:03d}.bin" for i in range(90)])
+    app = make_app(svc.backend, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_tab(pilot, app, "huge")
+        pane(app).page_size = 20
+        await open_bucket(pilot, app, "huge")
+        table = app.query_one("#objects-table", DataTable)
+        table.move_cursor(row=19)
+        await wait_for(pilot, lambda: len(object_names(app)) == 40)
+        table.move_cursor(row=39)
+        await pilot.pause(0.5)
+        assert len(object_names(app)) == 40  # no more pages past the cap
+        assert "the most one view keeps" in message(app) and "/ narrows" in message(app)
+        await pilot.press("slash", *"f08", "enter")
+        await wait_for(pilot, lambda: len(object_names(app)) == 10)
+        assert "f089.bin" in object_names(app)
+
+
 async def test_object_details(svc: StorageService, sandbox_info: SandboxInfo) -> None:
     await svc.create_bucket("info", "us-central1")
     await put(svc, "info", ["model/weights.bin"], b"0123456789")

@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 MAX_BACKOFF = 60.0
 PAGE_SIZE = 200
 PAGE_AHEAD = 20  # fetch the next page when the cursor is this close to the end
+# Rows one folder view keeps. Memory stays bounded whatever the bucket holds (the Cloud
+# Console shows pages of 50); past this, a name prefix (/) narrows the listing instead.
+MAX_OBJECT_ROWS = 50_000
 
 
 class BucketsPane(Pane):
@@ -328,13 +331,23 @@ class BucketsPane(Pane):
         if mode == "refresh":
             if sync_table(table, OBJECT_COLUMNS, self.object_rows()):
                 table.sort("name", key=object_sort_key)
-        else:
-            present = {row.key.value for row in table.ordered_rows}
-            for key, cells in self.object_rows().items():
-                if key not in present:
-                    table.add_row(*cells, key=key)
+        else:  # only the new pages' rows: a bucket of 100,000 objects loads page by page
+            self.add_page_rows(table, pages)
         self.objects_loaded = True
         self.update_object_message()
+
+    def add_page_rows(self, table: DataTable, pages: list[ObjectPage]) -> None:
+        """Append the rows of freshly listed pages (each batch's folders before its objects)."""
+        for page in pages:
+            for folder in page.folders:
+                key = folder_key(folder)
+                if key not in table.rows:
+                    table.add_row(*folder_row(key, self.prefix, key in self.marked), key=key)
+        for page in pages:
+            for blob in page.blobs:
+                if blob.name != self.prefix and blob.name not in table.rows:
+                    cells = blob_row(blob, self.prefix, blob.name in self.marked)
+                    table.add_row(*cells, key=blob.name)
 
     def object_rows(self) -> dict[str, tuple[str | Text, ...]]:
         """Rows in listing order: each page's folders before its objects."""
@@ -351,7 +364,9 @@ class BucketsPane(Pane):
         folders = sum(1 for b in self.objects.values() if b is None)
         count = len(self.objects) - folders
         text = f"{count} object{'s' if count != 1 else ''}, {folders} folder{'s' if folders != 1 else ''}"
-        if self.next_token:
+        if self.capped:
+            text += " shown — the most one view keeps; more exist: / narrows by name prefix"
+        elif self.next_token:
             text += " shown · more load as you scroll"
         if self.prefix_filter:
             text += f" · starting with “{self.prefix_filter}”"
@@ -368,10 +383,16 @@ class BucketsPane(Pane):
         if (
             self.next_token
             and not self.loading
+            and not self.capped
             and event.cursor_row >= table.row_count - min(PAGE_AHEAD, self.page_size // 4 + 1)
         ):
             self.loading = True
             self.load_objects("more")
+
+    @property
+    def capped(self) -> bool:
+        """The folder view holds as many rows as it keeps; more exist in the bucket."""
+        return bool(self.next_token) and len(self.objects) >= MAX_OBJECT_ROWS
 
     def set_message(self, text: str, error: bool = False) -> None:
         message = self.query_one("#buckets-message", Static)

@@ -339,7 +339,8 @@ class ComputeService:
             protos = await call(fetch, action="list instances")
             fresh = await self._disk_types_or_none() if self._unknown_disks(protos) else None
         types = self._learn_disks(protos, fresh)
-        return [instance_from_proto(i, types) for i in protos]
+        # Thousands of conversions: in a thread, or the UI waits for them.
+        return await asyncio.to_thread(lambda: [instance_from_proto(i, types) for i in protos])
 
     @staticmethod
     def _list_pages(client: Any, request: Any, mask: str) -> list[Any]:
