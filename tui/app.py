@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -18,6 +18,7 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from tui.config import Config
+from tui.gc_policy import GcPolicy
 from tui.panes.base import Pane
 from tui.panes.buckets import BucketsPane
 from tui.panes.jobs import JobsPane
@@ -27,6 +28,7 @@ from tui.services.errors import CloudpaneError, translate
 
 PANES = ("vms", "buckets", "jobs")
 BACKGROUND_PANES_DELAY = 5.0  # seconds after connecting before hidden panes start loading
+GC_TICK_SECONDS = 2.0
 
 
 class StatusHeader(Horizontal):
@@ -113,6 +115,7 @@ class CloudpaneApp(App[None]):
         self.read_only = read_only or self.config.read_only
         self.connection: Connection | None = connection
         self._ready_panes: set[str] = set()
+        self.gc_policy = GcPolicy()  # full collections only when idle: see tui/gc_policy.py
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -131,6 +134,8 @@ class CloudpaneApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.gc_policy.install()
+        self.set_interval(GC_TICK_SECONDS, self.gc_policy.tick)
         pane = self.active_pane()
         if pane is not None:
             pane.focus_main()
@@ -157,6 +162,14 @@ class CloudpaneApp(App[None]):
         self._ready_panes = set()
         self.wake_pane(self.active_pane())
         self.set_timer(BACKGROUND_PANES_DELAY, self.wake_all_panes)
+
+    def on_unmount(self) -> None:
+        self.gc_policy.uninstall()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown):
+            self.gc_policy.saw_input()
+        await super().on_event(event)
 
     def wake_pane(self, pane: Pane | None) -> None:
         if pane is None or self.connection is None or pane.id in self._ready_panes:
