@@ -137,6 +137,7 @@ def svc(clean_sandbox: Backend) -> StorageService:
 def _only_the_panes_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hidden panes (Jobs) never wake during these tests: faster, and snapshots stay still."""
     monkeypatch.setattr("tui.app.BACKGROUND_PANES_DELAY", 3600.0)
+    monkeypatch.setattr("tui.app.BACKGROUND_PANES_LATEST", 3600.0)
 
 
 # --- the bucket list ---------------------------------------------------------------------------

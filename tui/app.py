@@ -7,6 +7,7 @@ starts loading when it hears that the backend is ready.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from textual import events, on, work
@@ -14,6 +15,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
@@ -28,6 +30,8 @@ from tui.services.errors import CloudpaneError, translate
 
 PANES = ("vms", "buckets", "jobs")
 BACKGROUND_PANES_DELAY = 5.0  # seconds after connecting before hidden panes start loading
+BACKGROUND_IDLE_SECONDS = 1.5  # … at the first pause in typing this long
+BACKGROUND_PANES_LATEST = 30.0  # … or after this long, pause or not
 GC_TICK_SECONDS = 2.0
 
 
@@ -115,6 +119,8 @@ class CloudpaneApp(App[None]):
         self.read_only = read_only or self.config.read_only
         self.connection: Connection | None = connection
         self._ready_panes: set[str] = set()
+        self._connected_at = time.monotonic()
+        self._background_timer: Timer | None = None
         self.gc_policy = GcPolicy()  # full collections only when idle: see tui/gc_policy.py
 
     # ----------------------------------------------------------------- layout
@@ -161,7 +167,23 @@ class CloudpaneApp(App[None]):
         # the GIL), so the hidden ones wait until shown or until the first data is on screen.
         self._ready_panes = set()
         self.wake_pane(self.active_pane())
-        self.set_timer(BACKGROUND_PANES_DELAY, self.wake_all_panes)
+        # Importing a client library holds the interpreter in long stretches; done while the
+        # person types, it delays their keys. So the hidden panes wake at the first pause
+        # after BACKGROUND_PANES_DELAY, and after BACKGROUND_PANES_LATEST at the latest (the
+        # VMs pane's turn-off warnings must not wait for ever).
+        self._connected_at = time.monotonic()
+        if self._background_timer is not None:  # a project switch: start the wait again
+            self._background_timer.stop()
+        self._background_timer = self.set_interval(0.5, self._wake_background_when_idle)
+
+    def _wake_background_when_idle(self) -> None:
+        waited = time.monotonic() - self._connected_at
+        idle = time.monotonic() - self.gc_policy.last_input >= BACKGROUND_IDLE_SECONDS
+        if (waited >= BACKGROUND_PANES_DELAY and idle) or waited >= BACKGROUND_PANES_LATEST:
+            if self._background_timer is not None:
+                self._background_timer.stop()
+                self._background_timer = None
+            self.wake_all_panes()
 
     def on_unmount(self) -> None:
         self.gc_policy.uninstall()
