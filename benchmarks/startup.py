@@ -85,6 +85,10 @@ def main() -> None:
             "CLOUDPANE_SANDBOX_DIR": str(Path(tmp) / "sandbox"),
             "CLOUDPANE_CONFIG_DIR": str(Path(tmp) / "config"),
         }
+        # A user's cloudpane keeps its bytecode (pip compiles an install; an editable one writes
+        # it on the first start, the warm-up run below). Some CI images set this variable, and
+        # then every start would compile every module again: that is not what users see.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         os.environ["CLOUDPANE_SANDBOX_DIR"] = env["CLOUDPANE_SANDBOX_DIR"]
         info = daemon.start(Path(env["CLOUDPANE_SANDBOX_DIR"]))
         try:
