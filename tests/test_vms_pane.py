@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input, Select
 from tui.app import CloudpaneApp, StatusHeader
 from tui.config import Config
 from tui.panes.vm_forms import CreateInstanceScreen, MachineTypeScreen
-from tui.panes.vms import COLUMNS, VmsPane
+from tui.panes.vms import COLUMNS, TICKING_INDEXES, VmsPane, ticking_only
 from tui.sandbox.daemon import SandboxInfo
 from tui.services.clients import Backend
 from tui.services.compute import ComputeService
@@ -415,3 +415,13 @@ def test_vms_pane_no_color_snapshot(
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_only_ticking_cells_may_wait_for_the_ticker() -> None:
+    """Off-screen rows skip repaints that only move costs; any other change is painted."""
+    before = tuple(f"cell{i}" for i in range(len(COLUMNS)))
+    costs_moved = tuple(f"new{i}" if i in TICKING_INDEXES else c for i, c in enumerate(before))
+    assert TICKING_INDEXES and ticking_only(before, costs_moved)
+    other = next(i for i in range(len(COLUMNS)) if i not in TICKING_INDEXES)
+    status_changed = tuple("STOPPING" if i == other else c for i, c in enumerate(costs_moved))
+    assert not ticking_only(before, status_changed)

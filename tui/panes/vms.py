@@ -126,6 +126,13 @@ def cell_keys(cells: tuple[str | Text, ...]) -> tuple[str, ...]:
     return tuple(f"{c}\x00{c.style}" if isinstance(c, Text) else c for c in cells)
 
 
+def ticking_only(before: tuple[str, ...], now: tuple[str, ...]) -> bool:
+    """Whether two renderings of a row differ only in the columns the ticker keeps moving."""
+    return all(
+        before[index] == now[index] for index in range(len(now)) if index not in TICKING_INDEXES
+    )
+
+
 def matches(instance: Instance, needle: str) -> bool:
     if not needle:
         return True
@@ -303,9 +310,12 @@ class VmsPane(TablePane):
                 self.show_error(error)
             return
         self.cpu_error_shown = False
-        if self.figures is not None:
-            self.check_warnings(utcnow())
-            self.render_table()
+        if self.figures is not None:  # the idle rule may fire now: assess again, in a thread
+            instances, filter_text = list(self.instances.values()), self.filter_text
+            assessment, rows = await asyncio.to_thread(self.prepare, instances, filter_text)
+            self.figures = assessment[0]
+            self.announce(assessment[1], utcnow())
+            self.render_table(rows if filter_text == self.filter_text else None)
 
     def assess(
         self, instances: list[Instance], now: datetime
@@ -369,11 +379,6 @@ class VmsPane(TablePane):
         config = getattr(self.app, "config", None)
         return config if isinstance(config, Config) else Config()
 
-    def check_warnings(self, now: datetime) -> None:
-        """Evaluate the turn-off rules again (new CPU samples) and announce new episodes."""
-        _, warnings = self.assess(list(self.instances.values()), now)
-        self.announce(warnings, now)
-
     def announce(self, warnings: list[policy.TurnOffWarning], now: datetime) -> None:
         """Keep the warnings; announce each new episode once."""
         self.warnings = warnings
@@ -422,7 +427,10 @@ class VmsPane(TablePane):
             for index in TICKING_INDEXES:
                 if shown[index] != before[index]:
                     table.update_cell(key, COLUMNS[index][0], cells[index])
-            self.rendered[key] = shown
+            # Only the ticking cells were repainted; the rest is the next refresh's business.
+            self.rendered[key] = tuple(
+                shown[i] if i in TICKING_INDEXES else before[i] for i in range(len(shown))
+            )
 
     def row_for(self, instance: Instance, now: datetime) -> tuple[str | Text, ...]:
         cost = self.figures.per_instance.get(instance.id) if self.figures else None
@@ -468,11 +476,14 @@ class VmsPane(TablePane):
             table.remove_row(key)
             del self.rendered[key]
         new = [i for key, i in wanted.items() if key not in self.rendered]
+        visible = self.visible_keys(table)
         for key, instance in wanted.items():
             if key not in self.rendered:
                 continue
             cells, shown = row(instance)
             before = self.rendered[key]
+            if key not in visible and ticking_only(before, shown):
+                continue  # off screen, only the costs moved: the ticker repaints it when shown
             if shown != before:
                 for index, (column, _, _) in enumerate(COLUMNS):
                     if shown[index] != before[index]:
@@ -487,6 +498,14 @@ class VmsPane(TablePane):
             if resort:  # new rows went to the end; a first fill is already in order
                 table.sort("name", key=lambda name: str(name).lstrip("⚠ ").lower())
         self.update_message(len(wanted))
+
+    @staticmethod
+    def visible_keys(table: DataTable) -> set[str]:
+        first = int(table.scroll_y)
+        return {
+            row.key.value or ""
+            for row in table.ordered_rows[first : first + max(table.size.height, 1)]
+        }
 
     def update_message(self, shown: int) -> None:
         total = len(self.instances)
