@@ -10,7 +10,7 @@ Safety rules:
   (`safe_local_path`), and never leave a corrupt file under the final name: bytes go to a
   temporary name beside it, are checked against the object's CRC32C, then renamed.
 
-Interrupted work (see docs/interrupted_work.md): a request cut off mid-way is retried by the
+Interrupted work (README, "Interrupted work"): a request cut off mid-way is retried by the
 library from where it stopped (resumable upload sessions; ranged re-reads for downloads) for
 up to RETRY_DEADLINE seconds. A file that still fails is reported with what was left: an
 upload that did not finish leaves no object (Cloud Storage creates one only when its last
