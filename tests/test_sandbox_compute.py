@@ -794,9 +794,11 @@ def test_a_restarted_sandbox_keeps_its_address(private_sandbox: Path) -> None:
     """A TUI still pointing at the old address reconnects by itself; when the port was taken
     meanwhile, the sandbox starts anyway on another one."""
     first = daemon.start(private_sandbox)
+    grpc_before = _monitoring_grpc(first)
     daemon.stop(private_sandbox)
     again = daemon.start(private_sandbox)
     assert again.url == first.url
+    assert _monitoring_grpc(again) == grpc_before  # the Monitoring gRPC port too
     daemon.stop(private_sandbox)
     port = int(first.url.rsplit(":", 1)[1])
     with socket.socket() as squatter:
@@ -805,3 +807,8 @@ def test_a_restarted_sandbox_keeps_its_address(private_sandbox: Path) -> None:
         squatter.listen()
         moved = daemon.start(private_sandbox)
         assert moved.url != first.url
+
+
+def _monitoring_grpc(info: daemon.SandboxInfo) -> str:
+    with urllib.request.urlopen(f"{info.url}/_sandbox/monitoring", timeout=10) as resp:
+        return str(json.loads(resp.read())["grpcEndpoint"])

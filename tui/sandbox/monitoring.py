@@ -460,6 +460,8 @@ def start_grpc(mon: Monitor, port: int) -> tuple[Any, int]:
     )
     server.add_generic_rpc_handlers((handler,))
     bound = server.add_insecure_port(f"{LOOPBACK}:{port}")  # loopback only, never another
+    if not bound:  # older grpc answers 0 instead of raising
+        raise OSError(f"could not bind {LOOPBACK}:{port}")
     server.start()
     return server, bound
 
@@ -509,15 +511,32 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
     ]
 
 
+GRPC_PORT_FILE = "last-grpc-port"  # like the REST port: a restart keeps its address
+
+
+def _previous_grpc_port(ctx: SandboxContext) -> int:
+    try:
+        return int((ctx.data_dir / GRPC_PORT_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return 0
+
+
 async def startup(ctx: SandboxContext) -> None:
     mon = monitor(ctx)
     raw_port = os.environ.get("CLOUDPANE_SANDBOX_MONITORING_PORT", "") or "0"
-    try:
-        mon.grpc_server, mon.grpc_port = start_grpc(mon, int(raw_port))
+    # A TUI that still holds a channel to the old port reconnects when the port is the same.
+    candidates = [int(raw_port)] if raw_port != "0" else [_previous_grpc_port(ctx), 0]
+    mon.grpc_server, mon.grpc_port = None, None
+    for port in dict.fromkeys(candidates):
+        try:
+            mon.grpc_server, mon.grpc_port = start_grpc(mon, port)
+        except Exception:  # REST still works; the discovery endpoint says gRPC is missing
+            log.exception("could not start the Cloud Monitoring gRPC server on port %s", port)
+            continue
         log.info("Cloud Monitoring (gRPC) on %s:%d", LOOPBACK, mon.grpc_port)
-    except Exception:  # REST still works; the discovery endpoint says gRPC is missing
-        log.exception("could not start the Cloud Monitoring gRPC server on port %s", raw_port)
-        mon.grpc_server, mon.grpc_port = None, None
+        with contextlib.suppress(OSError):
+            (ctx.data_dir / GRPC_PORT_FILE).write_text(str(mon.grpc_port))
+        break
     mon.task = asyncio.create_task(mon.run(), name="monitoring sampler")
 
 
