@@ -42,6 +42,7 @@ from tui.panes.bucket_tables import (
 from tui.panes.bucket_transfers import TransfersBar
 from tui.services.errors import CloudpaneError, translate
 from tui.services.storage_models import PUBLIC, Blob, Bucket, ObjectPage
+from tui.widgets.big_table import BigTable
 from tui.widgets.clipboard import copy_to_clipboard
 from tui.widgets.details import DetailsScreen, console_url
 from tui.widgets.operations import OperationsBar
@@ -139,7 +140,8 @@ class BucketsPane(Pane):
         for key, label, width in BUCKET_COLUMNS:
             buckets.add_column(label, key=key, width=width)
         yield buckets
-        objects: DataTable[str | Text] = DataTable(
+        # A folder view may hold 50,000 rows: BigTable skips DataTable's per-line list.
+        objects: DataTable[str | Text] = BigTable(
             id="objects-table", cursor_type="row", zebra_stripes=True
         )
         for key, label, width in OBJECT_COLUMNS:
