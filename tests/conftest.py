@@ -5,6 +5,8 @@ Tests drive Google's own clients against it; nothing of Google is mocked.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +76,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def soak_seconds(request: pytest.FixtureRequest) -> float:
     return float(request.config.getoption("--soak-seconds"))
+
+
+@pytest.fixture
+def private_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A sandbox folder of the test's own, to stop and start without disturbing the others."""
+    # This process started the daemon, so its exit leaves a zombie that daemon.stop would take
+    # for alive (and wait 10 s for): reap it first. Not needed where the CLI stops it.
+    alive = daemon._pid_alive
+
+    def reaped_alive(pid: int) -> bool:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        return alive(pid)
+
+    monkeypatch.setattr(daemon, "_pid_alive", reaped_alive)
+    data_dir = tmp_path / "own-sandbox"
+    yield data_dir
+    daemon.stop(data_dir)

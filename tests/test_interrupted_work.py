@@ -478,22 +478,6 @@ def svc_info(svc: StorageService) -> daemon.SandboxInfo:
 ZONE = "us-central1-a"
 
 
-@pytest.fixture
-def private_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A sandbox of this test's own, to stop and start without disturbing the others."""
-    alive = daemon._pid_alive
-
-    def reaped_alive(pid: int) -> bool:  # our own exited child must not look alive
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        return alive(pid)
-
-    monkeypatch.setattr(daemon, "_pid_alive", reaped_alive)
-    data_dir = tmp_path / "own-sandbox"
-    yield data_dir
-    daemon.stop(data_dir)
-
-
 def start_private(data_dir: Path, port: int = 0, stopping: float = 0.2) -> daemon.SandboxInfo:
     timing = f'{{"provisioning": 0.2, "staging": 0.2, "stopping": {stopping}, "operation": 0.05}}'
     return daemon.start(data_dir, port=port, env={"CLOUDPANE_SANDBOX_TIMING": timing})

@@ -6,13 +6,12 @@ real error mapping (google.api_core.exceptions), against a real sandbox daemon.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -695,23 +694,6 @@ def test_injected_errors_map_to_api_core_exceptions(
 
 
 # ---------------------------------------------------------------- the daemon restarts
-
-
-@pytest.fixture
-def private_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    # This process started the daemon, so its exit leaves a zombie that daemon.stop would take
-    # for alive (and wait 10 s for): reap it first. Not needed where the CLI stops it.
-    alive = daemon._pid_alive
-
-    def reaped_alive(pid: int) -> bool:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        return alive(pid)
-
-    monkeypatch.setattr(daemon, "_pid_alive", reaped_alive)
-    data_dir = tmp_path / "own-sandbox"
-    yield data_dir
-    daemon.stop(data_dir)
 
 
 def test_restart_reboots_running_instances(private_sandbox: Path) -> None:
