@@ -1,0 +1,67 @@
+"""Cloud text is data: one place that makes text from other people safe to show.
+
+Names, labels, metadata, log lines and error texts come from whoever can write to the project
+(or from a public bucket). Shown raw they can act: a C0/C1 control or an escape sequence
+(CSI clears the screen, OSC 0 sets the window title, OSC 8 makes a link, OSC 52 writes the
+clipboard), a bidi override that reorders what the reader sees, or — in a Textual widget —
+Rich markup such as ``[@click=…]`` that becomes an action. Two tools, for two sinks:
+
+- ``visible(text)``: for a terminal (the CLI, and any cell of the TUI). Every control
+  character, escape and bidi/invisible format character is replaced by a visible escape
+  (``\\x1b``, ``\\u202e``), so the reader sees exactly which bytes the cloud holds and nothing
+  reaches the terminal as a command. Ordinary text — accents, CJK, emoji — passes unchanged.
+- ``cloud_text(text, style)``: a Rich ``Text`` of ``visible(text)`` — for widgets. A ``Text``
+  is never parsed as markup, so brackets stay brackets.
+
+``--json`` output must not use either: JSON escapes control characters itself and must stay
+exact.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# C0 controls (tab excepted: harmless and common in log lines), DEL, C1 controls, and the
+# Unicode format characters that reorder or hide text: bidi embeddings/overrides/isolates,
+# marks, zero-width characters, the BOM, interlinear annotations.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f"
+    "\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char == "\n":
+        return "\\n"
+    if char == "\r":
+        return "\\r"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def visible(text: object) -> str:
+    """The text with every control, escape and invisible format character shown escaped."""
+    value = text if isinstance(text, str) else str(text)
+    # Lone surrogates (from JSON "\ud800") cannot be encoded for a terminal: show them too.
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        value = "".join(f"\\u{ord(c):04x}" if "\ud800" <= c <= "\udfff" else c for c in value)
+    return _UNSAFE.sub(_escape, value)
+
+
+def visible_lines(text: object) -> str:
+    """Like `visible`, but keeps line breaks (for multi-line blocks: a traceback, serial
+    output, a YAML view), escaping everything else."""
+    return "\n".join(visible(line) for line in str(text).split("\n"))
+
+
+def cloud_text(text: object, style: str = "", *, multiline: bool = False) -> Any:
+    """A Rich Text of the cloud's text: literal (never markup), nothing that can act."""
+    from rich.text import Text
+
+    value = visible_lines(text) if multiline else visible(text)
+    return Text(value, style=style, no_wrap=False)
+
