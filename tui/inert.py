@@ -26,8 +26,7 @@ from typing import Any
 # Unicode format characters that reorder or hide text: bidi embeddings/overrides/isolates,
 # marks, zero-width characters, the BOM, interlinear annotations.
 _UNSAFE = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f"
-    "\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
 )
 
 
@@ -64,4 +63,3 @@ def cloud_text(text: object, style: str = "", *, multiline: bool = False) -> Any
 
     value = visible_lines(text) if multiline else visible(text)
     return Text(value, style=style, no_wrap=False)
-
