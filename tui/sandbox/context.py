@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,8 @@ class SandboxContext:
     faults: FaultSettings = field(default_factory=FaultSettings)
     timing: Timing = field(default_factory=Timing)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # API requests per path, counted by the fault middleware (`/_sandbox/requests`).
+    request_counts: Counter[str] = field(default_factory=Counter)
 
     @property
     def blob_dir(self) -> Path:

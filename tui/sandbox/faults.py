@@ -8,6 +8,13 @@ Besides Google's own error answers, two things a real network path produces are 
 a 200 whose body is not what the API promises (`malformed_next`: cut-off JSON, a JSON value of
 the wrong shape, or an empty body), and an HTML error page from a proxy or load balancer in
 front of the API (`html_next`: 502 with `text/html`, as Google's front end sends).
+
+`error_reason` sets the `errors[].reason` of injected errors: `{"codes": [403], "error_reason":
+"rateLimitExceeded"}` is Compute Engine's answer to a project over its rate quota (a 403, not a
+429; docs/gcp-facts.md), which clients must retry and report as a rate limit, not a permission.
+
+The middleware also counts API requests per path (`/_sandbox/requests`), so a test can check
+how many requests a client really sent.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import asyncio
 import json
 import os
 import random
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
@@ -59,6 +67,7 @@ class FaultSettings:
     malformed_body: MalformedBody = "truncated"
     html_next: int = 0  # the next N matching requests get an HTML error page (as a proxy)
     html_code: int = 502
+    error_reason: str = ""  # errors[].reason of injected errors ("" = the code's usual one)
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -88,6 +97,8 @@ class FaultSettings:
             )
         if not isinstance(self.path_prefix, str):
             raise ValueError(f"path_prefix must be a string, not {self.path_prefix!r}")
+        if not isinstance(self.error_reason, str):
+            raise ValueError(f"error_reason must be a string, not {self.error_reason!r}")
 
     @classmethod
     def from_mapping(cls, data: Any) -> FaultSettings:
@@ -116,6 +127,21 @@ class FaultSettings:
         return asdict(self)
 
 
+# What Google says with each reason (Compute, and every API behind Google's front end).
+REASON_MESSAGES = {
+    "rateLimitExceeded": "Rate Limit Exceeded",
+    "userRateLimitExceeded": "User Rate Limit Exceeded",
+}
+
+
+def injected_error(code: int, reason: str) -> Response:
+    if reason:
+        return error_response(
+            code, REASON_MESSAGES.get(reason, f"Injected fault ({reason})."), reason
+        )
+    return error_response(code, f"Injected fault ({code}).")
+
+
 def malformed_response(kind: str) -> Response:
     return Response(MALFORMED_BODIES[kind], status_code=200, media_type="application/json")
 
@@ -136,6 +162,9 @@ class FaultMiddleware:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await self.app(scope, receive, send)
             return
+        counts: Counter[str] | None = getattr(self.settings_ref, "request_counts", None)
+        if counts is not None:  # API requests per path, answered or faulted
+            counts[scope["path"]] += 1
         faults: FaultSettings = self.settings_ref.faults
         if faults.path_prefix and not scope["path"].startswith(faults.path_prefix):
             await self.app(scope, receive, send)
@@ -145,7 +174,7 @@ class FaultMiddleware:
         if faults.fail_next > 0:
             faults.fail_next -= 1
             code = faults.codes[0] if faults.codes else 503
-            await error_response(code, f"Injected fault ({code}).")(scope, receive, send)
+            await injected_error(code, faults.error_reason)(scope, receive, send)
             return
         if faults.malformed_next > 0:
             faults.malformed_next -= 1
@@ -160,6 +189,6 @@ class FaultMiddleware:
             raise ConnectionAbortedError("injected dropped connection")
         if faults.error_rate and self.random.random() < faults.error_rate:
             code = self.random.choice(faults.codes or [503])
-            await error_response(code, f"Injected fault ({code}).")(scope, receive, send)
+            await injected_error(code, faults.error_reason)(scope, receive, send)
             return
         await self.app(scope, receive, send)

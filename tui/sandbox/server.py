@@ -74,6 +74,13 @@ def create_app(ctx: SandboxContext) -> Starlette:
                 return error_response(400, str(exc))
         return JSONResponse(ctx.faults.to_dict())
 
+    async def requests(request: Request) -> Response:
+        """API requests per path since the last POST here (POST reads and clears)."""
+        counts = dict(ctx.request_counts)
+        if request.method == "POST":
+            ctx.request_counts.clear()
+        return JSONResponse(counts)
+
     async def reset(request: Request) -> Response:
         for module in modules:
             if hasattr(module, "reset"):
@@ -92,6 +99,7 @@ def create_app(ctx: SandboxContext) -> Starlette:
     admin: list[BaseRoute] = [
         Route("/_sandbox/health", health),
         Route("/_sandbox/faults", faults, methods=["GET", "POST"]),
+        Route("/_sandbox/requests", requests, methods=["GET", "POST"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/seed", seed, methods=["POST"]),
     ]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tui.services.errors import translate
+from tui.services.errors import is_rate_limit, translate
 
 T = TypeVar("T")
 
@@ -88,22 +88,28 @@ def compute_client(backend: Backend, kind: str) -> Any:
 
 def read_retry(timeout: float = 15.0) -> Any:
     """Retry for idempotent calls (reads, and writes made idempotent by a request ID):
-    throttling, brief outages and dropped connections, for up to `timeout` seconds."""
+    throttling (429, and Compute's 403 `rateLimitExceeded`), brief outages and dropped
+    connections, for up to `timeout` seconds."""
     import requests
     from google.api_core import exceptions as gexc
     from google.api_core import retry
 
+    transient = retry.if_exception_type(
+        gexc.TooManyRequests,
+        gexc.ServiceUnavailable,
+        gexc.InternalServerError,
+        gexc.BadGateway,
+        gexc.GatewayTimeout,
+        requests.exceptions.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+        ConnectionError,
+    )
+
+    def predicate(exc: Exception) -> bool:
+        return bool(transient(exc)) or is_rate_limit(exc)
+
     return retry.Retry(
-        predicate=retry.if_exception_type(
-            gexc.TooManyRequests,
-            gexc.ServiceUnavailable,
-            gexc.InternalServerError,
-            gexc.BadGateway,
-            gexc.GatewayTimeout,
-            requests.exceptions.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-            ConnectionError,
-        ),
+        predicate=predicate,
         initial=0.25,
         maximum=4.0,
         multiplier=2.0,

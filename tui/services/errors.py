@@ -47,6 +47,34 @@ class QuotaExceeded(CloudpaneError):
     title = "Quota exceeded"
 
 
+class RateLimited(QuotaExceeded):
+    """Too many requests a minute (Compute's 403 `rateLimitExceeded`, a 429): wait, not a role."""
+
+    title = "Rate limited"
+
+
+# Google answers some rate limits with 403, not 429: Compute Engine says "If your project exceeds
+# a rate quota, you receive a 403 error with the reason rateLimitExceeded" (docs/gcp-facts.md).
+RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+
+
+def is_rate_limit(exc: BaseException) -> bool:
+    """A 403 whose `errors[].reason` (or ErrorInfo reason) says rate limit, not permission."""
+    from google.api_core import exceptions as gexc
+
+    if not isinstance(exc, gexc.Forbidden):
+        return False
+    reasons = {str(e.get("reason", "")) for e in (exc.errors or []) if isinstance(e, dict)}
+    reasons.add(str(getattr(exc, "reason", None) or ""))
+    return bool(reasons & RATE_LIMIT_REASONS)
+
+
+RATE_LIMIT_HINT = (
+    "Google is rate-limiting requests; cloudpane retries reads automatically. Wait a minute and "
+    "try again (rate quotas refill every minute); other tools using the project share them."
+)
+
+
 class NotFound(CloudpaneError):
     title = "Not found"
 
@@ -216,6 +244,8 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
             f"{prefix}your credentials could not be refreshed ({detail}).",
             "Run `gcloud auth application-default login` again.",
         )
+    if is_rate_limit(exc):
+        return RateLimited(f"{prefix}Google is rate-limiting requests ({detail}).", RATE_LIMIT_HINT)
     if isinstance(exc, gexc.PermissionDenied | gexc.Forbidden):
         low = detail.lower()
         if "has not been used" in low or "is disabled" in low or "service_disabled" in low:
