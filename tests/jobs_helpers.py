@@ -27,6 +27,7 @@ p.add_argument("--model", action="store_true")
 p.add_argument("--env", action="store_true")
 p.add_argument("--forever", action="store_true")
 p.add_argument("--lines", type=int, default=0)
+p.add_argument("--stderr-log", action="store_true")
 a = p.parse_args()
 
 def on_term(signum, frame):
@@ -39,6 +40,11 @@ if a.env:
     keys = ["TF_CONFIG", "CLUSTER_SPEC", "AIP_MODEL_DIR", "AIP_CHECKPOINT_DIR",
             "AIP_TENSORBOARD_LOG_DIR", "CLOUD_ML_JOB_ID", "CLOUD_ML_PROJECT_ID"]
     print("ENV " + json.dumps({k: os.environ.get(k) for k in keys}), flush=True)
+if a.stderr_log:  # what Python logging, absl and TensorFlow print (all to stderr)
+    for line in ("INFO:root:chatter on stderr",
+                 "W1202 14:00:00.000000 1 task.py:9] careful on stderr",
+                 "2026-12-02 14:00:00.000000: I tensorflow/core/x.cc:1] tf on stderr"):
+        print(line, file=sys.stderr, flush=True)
 for i in range(a.lines):
     print("line %d" % i, flush=True)
 for e in range(1, a.epochs + 1):
@@ -110,3 +116,17 @@ def wait_until(
     raise AssertionError(
         f"timed out after {timeout:.0f} s waiting for {what or check} (last: {last!r})"
     )
+
+
+class ManualClock:
+    """A monotonic clock that moves only when told: rate budgets counted per simulated minute,
+    never by wall time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

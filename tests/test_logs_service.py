@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from jobs_helpers import upload_standin
+from jobs_helpers import ManualClock, upload_standin
 
 from tui.services.clients import Backend
 from tui.services.errors import Unavailable
@@ -85,7 +85,8 @@ async def test_one_request_per_poll_for_all_jobs_without_loss_or_repeats(
 ) -> None:
     a = await run_job(jobs, package, "--epochs", "0", "--lines", "40")
     b = await run_job(jobs, package, "--epochs", "3", "--sleep", "0.2")
-    poller = LogPoller(clean_sandbox, page_size=7)  # small pages: many polls, many cursors
+    clock = ManualClock()
+    poller = LogPoller(clean_sandbox, page_size=7, clock=clock)  # small pages: many polls
     poller.follow(a.id)
     poller.follow(b.id)
     got: dict[str, list[LogEntry]] = {a.id: [], b.id: []}
@@ -100,6 +101,7 @@ async def test_one_request_per_poll_for_all_jobs_without_loss_or_repeats(
             break
         done = all([not (await jobs.get_job(j.name)).is_active for j in (a, b)])
         await asyncio.sleep(0.05)
+        clock.advance(poller.ready_in())
     texts_a = worker_texts(got[a.id])
     assert texts_a[1:] == [f"line {i}" for i in range(40)] + ["standin done"]
     assert [m["epoch"] for m in poller.metrics(b.id)] == [1, 2, 3]
@@ -116,16 +118,19 @@ async def test_only_new_lines(clean_sandbox: Backend, jobs: JobsService, package
         if "line 4" in [e.text for e in await logs.tail(job.id, 20)]:
             break
         await asyncio.sleep(0.1)
-    poller = logs.poller()
+    clock = ManualClock()
+    poller = LogPoller(clean_sandbox, clock=clock)
     poller.follow(job.id, from_start=False)
     assert await poller.poll_once() == {}  # the old lines are not shown again
     await jobs.cancel(job.name)
     await wait_done(jobs, job.name)
+    clock.advance(poller.ready_in())
     new = (await poller.poll_once())[job.id]
     assert "line 0" not in [e.text for e in new]
     assert [e.text for e in new][-1] == "Job was cancelled."
     poller.unfollow(job.id)
     assert poller.followed == [] and poller.lines(job.id) == []
+    clock.advance(poller.ready_in())
     assert await poller.poll_once() == {}
 
 
@@ -133,18 +138,24 @@ async def test_backs_off_on_429_and_recovers(
     clean_sandbox: Backend, jobs: JobsService, package: str, faults: Any
 ) -> None:
     job = await wait_done(jobs, (await run_job(jobs, package, "--epochs", "2")).name)
-    poller = LogPoller(clean_sandbox, interval=1.0)
+    clock = ManualClock()
+    poller = LogPoller(clean_sandbox, reads_per_minute=60, clock=clock)  # 1 s apart
     poller.follow(job.id)
     faults(fail_next=1, codes=[429], path_prefix="/v2/entries")
     assert await poller.poll_once() == {}
     assert poller.throttled == 1 and poller.next_delay == 2.0
     assert poller.last_error is not None and "throttling" in poller.last_error.message
+    clock.advance(1.0)
+    assert await poller.poll_once() == {} and poller.requests == 1  # backing off: no request
+    clock.advance(poller.ready_in())
     faults(fail_next=1, codes=[429], path_prefix="/v2/entries")
     await poller.poll_once()
-    assert poller.next_delay == 4.0  # doubles while throttled
+    assert poller.next_delay == 4.0 and poller.ready_in() == 4.0  # doubles while throttled
+    clock.advance(4.0)
     new = await poller.poll_once()
     assert worker_texts(new[job.id])[-1] == "standin done"
     assert poller.next_delay == 1.0 and poller.last_error is None
+    clock.advance(1.0)
     faults(fail_next=1, codes=[503], path_prefix="/v2/entries")
     with pytest.raises(Unavailable, match="Could not read job logs"):
         await poller.poll_once()  # other errors are raised (and back off too)
@@ -184,11 +195,13 @@ async def test_entries_with_one_timestamp_are_all_read_once(clean_sandbox: Backe
         logger_name=f"projects/{clean_sandbox.project}/logs/workerpool0-0",
         resource={"type": "ml_job", "labels": {"job_id": "77", "task_name": "workerpool0-0"}},
     )
-    poller = LogPoller(clean_sandbox, page_size=2)
+    clock = ManualClock()
+    poller = LogPoller(clean_sandbox, page_size=2, clock=clock)
     poller.follow("77")
     seen: list[str] = []
     for _ in range(6):
         seen += [e.text for e in (await poller.poll_once()).get("77", [])]
+        clock.advance(poller.ready_in())
     assert seen == [f"same {i}" for i in range(5)]
     # One-shot pages with a cursor, over the same entries.
     logs = LogsService(clean_sandbox)
@@ -203,7 +216,7 @@ async def test_entries_with_one_timestamp_are_all_read_once(clean_sandbox: Backe
 async def test_run_loop_delivers_and_stops(
     clean_sandbox: Backend, jobs: JobsService, package: str
 ) -> None:
-    poller = LogPoller(clean_sandbox, interval=0.3)
+    poller = LogPoller(clean_sandbox, reads_per_minute=60)
     received: list[LogEntry] = []
     got_done = asyncio.Event()
 
@@ -223,5 +236,6 @@ async def test_run_loop_delivers_and_stops(
     stop.set()
     await asyncio.wait_for(loop, 5)
     assert "standin done" in worker_texts(received)
-    # at most one request per min_interval (the read quota), whatever `interval` says
-    assert poller.min_interval == pytest.approx(1.25)
+    # at most one request per min_interval (the budget), whatever `interval` says
+    assert poller.min_interval == pytest.approx(1.0)
+    assert LogPoller(clean_sandbox, interval=0.3).min_interval == pytest.approx(3.0)

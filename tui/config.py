@@ -9,6 +9,7 @@ read_only = false
 laptop_price = 1500             # buy-or-rent comparison, in USD
 monthly_budget = 100            # USD; the turn-off rules warn above it
 hook = "notify-send cloudpane"  # optional command run for each warning/event
+log_reads_per_minute = 20       # Cloud Logging reads for following job logs (quota: 60/project)
 
 [rules]                         # turn-off rules (see README)
 idle_cpu_percent = 5
@@ -85,6 +86,9 @@ class Config:
     read_only: bool = False
     hook: str | None = None
     refresh_seconds: float = 5.0
+    # entries.list requests a minute this process may send to follow job logs. Cloud Logging
+    # allows 60 a minute per project, shared by every reader (docs/gcp-facts.md).
+    log_reads_per_minute: float = 20.0
     rules: dict[str, Any] = field(default_factory=dict)
     costs: dict[str, Any] = field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -147,6 +151,7 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "read_only": (bool,),
     "hook": (str,),
     "refresh_seconds": (int, float),
+    "log_reads_per_minute": (int, float),
 }
 
 
@@ -186,6 +191,15 @@ def _apply(
                 raise ConfigError(f"{at(key)}: {key} must be {wanted}, not {value!r}.")
             if key == "refresh_seconds" and isinstance(value, int | float) and value <= 0:
                 raise ConfigError(f"{at(key)}: {key} must be more than 0 seconds, not {value!r}.")
+            if (
+                key == "log_reads_per_minute"
+                and isinstance(value, int | float)
+                and not 0 < value <= 60
+            ):
+                raise ConfigError(
+                    f"{at(key)}: {key} must be more than 0 and at most 60 (Cloud Logging "
+                    f"allows 60 reads a minute per project), not {value!r}."
+                )
             check = {"region": check_region, "zone": check_zone}.get(key)
             problem = check(value) if check and isinstance(value, str) else None
             if problem:

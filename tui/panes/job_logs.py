@@ -1,9 +1,15 @@
 """A job's logs, live (follow, search, save), and its training curves.
 
 Cloud Logging allows 60 `entries.list` requests a minute per project, shared by every reader.
-So the app has ONE `LogPoller` (in a `LogHub`): every open log view and plot subscribes to the
-jobs it shows, and one request per tick serves them all. The next tick is armed only after the
-previous one finished, never sooner than the quota allows; a job nobody watches is unfollowed.
+So the process has ONE `LogPoller` per project (`services.logs.shared_poller`); each app's
+`LogHub` subscribes to it for the jobs its log views and plots show, and one request per tick
+serves them all. The poller refuses to read faster than its budget (`log_reads_per_minute`);
+the hub's next tick is armed only after the previous one finished; a job nobody watches is
+unfollowed.
+
+Lines are shown as soon as they are read. Cloud Logging may make an entry readable late (after
+newer ones); the poller's lag window still catches it, and the view inserts it in timestamp
+order.
 
 Memory stays bounded: the poller keeps a ring buffer per job and the view a `Log` with
 `max_lines`, mirrored by a deque of the same length (for search and save).
@@ -11,7 +17,6 @@ Memory stays bounded: the poller keeps a ring buffer per job and the view a `Log
 
 from __future__ import annotations
 
-import time
 import weakref
 from collections import deque
 from collections.abc import Iterable
@@ -32,6 +37,7 @@ from textual.widgets import Footer, Input, Log, Static
 
 from tui.services.errors import CloudpaneError, translate
 from tui.services.job_models import Job, LogEntry
+from tui.services.log_levels import shown_severity
 
 if TYPE_CHECKING:
     from tui.services.clients import Backend
@@ -67,24 +73,26 @@ class LogHub:
     """The app's one LogPoller, shared by every subscriber (see the module docstring)."""
 
     def __init__(self, app: App[Any], backend: Backend, poller: LogPoller | None = None) -> None:
-        from tui.services.logs import LogsService
+        from tui.services.logs import shared_poller
 
         self.app = app
         self.backend = backend
-        self.poller = poller or LogsService(backend).poller(buffer_lines=VIEW_LINES)
+        config = getattr(app, "config", None)
+        budget = getattr(config, "log_reads_per_minute", None)
+        self.poller = poller or shared_poller(backend, reads_per_minute=budget)
         self.listeners: dict[str, list[LogListener]] = {}
         self.from_start: dict[str, bool] = {}
         self._timer: Timer | None = None
         self._polling = False
         self._again = False
-        self._last_request = 0.0
 
     def subscribe(self, job_id: str, listener: LogListener, from_start: bool = True) -> None:
         """Start hearing a job's new lines (the poller follows it while anyone listens)."""
         self.listeners.setdefault(job_id, []).append(listener)
-        if job_id not in self.poller.followed:
-            self.poller.follow(job_id, from_start=from_start)
-            self.from_start[job_id] = from_start
+        if job_id not in self.from_start:
+            self.poller.subscribe(job_id, self._heard, from_start=from_start)
+            # Another app of this process may follow it already, perhaps only from now on.
+            self.from_start[job_id] = self.poller.from_start(job_id)
         self._soon()
 
     def unsubscribe(self, job_id: str, listener: LogListener) -> None:
@@ -93,16 +101,20 @@ class LogHub:
             listeners.remove(listener)
         if not listeners:
             self.listeners.pop(job_id, None)
-            self.from_start.pop(job_id, None)
-            self.poller.unfollow(job_id)
+            if self.from_start.pop(job_id, None) is not None:
+                self.poller.unsubscribe(job_id, self._heard)
+
+    def _heard(self, job_id: str, entries: list[LogEntry]) -> None:
+        """The poller's new entries of a job (from this hub's poll or another's)."""
+        for listener in list(self.listeners.get(job_id, [])):
+            listener.log_entries(entries)
 
     def _soon(self) -> None:
-        """Poll as soon as the quota allows (a new subscriber wants its first lines)."""
+        """Poll as soon as the budget allows (a new subscriber wants its first lines)."""
         if self._polling:
             self._again = True
             return
-        wait = max(0.0, self.poller.min_interval - (time.monotonic() - self._last_request))
-        self._arm(wait)
+        self._arm(self.poller.ready_in())
 
     def _arm(self, delay: float) -> None:
         if self._timer is not None:
@@ -124,27 +136,23 @@ class LogHub:
 
     async def _poll(self) -> None:
         error: CloudpaneError | None = None
-        new: dict[str, list[LogEntry]] = {}
-        self._last_request = time.monotonic()
         try:
-            new = await self.poller.poll_once()
+            await self.poller.poll_once()  # new entries reach listeners through _heard
         except CloudpaneError as exc:
             error = exc
         except Exception as exc:  # a bug must not stop the logs for good
             error = translate(exc, "read job logs")
         finally:
             self._polling = False
-        self._deliver(new, error)
+        self._deliver(error)
         if not self.listeners:
             return
-        # Re-armed only after this poll: a slow Logging API never piles up requests.
-        delay = max(self.poller.next_delay, self.poller.min_interval)
-        if self._again:
-            self._again = False
-            delay = self.poller.min_interval
-        self._arm(delay)
+        # Re-armed only after this poll, when the budget (and any backoff) allows the next:
+        # a slow Logging API never piles up requests.
+        self._again = False
+        self._arm(self.poller.ready_in())
 
-    def _deliver(self, new: dict[str, list[LogEntry]], error: CloudpaneError | None) -> None:
+    def _deliver(self, error: CloudpaneError | None) -> None:
         if error is not None:
             status, bad = f"{error.message} Retrying in {self.poller.next_delay:.0f} s.", True
         elif self.poller.last_error is not None:  # a 429: throttled, not broken
@@ -154,11 +162,8 @@ class LogHub:
             bad = True
         else:
             status, bad = "", False
-        for job_id, listeners in list(self.listeners.items()):
-            entries = new.get(job_id, [])
+        for listeners in list(self.listeners.values()):
             for listener in list(listeners):
-                if entries:
-                    listener.log_entries(entries)
                 listener.log_status(status, bad)
 
 
@@ -189,10 +194,16 @@ class LogRow:
     entry: LogEntry
     text: str
 
+    @property
+    def severity(self) -> str:
+        """The line's own level (absl, Python logging, TensorFlow prefixes) where Google's
+        severity only names its stream (Vertex: stdout INFO, stderr ERROR)."""
+        return shown_severity(self.entry.severity, self.entry.text)
+
     def plain(self) -> str:
         stamp = self.entry.timestamp.isoformat()
         task = f" {self.entry.task_name}" if self.entry.task_name else ""
-        return f"{stamp} {self.entry.severity}{task} {self.text}"
+        return f"{stamp} {self.severity}{task} {self.text}"
 
 
 def rows_of(entries: Iterable[LogEntry]) -> list[LogRow]:
@@ -206,7 +217,7 @@ def rows_of(entries: Iterable[LogEntry]) -> list[LogRow]:
 def row_line(row: LogRow) -> str:
     """`12:00:07 ERROR workerpool0-0 Traceback …`: fixed columns the highlighter relies on."""
     entry = row.entry
-    severity = SEVERITY_LABEL.get(entry.severity, entry.severity)[:5]
+    severity = SEVERITY_LABEL.get(row.severity, row.severity)[:5]
     return f"{clock(entry.timestamp)} {severity:<5} {entry.task_name or '-'} {row.text}"
 
 
@@ -321,10 +332,26 @@ class LogScreen(Screen[None]):
             return
         self.received += len(rows)
         rows = rows[-VIEW_LINES:]  # a backlog bigger than the view: only its end is shown
-        self.rows.extend(rows)
-        self.write_rows(rows, scroll_end=self.follow)
+        if self.rows and rows[0].entry.timestamp < self.rows[-1].entry.timestamp:
+            self.insert_late(rows)
+        else:
+            self.rows.extend(rows)
+            self.write_rows(rows, scroll_end=self.follow)
         if self.match_row is not None and self.received > VIEW_LINES:
             self.match_row = None  # the rows moved up; the next `n` searches afresh
+
+    def insert_late(self, rows: list[LogRow]) -> None:
+        """Lines older than some already shown (Cloud Logging made them readable late): put
+        them in timestamp order and redraw, keeping the reader's place unless following."""
+        merged = sorted([*self.rows, *rows], key=lambda row: row.entry.timestamp)  # stable
+        self.rows = deque(merged[-VIEW_LINES:], maxlen=VIEW_LINES)
+        log = self.query_one(Log)
+        top = log.scroll_y
+        log.clear()
+        self.write_rows(list(self.rows), scroll_end=self.follow)
+        if not self.follow:
+            log.scroll_to(y=top, animate=False)
+        self.match_row = None  # the rows moved; the next `n` searches afresh
 
     @property
     def dropped(self) -> int:

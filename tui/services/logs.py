@@ -1,13 +1,18 @@
 """Training job logs from Cloud Logging: one-shot reads, a shared poller, and epoch metrics.
 
-Cloud Logging allows 60 `entries.list` requests per minute per project, shared by everything
-reading that project's logs. So there is ONE poller for all followed jobs: each tick is a single
-request whose filter ORs the followed jobs, each with its own cursor, ticks a couple of seconds
-apart, backing off on 429. Each job keeps a bounded ring buffer of lines.
+Following logs on Google has two hard facts to respect (docs/gcp-facts.md):
 
-Cursors are (timestamp, insertIds seen at that timestamp): the next request asks for
-`timestamp >= T` and drops the entries already seen at T, so no line is lost or repeated even
-when several entries share one timestamp (or the client rounds timestamps to microseconds).
+- **Entries become readable late and out of order.** gcloud's own streamer never reads the
+  newest 5 s for that reason, and the tail API buffers 2 s "to prevent out of order results".
+  So the poller keeps a *lag window*: each request re-reads from `newest seen - lag` (5 s), and
+  the insertIds seen inside that window are kept to drop repeats. A line is shown as soon as
+  it is read (no added latency); one that turns up late is inserted in timestamp order.
+- **`entries.list` allows 60 requests a minute per project**, shared by every reader of the
+  project (other cloudpane windows, gcloud, the Console). So each process has ONE poller per
+  project (`shared_poller`), every view subscribes to it, and each tick is a single request
+  whose filter ORs the followed jobs. The poller itself refuses to send faster than its budget
+  (`reads_per_minute`, default 20; the `log_reads_per_minute` config key), however many views
+  ask, and backs off after a 429 or a 403 `rateLimitExceeded`.
 
 google-cloud-logging's JSON client (`_use_grpc=False`) is the one path to Google and the sandbox.
 """
@@ -32,7 +37,9 @@ from tui.services.errors import CloudpaneError, InvalidArgument, QuotaExceeded, 
 from tui.services.job_models import SEVERITY_ORDER, LogEntry, LogPage
 
 MAX_PAGE = 1000  # Cloud Logging's largest page
-READ_QUOTA_PER_MINUTE = 60  # entries.list requests per minute per project
+READ_QUOTA_PER_MINUTE = 60  # entries.list requests per minute per project (not raisable)
+DEFAULT_READS_PER_MINUTE = 20.0  # this process's share: a third of the project's quota
+LAG_SECONDS = 5.0  # gcloud's streamer: "we choose to not fetch logs in the most recent N seconds"
 EPOCH_START = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 # --- metrics from the trainer's epoch lines -------------------------------------------------
@@ -204,9 +211,9 @@ class LogsService:
         newest = await call(fetch, action=f"read the logs of job {job_id}")
         return list(reversed(newest))
 
-    def poller(self, **options: Any) -> LogPoller:
-        """A LogPoller on this backend (one per project is the point: share it)."""
-        return LogPoller(self.backend, **options)
+    def poller(self) -> LogPoller:
+        """The process's shared LogPoller for this project (see `shared_poller`)."""
+        return shared_poller(self.backend)
 
 
 def _cursor_after(page: list[LogEntry], start: datetime, seen: set[str]) -> str:
@@ -222,50 +229,94 @@ def _cursor_after(page: list[LogEntry], start: datetime, seen: set[str]) -> str:
 
 @dataclass
 class _Followed:
-    since: datetime  # the cursor's timestamp
-    seen: set[str] = field(default_factory=set)  # insertIds already returned at `since`
-    lines: deque[LogEntry] = field(default_factory=deque)
+    bound: datetime  # the next request asks for timestamp >= bound
+    from_start: bool = True
+    newest: datetime | None = None  # the newest timestamp read
+    # insertId → timestamp of the entries read inside the lag window (newest - lag onwards):
+    # those the next request returns again. Older ones can never come back and are dropped,
+    # so this holds only a lag window's worth of entries.
+    seen: dict[str, datetime] = field(default_factory=dict)
+    lines: deque[LogEntry] = field(default_factory=deque)  # in timestamp order
     metrics: deque[dict[str, float]] = field(default_factory=deque)
     total: int = 0  # entries received since follow()
+    late: int = 0  # entries that arrived after a newer one had been read
 
 
 EntriesCallback = Callable[[dict[str, list[LogEntry]]], Awaitable[None] | None]
 ErrorCallback = Callable[[CloudpaneError], Awaitable[None] | None]
+Subscriber = Callable[[str, list[LogEntry]], None]  # (job_id, its new entries)
+
+
+def _insert_in_order(lines: deque[LogEntry], entry: LogEntry) -> None:
+    """Append, or insert a late entry after every line not newer than it (bounded deque)."""
+    if not lines or lines[-1].timestamp <= entry.timestamp:
+        lines.append(entry)
+        return
+    index = len(lines)
+    while index > 0 and lines[index - 1].timestamp > entry.timestamp:
+        index -= 1
+    if index == 0 and lines.maxlen is not None and len(lines) >= lines.maxlen:
+        return  # older than everything kept: the buffer would drop it anyway
+    if lines.maxlen is not None and len(lines) >= lines.maxlen:
+        lines.popleft()
+        index -= 1
+    lines.insert(index, entry)
 
 
 class LogPoller:
     """One poller for every followed job of a project: one entries.list per tick.
 
-    Use `poll_once()` (returns the new entries per job id, advances cursors) from your own
-    timer, or `await run(on_entries)` as a loop. After each poll, `next_delay` says when the
-    next one may run: `interval` normally, sooner while a backlog is being read (but never
-    faster than the read quota allows), longer after 429 or errors.
+    Use `poll_once()` (returns the new entries per job id and hands them to subscribers) from
+    your own timer, or `await run(on_entries)` as a loop. `poll_once()` sends a request only
+    when the budget allows (`ready_in()` is 0) and none is in flight; otherwise it returns {}
+    at once, so any number of callers cannot exceed `reads_per_minute`. After each poll,
+    `next_delay` says when the next one is due: `interval` normally, longer after 429 or errors.
+    `clock` (monotonic seconds) can be replaced in tests.
     """
 
     def __init__(
         self,
         backend: Backend,
         *,
-        interval: float = 1.5,
+        reads_per_minute: float = DEFAULT_READS_PER_MINUTE,
+        interval: float | None = None,  # default: as often as the budget allows
         max_interval: float = 60.0,
         buffer_lines: int = 5000,
         page_size: int = MAX_PAGE,
-        quota_share: float = 0.8,  # the part of the project's read quota this poller may use
+        lag: float = LAG_SECONDS,
         new_lines_lag: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.interval = interval
+        self.backend = backend
         self.max_interval = max_interval
         self.buffer_lines = buffer_lines
         self.page_size = max(1, min(page_size, MAX_PAGE))
-        self.min_interval = 60.0 / (READ_QUOTA_PER_MINUTE * quota_share)
+        self.lag = timedelta(seconds=lag)
         self.new_lines_lag = new_lines_lag
-        self.next_delay = interval
+        self.clock = clock
+        self.set_budget(reads_per_minute)
+        self.interval = max(interval, self.min_interval) if interval else self.min_interval
+        self.next_delay = self.interval
         self.last_error: CloudpaneError | None = None
-        self.throttled = 0  # 429 answers received
+        self.throttled = 0  # 429 / 403 rateLimitExceeded answers received
         self._fetcher = _Fetcher(backend)
         self._jobs: dict[str, _Followed] = {}
+        self._subscribers: dict[str, list[Subscriber]] = {}
         self._wake = asyncio.Event()
-        self._last_request = 0.0
+        self._last_request: float | None = None
+        self._in_flight = False
+
+    def set_budget(self, reads_per_minute: float) -> None:
+        """At most this many entries.list requests a minute (0 < budget <= the 60 quota)."""
+        if not 0 < reads_per_minute <= READ_QUOTA_PER_MINUTE:
+            raise InvalidArgument(
+                f"The log read budget must be more than 0 and at most {READ_QUOTA_PER_MINUTE} "
+                f"requests a minute (Cloud Logging's quota per project), not {reads_per_minute}."
+            )
+        self.reads_per_minute = float(reads_per_minute)
+        self.min_interval = 60.0 / self.reads_per_minute
+        if getattr(self, "interval", 0.0) < self.min_interval:
+            self.interval = self.min_interval
 
     # following
 
@@ -286,18 +337,38 @@ class LogPoller:
             lag = timedelta(seconds=self.new_lines_lag)
             since = EPOCH_START if from_start else datetime.now(timezone.utc) - lag
         self._jobs[job_id] = _Followed(
-            since=since,
+            bound=since,
+            from_start=from_start,
             lines=deque(maxlen=self.buffer_lines),
             metrics=deque(maxlen=10_000),
         )
-        self.next_delay = 0.0  # show the first lines at once
+        self.next_delay = 0.0  # show the first lines at once (as soon as the budget allows)
         self._wake.set()
 
     def unfollow(self, job_id: str) -> None:
         self._jobs.pop(job_id, None)
+        self._subscribers.pop(job_id, None)
+
+    def subscribe(self, job_id: str, subscriber: Subscriber, from_start: bool = True) -> None:
+        """Hear a job's new entries from every poll, whoever drives it (follows the job)."""
+        self.follow(job_id, from_start=from_start)
+        self._subscribers.setdefault(job_id, []).append(subscriber)
+
+    def unsubscribe(self, job_id: str, subscriber: Subscriber) -> None:
+        """Stop hearing a job; the last subscriber to leave unfollows it."""
+        subscribers = self._subscribers.get(job_id, [])
+        if subscriber in subscribers:
+            subscribers.remove(subscriber)
+        if not subscribers:
+            self.unfollow(job_id)
+
+    def from_start(self, job_id: str) -> bool:
+        """Whether a followed job is read from its start (False: from when it was followed)."""
+        followed = self._jobs.get(job_id)
+        return followed.from_start if followed else True
 
     def lines(self, job_id: str) -> list[LogEntry]:
-        """The buffered (most recent `buffer_lines`) entries of a followed job."""
+        """The buffered (most recent `buffer_lines`) entries of a followed job, in time order."""
         followed = self._jobs.get(job_id)
         return list(followed.lines) if followed else []
 
@@ -306,30 +377,44 @@ class LogPoller:
         followed = self._jobs.get(job_id)
         return list(followed.metrics) if followed else []
 
+    def late(self, job_id: str) -> int:
+        """How many of a job's entries arrived after a newer one (caught by the lag window)."""
+        followed = self._jobs.get(job_id)
+        return followed.late if followed else 0
+
     # polling
+
+    def ready_in(self) -> float:
+        """Seconds until the budget (and any backoff) allows the next request."""
+        if self._last_request is None:
+            return 0.0
+        wait = max(self.min_interval, self.next_delay if self.last_error else 0.0)
+        return max(0.0, self._last_request + wait - self.clock())
 
     def build_filter(self) -> str:
         branches = [
-            f'(resource.labels.job_id={_quoted(job_id)} AND timestamp>="{_stamp(state.since)}")'
+            f'(resource.labels.job_id={_quoted(job_id)} AND timestamp>="{_stamp(state.bound)}")'
             for job_id, state in self._jobs.items()
         ]
         return 'resource.type="ml_job" AND (' + " OR ".join(branches) + ")"
 
     async def poll_once(self) -> dict[str, list[LogEntry]]:
-        """One entries.list for all followed jobs; the new entries per job id (oldest first).
+        """One entries.list for all followed jobs; the new entries per job id (time order).
 
-        A 429 is not an error here: it returns {} and backs off (`next_delay`, `throttled`).
-        Other failures back off too and raise a CloudpaneError.
+        Sends nothing (returns {}) while the budget or a backoff says wait, or while another
+        caller's request is in flight. A 429 (or 403 rateLimitExceeded) is not an error here:
+        it returns {} and backs off (`next_delay`, `throttled`). Other failures back off too
+        and raise a CloudpaneError.
         """
-        if not self._jobs:
-            self.next_delay = self.interval
+        if not self._jobs or self._in_flight or self.ready_in() > 0:
             return {}
         filter_ = self.build_filter()
         asked = dict(self._jobs)  # follow/unfollow may happen while the request runs
-        self._last_request = time.monotonic()
-        # Entries already returned at a cursor come back (timestamp >= cursor): ask for that
-        # many more, so a page always holds something new.
+        self._last_request = self.clock()
+        # The lag window's entries come back with every request: ask for that many more, so a
+        # page holds something new.
         size = min(MAX_PAGE, self.page_size + sum(len(s.seen) for s in asked.values()))
+        self._in_flight = True
         try:
             got = await asyncio.to_thread(self._fetcher.page, filter_, size)
         except Exception as exc:
@@ -340,27 +425,50 @@ class LogPoller:
                 self.throttled += 1
                 return {}
             raise error from exc
+        finally:
+            self._in_flight = False
         self.last_error = None
+        new = self._take(got, asked, full=len(got) >= size)
+        self.next_delay = self.interval
+        for job_id, entries in new.items():
+            for subscriber in list(self._subscribers.get(job_id, [])):
+                subscriber(job_id, entries)
+        return new
+
+    def _take(
+        self, got: list[LogEntry], asked: dict[str, _Followed], full: bool
+    ) -> dict[str, list[LogEntry]]:
+        """Keep the entries not seen before; move each job's window (see the module doc)."""
         new: dict[str, list[LogEntry]] = {}
         for entry in got:
             state = self._jobs.get(entry.job_id)
             if state is None or asked.get(entry.job_id) is not state:
                 continue
-            if entry.timestamp < state.since or (
-                entry.timestamp == state.since and entry.insert_id in state.seen
-            ):
+            if entry.timestamp < state.bound or entry.insert_id in state.seen:
                 continue  # already returned by an earlier poll
-            if entry.timestamp > state.since:
-                state.since, state.seen = entry.timestamp, set()
-            state.seen.add(entry.insert_id)
-            state.lines.append(entry)
+            if state.newest is not None and entry.timestamp < state.newest:
+                state.late += 1
+            if state.newest is None or entry.timestamp > state.newest:
+                state.newest = entry.timestamp
+            state.seen[entry.insert_id] = entry.timestamp
+            _insert_in_order(state.lines, entry)
             state.total += 1
             metrics = parse_epoch_line(entry.text)
             if metrics is not None:
                 state.metrics.append(metrics)
             new.setdefault(entry.job_id, []).append(entry)
-        backlog = len(got) >= size
-        self.next_delay = self.min_interval if backlog else self.interval
+        last = got[-1].timestamp if got else None
+        in_page = {e.job_id for e in got}
+        for job_id, state in asked.items():
+            if state.newest is None:
+                continue  # nothing read yet: keep asking from where it started
+            floor = state.newest - self.lag
+            # A full page: everything before its last timestamp was read; go on from there
+            # (re-reading only the window could return the same full page for ever).
+            state.bound = max(floor, last) if full and last and job_id in in_page else floor
+            state.seen = {i: t for i, t in state.seen.items() if t >= floor}
+        for entries in new.values():
+            entries.sort(key=lambda e: e.timestamp)  # stable: the server's order within a time
         return new
 
     async def run(
@@ -372,7 +480,7 @@ class LogPoller:
         """Poll until `stop` is set (or the task is cancelled); idle while nothing is followed.
 
         The next poll is scheduled only after the previous one finished, never sooner than
-        the read quota allows.
+        the budget allows.
         """
         stop = stop or asyncio.Event()
         while not stop.is_set():
@@ -380,13 +488,13 @@ class LogPoller:
                 self._wake.clear()
                 await _first(self._wake.wait(), stop.wait())
                 continue
-            wait = max(self.next_delay, self.min_interval - (time.monotonic() - self._last_request))
+            wait = max(self.next_delay, self.ready_in())
             if wait > 0:
                 self._wake.clear()
                 await _first(asyncio.sleep(wait), stop.wait(), self._wake.wait())
                 if stop.is_set():
                     break
-                if self._wake.is_set():  # a new follow: poll now if the quota allows
+                if self._wake.is_set():  # a new follow: poll now if the budget allows
                     self.next_delay = 0.0
                     continue
             try:
@@ -411,3 +519,31 @@ async def _first(*aws: Awaitable[Any]) -> None:
     finally:
         for task in tasks:
             task.cancel()
+
+
+# --- one poller per project per process -------------------------------------------------------
+
+_SHARED: dict[tuple[str, str | None], LogPoller] = {}
+
+
+def shared_poller(
+    backend: Backend,
+    *,
+    reads_per_minute: float | None = None,
+    clock: Callable[[], float] | None = None,
+) -> LogPoller:
+    """This process's one LogPoller for the backend's project: every view subscribes to it.
+
+    `reads_per_minute` (the config's `log_reads_per_minute`) sets its budget; `clock` applies
+    only when the poller is made (tests).
+    """
+    key = (backend.project, backend.endpoint)
+    poller = _SHARED.get(key)
+    if poller is None:
+        options: dict[str, Any] = {"clock": clock} if clock is not None else {}
+        poller = _SHARED[key] = LogPoller(
+            backend, reads_per_minute=reads_per_minute or DEFAULT_READS_PER_MINUTE, **options
+        )
+    elif reads_per_minute is not None and reads_per_minute != poller.reads_per_minute:
+        poller.set_budget(reads_per_minute)
+    return poller
