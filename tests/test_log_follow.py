@@ -96,6 +96,40 @@ async def test_late_and_out_of_order_entries_are_all_shown_once_in_order(
     assert texts(poller.lines("91")) == ["a", "b", "c", "d", "e"]
 
 
+async def test_a_busy_jobs_window_stays_bounded_and_still_catches_late_lines(
+    clean_sandbox: Backend, write: Callable[..., None]
+) -> None:
+    from google.cloud import logging as cloud_logging
+
+    client = cloud_logging.Client(
+        project=clean_sandbox.project,
+        credentials=clean_sandbox.credentials,
+        _use_grpc=False,
+        client_options={"api_endpoint": clean_sandbox.endpoint},
+    )
+    stamp = lambda ms: (T0 + timedelta(milliseconds=ms)).isoformat()  # noqa: E731
+    client.logging_api.write_entries(  # 3,000 lines in 3 s: all inside one 5 s window
+        [{"textPayload": f"n{i}", "timestamp": stamp(i), "insertId": f"n{i}"} for i in range(3000)],
+        logger_name=f"projects/{clean_sandbox.project}/logs/workerpool0-0",
+        resource={"type": "ml_job", "labels": {"job_id": "93", "task_name": "workerpool0-0"}},
+    )
+    clock = ManualClock()
+    poller = LogPoller(clean_sandbox, clock=clock)
+    poller.follow("93")
+    got: list[str] = []
+    for _ in range(8):  # three full pages, then the window again and again
+        got += texts((await poller.poll_once()).get("93", []))
+        clock.advance(poller.ready_in())
+    assert got == [f"n{i}" for i in range(3000)]  # each once, in order
+    assert poller.remembered("93") <= 1000  # not the 3,000 of the window
+    write("93", "late", 2.9985)  # among the newest lines, readable only now
+    for _ in range(2):
+        got += texts((await poller.poll_once()).get("93", []))
+        clock.advance(poller.ready_in())
+    assert got[-1] == "late" and len(got) == 3001
+    assert [e.text for e in poller.lines("93")][-2:] == ["late", "n2999"]
+
+
 async def test_two_followers_in_one_process_make_one_readers_requests(
     clean_sandbox: Backend,
     write: Callable[..., None],

@@ -6,7 +6,9 @@ Following logs on Google has two hard facts to respect (docs/gcp-facts.md):
   newest 5 s for that reason, and the tail API buffers 2 s "to prevent out of order results".
   So the poller keeps a *lag window*: each request re-reads from `newest seen - lag` (5 s), and
   the insertIds seen inside that window are kept to drop repeats. A line is shown as soon as
-  it is read (no added latency); one that turns up late is inserted in timestamp order.
+  it is read (no added latency); one that turns up late is inserted in timestamp order. For a
+  busy job (more than 500 lines in 5 s) the window narrows to its newest 500 entries, so that
+  memory stays bounded and a re-read fits in one page beside the new lines.
 - **`entries.list` allows 60 requests a minute per project**, shared by every reader of the
   project (other cloudpane windows, gcloud, the Console). So each process has ONE poller per
   project (`shared_poller`), every view subscribes to it, and each tick is a single request
@@ -40,6 +42,7 @@ MAX_PAGE = 1000  # Cloud Logging's largest page
 READ_QUOTA_PER_MINUTE = 60  # entries.list requests per minute per project (not raisable)
 DEFAULT_READS_PER_MINUTE = 20.0  # this process's share: a third of the project's quota
 LAG_SECONDS = 5.0  # gcloud's streamer: "we choose to not fetch logs in the most recent N seconds"
+WINDOW_ENTRIES = MAX_PAGE // 2  # at most this many entries re-read per job and poll
 EPOCH_START = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 # --- metrics from the trainer's epoch lines -------------------------------------------------
@@ -232,6 +235,7 @@ class _Followed:
     bound: datetime  # the next request asks for timestamp >= bound
     from_start: bool = True
     newest: datetime | None = None  # the newest timestamp read
+    floor: datetime | None = None  # the lag window's start: rises, never falls
     # insertId → timestamp of the entries read inside the lag window (newest - lag onwards):
     # those the next request returns again. Older ones can never come back and are dropped,
     # so this holds only a lag window's worth of entries.
@@ -377,6 +381,11 @@ class LogPoller:
         followed = self._jobs.get(job_id)
         return list(followed.metrics) if followed else []
 
+    def remembered(self, job_id: str) -> int:
+        """insertIds kept for a job's lag window (bounded: see WINDOW_ENTRIES)."""
+        followed = self._jobs.get(job_id)
+        return len(followed.seen) if followed else 0
+
     def late(self, job_id: str) -> int:
         """How many of a job's entries arrived after a newer one (caught by the lag window)."""
         followed = self._jobs.get(job_id)
@@ -462,11 +471,19 @@ class LogPoller:
         for job_id, state in asked.items():
             if state.newest is None:
                 continue  # nothing read yet: keep asking from where it started
-            floor = state.newest - self.lag
+            # Never below an earlier floor: what lies under it is forgotten for good.
+            floor = max(state.newest - self.lag, state.floor or EPOCH_START)
+            seen = {i: t for i, t in state.seen.items() if t >= floor}
+            if len(seen) > WINDOW_ENTRIES:
+                # A busy job: the window re-read must fit in one page with room for new
+                # lines, so it narrows to its newest WINDOW_ENTRIES (cut at a timestamp, so
+                # that every entry the next request returns again is still known).
+                floor = sorted(seen.values())[-WINDOW_ENTRIES]
+                seen = {i: t for i, t in seen.items() if t >= floor}
+            state.seen, state.floor = seen, floor
             # A full page: everything before its last timestamp was read; go on from there
-            # (re-reading only the window could return the same full page for ever).
+            # (re-reading the window could return the same full page for ever).
             state.bound = max(floor, last) if full and last and job_id in in_page else floor
-            state.seen = {i: t for i, t in state.seen.items() if t >= floor}
         for entries in new.values():
             entries.sort(key=lambda e: e.timestamp)  # stable: the server's order within a time
         return new
