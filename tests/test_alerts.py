@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from tui.alerts import desktop_notification, run_hook
 from tui.panes.vm_warnings import AutoStop, parse_auto_stop, snooze_options
+from tui.services import policy
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)  # a Friday, 3 a.m.
 
@@ -61,9 +65,52 @@ def test_parse_auto_stop_is_a_limit_per_run() -> None:
 
 
 def test_parse_auto_stop_refuses_nonsense() -> None:
-    assert "number of hours" in str(parse_auto_stop("soon"))
+    assert "number of hours or minutes" in str(parse_auto_stop("soon"))
     assert "between 30 seconds and 120 days" in str(parse_auto_stop("0.1m"))
     assert "between 30 seconds and 120 days" in str(parse_auto_stop("5000h"))
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("4", 4 * 3600),
+        (" 4 ", 4 * 3600),
+        ("1.5", 5400),
+        ("4h", 4 * 3600),
+        ("4 H", 4 * 3600),
+        ("90m", 5400),
+        ("90 min", 5400),
+        ("2d", 2 * 86400),
+        ("0.5m", 30),
+        ("120d", 120 * 86400),
+        ("off", None),
+        ("OFF", None),
+        ("", None),
+        ("none", None),
+        ("0", None),
+    ],
+)
+def test_one_auto_stop_syntax(text: str, seconds: int | None) -> None:
+    """The create form, the auto-stop dialog and the CLI read auto-stop with one parser."""
+    assert policy.parse_auto_stop(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("soon", "not 'soon'"),
+        ("4x", "not '4x'"),
+        ("nan", "finite"),
+        ("inf", "finite"),
+        ("-2h", "between 30 seconds and 120 days"),
+        ("29s", "not '29s'"),
+        ("0.4m", "between 30 seconds and 120 days"),
+        ("121d", "between 30 seconds and 120 days"),
+    ],
+)
+def test_auto_stop_refusals_say_why(text: str, says: str) -> None:
+    with pytest.raises(policy.AutoStopSyntaxError, match=re.escape(says)):
+        policy.parse_auto_stop(text)
 
 
 def test_snooze_options_are_in_the_future_and_ordered() -> None:

@@ -24,7 +24,7 @@ import pytest
 
 from tui.__main__ import main
 from tui.config import ConfigError, load_config
-from tui.panes.vm_forms import check_gpu, parse_auto_stop, parse_disk_size
+from tui.panes.vm_forms import check_gpu, parse_disk_size
 from tui.sandbox import daemon
 from tui.sandbox.faults import FaultSettings
 from tui.services.clients import Backend
@@ -40,6 +40,7 @@ from tui.services.hpconfig import (
 from tui.services.jobs import JobsService
 from tui.services.jobspec_yaml import JobSpecFileError, load_job_spec, parse_job_spec
 from tui.services.models import AcceleratorType, Image, InstanceSpec
+from tui.services.policy import AutoStopSyntaxError, parse_auto_stop
 from tui.services.storage import StorageService
 from tui.services.storage_models import UnsafePath, validate_bucket_name, validate_object_name
 from tui.services.transfer import safe_local_path
@@ -195,19 +196,21 @@ def test_form_disk_size(text: str, says: str) -> None:
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        pytest.param("soon", "number of hours (e.g. 4 or 0.5), not 'soon'", id="auto-stop-word"),
-        pytest.param("0", "between 30 seconds and 120 days", id="auto-stop-zero"),
+        pytest.param("soon", "number of hours or minutes (4, 1.5, 4h, 90m", id="auto-stop-word"),
+        pytest.param("0.1m", "between 30 seconds and 120 days", id="auto-stop-too-short"),
         pytest.param("5000", "not 5000", id="auto-stop-too-long"),
     ],
 )
 def test_form_auto_stop(text: str, says: str) -> None:
-    seconds, problem = parse_auto_stop(text)
-    assert seconds is None and says in problem
+    with pytest.raises(AutoStopSyntaxError) as refused:
+        parse_auto_stop(text)
+    assert says in str(refused.value)
 
 
 def test_form_auto_stop_accepts_good_values() -> None:
-    assert parse_auto_stop("") == (None, "")
-    assert parse_auto_stop(" 4 ") == (4 * 3600, "")
+    assert parse_auto_stop("") is None
+    assert parse_auto_stop(" 4 ") == 4 * 3600
+    assert parse_auto_stop("90m") == 5400
     assert parse_disk_size(" 50 ") == (50, "")
 
 

@@ -425,3 +425,71 @@ def test_only_ticking_cells_may_wait_for_the_ticker() -> None:
     other = next(i for i in range(len(COLUMNS)) if i not in TICKING_INDEXES)
     status_changed = tuple("STOPPING" if i == other else c for i, c in enumerate(costs_moved))
     assert not ticking_only(before, status_changed)
+
+
+async def test_gpu_warning_remedy_stops_sets_and_starts(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    """ "GPU without auto-stop" offers `a`; on a running VM one confirmation does
+    stop → set the limit → start, and the warning clears."""
+    from tui.panes.vm_warnings import AutoStopScreen, WarningsScreen
+
+    await create(
+        clean_sandbox,
+        "gpu-box",
+        machine="n1-standard-4",
+        accelerator_type="nvidia-tesla-t4",
+        accelerator_count=1,
+    )
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(VmsPane)
+        await wait_for(pilot, lambda: any(w.instance_name == "gpu-box" for w in pane.warnings))
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, WarningsScreen))
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AutoStopScreen))
+        dialog = app.screen
+        note = str(dialog.query_one("#restart-note").render())
+        assert "only on a stopped instance" in note and "start it again" in note
+        assert str(dialog.query_one("#set").label) == "Stop, set, start"
+        await pilot.press(*"90m", "enter")
+        await wait_for(pilot, lambda: "gpu-box restarted: stop 1.5 h" in notifications(app))
+        instance = await ComputeService(clean_sandbox).get_instance("us-central1-a", "gpu-box")
+        assert instance.status == "RUNNING"
+        assert instance.max_run_seconds == 5400
+        await wait_for(
+            pilot,
+            lambda: (
+                not [
+                    w
+                    for w in pane.warnings
+                    if w.instance_name == "gpu-box" and w.rule == "gpu-no-auto-stop"
+                ]
+            ),
+        )
+
+
+async def test_auto_stop_on_a_stopped_vm_just_sets_it(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    from tui.panes.vm_warnings import AutoStopScreen
+
+    await create(clean_sandbox, "parked")
+    service = ComputeService(clean_sandbox)
+    await service.wait_operation(await service.stop_instance("us-central1-a", "parked"))
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, app, "parked")
+        await wait_for(pilot, lambda: status_of(app, "parked") == "TERMINATED")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AutoStopScreen))
+        assert not app.screen.query("#restart-note")
+        await pilot.press(*"soon", "enter")
+        error = str(app.screen.query_one("#form-error").render())
+        assert "not 'soon'" in error and "90m" in error  # the dialog stays, saying why
+        app.screen.query_one(Input).value = "4h"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "parked: stop 4 h after each start." in notifications(app))
+        instance = await service.get_instance("us-central1-a", "parked")
+        assert (instance.status, instance.max_run_seconds) == ("TERMINATED", 4 * 3600)

@@ -16,6 +16,7 @@ from textual.worker import Worker
 from tui.panes.base import report_worker_failure
 from tui.services.errors import CloudpaneError
 from tui.services.models import AcceleratorType, Image, Instance, InstanceSpec, MachineType
+from tui.services.policy import AutoStopSyntaxError, parse_auto_stop
 
 if TYPE_CHECKING:
     from tui.services.compute import ComputeService
@@ -39,7 +40,6 @@ DISK_TYPES = [
     ("Standard persistent disk", "pd-standard"),
 ]
 MIN_DISK_GB, MAX_DISK_GB = 10, 65536
-MIN_AUTO_STOP_HOURS, MAX_AUTO_STOP_HOURS = 0.5 / 60, 120 * 24  # Compute Engine's limits
 
 
 # --- the form's checks, pure so they can be tested without a screen ---------------------------
@@ -55,22 +55,6 @@ def parse_disk_size(text: str) -> tuple[int | None, str]:
     if not MIN_DISK_GB <= size <= MAX_DISK_GB:
         return None, f"Disk size must be between {MIN_DISK_GB} and {MAX_DISK_GB} GB, not {size}."
     return size, ""
-
-
-def parse_auto_stop(text: str) -> tuple[int | None, str]:
-    """Auto-stop hours → seconds (None = never), or why the text is not a duration."""
-    text = text.strip()
-    if not text:
-        return None, ""
-    try:
-        hours = float(text)
-    except ValueError:
-        return None, f"Auto-stop must be a number of hours (e.g. 4 or 0.5), not {text!r}."
-    if not MIN_AUTO_STOP_HOURS <= hours <= MAX_AUTO_STOP_HOURS:
-        return None, (
-            f"Auto-stop must be between 30 seconds and 120 days (0.0084 to 2880 hours), not {text}."
-        )
-    return int(hours * 3600), ""
 
 
 def check_gpu(
@@ -159,7 +143,7 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
                 )
                 yield Switch(value=False, id="spot")
                 yield Label(
-                    "Auto-stop after (hours, empty = never; enforced by Google)",
+                    "Auto-stop after (4, 1.5, 90m; empty or off = never; enforced by Google)",
                     classes="field-label",
                 )
                 yield Input("", id="auto-stop", placeholder="e.g. 4")
@@ -314,9 +298,10 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
         problem = check_gpu(gpu_type, count, self.accelerators, zone)
         if problem:
             return None, problem
-        max_run, problem = parse_auto_stop(self.query_one("#auto-stop", Input).value)
-        if problem:
-            return None, problem
+        try:
+            max_run = parse_auto_stop(self.query_one("#auto-stop", Input).value)
+        except AutoStopSyntaxError as problem:
+            return None, str(problem)
         spec = InstanceSpec(
             name=name,
             zone=zone,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
 from textual import on
@@ -14,6 +14,7 @@ from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.format import utcnow
+from tui.services import policy
 from tui.services.models import Instance
 from tui.services.policy import TurnOffWarning
 
@@ -123,26 +124,18 @@ class AutoStop:
 
     max_run_seconds: int | None = None
     termination_time: datetime | None = None
+    # The instance is running: stop it, set the limit, start it again (Google changes a
+    # run-time limit only on a stopped instance).
+    restart: bool = False
 
 
 def parse_auto_stop(text: str) -> AutoStop | str:
-    """'4' or '4h' or '90m' → a limit per run; 'off' clears; anything else → the reason."""
-    value = text.strip().lower()
-    if value in ("off", "none", "clear", "0"):
-        return AutoStop()
-    unit = 3600.0
-    if value.endswith("h"):
-        value = value[:-1]
-    elif value.endswith("m"):
-        value, unit = value[:-1], 60.0
+    """The dialog's reading of the one auto-stop syntax (services.policy): a limit per run,
+    or why the text is not one."""
     try:
-        amount = float(value)
-    except ValueError:
-        return f"Write a number of hours (4, 4h) or minutes (90m), or off — not {text!r}."
-    seconds = int(amount * unit)
-    if not 30 <= seconds <= 120 * 86400:
-        return "Auto-stop must be between 30 seconds and 120 days."
-    return AutoStop(max_run_seconds=seconds)
+        return AutoStop(max_run_seconds=policy.parse_auto_stop(text))
+    except policy.AutoStopSyntaxError as problem:
+        return str(problem)
 
 
 class AutoStopScreen(ModalScreen[AutoStop | None]):
@@ -154,24 +147,40 @@ class AutoStopScreen(ModalScreen[AutoStop | None]):
         super().__init__()
         self.instance = instance
 
+    @property
+    def needs_restart(self) -> bool:
+        return self.instance.status not in ("TERMINATED", "STOPPED")
+
     def compose(self) -> ComposeResult:
         current = self.instance.stops_at()
         now_text = (
             f"Now: stops at {current.astimezone():%a %H:%M}." if current else "Now: no auto-stop."
         )
-        how = "from now" if self.instance.is_running else "after each start"
         with Vertical(classes="dialog form"):
             yield Label(f"Auto-stop {self.instance.name}", classes="dialog-title")
             yield Static(
                 f"{now_text} Google stops the instance at the deadline even when "
                 "cloudpane is closed."
             )
-            yield Label(f"Stop {how} (e.g. 4, 4h, 90m; off clears):", classes="field-label")
+            if self.needs_restart:
+                yield Static(
+                    f"{self.instance.name} is {self.instance.status}. Google changes the run-time "
+                    "limit only on a stopped instance, so cloudpane will stop it, set the limit "
+                    "and start it again: about a minute without the machine; processes and "
+                    "anything in memory end, disks are kept. The limit counts from the restart.",
+                    id="restart-note",
+                )
+            yield Label(
+                f"Stop after each start ({policy.AUTO_STOP_EXAMPLES}):", classes="field-label"
+            )
             yield Input(id="auto-stop-input", placeholder="4h")
             yield Static("", id="form-error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
-                yield Button("Set", id="set", variant="primary")
+                label = "Stop, set, start" if self.needs_restart else "Set"
+                yield Button(
+                    label, id="set", variant="warning" if self.needs_restart else "primary"
+                )
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -179,14 +188,11 @@ class AutoStopScreen(ModalScreen[AutoStop | None]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#set")
     def _set(self) -> None:
-        if self.instance.status not in ("TERMINATED", "STOPPED"):
-            self.query_one("#form-error", Static).update("Stop the instance first (t).")
-            return
         result = parse_auto_stop(self.query_one(Input).value)
         if isinstance(result, str):
             self.query_one("#form-error", Static).update(result)
             return
-        self.dismiss(result)
+        self.dismiss(replace(result, restart=self.needs_restart))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -711,8 +711,9 @@ class VmsPane(TablePane):
             done=f"{instance.name} {past}.",
         )
 
-    async def run_operation(self, description: str, starting: object, done: str) -> None:
-        """Start an operation, show its progress until DONE, then report and refresh."""
+    async def run_operation(self, description: str, starting: object, done: str) -> bool:
+        """Start an operation, show its progress until DONE, then report and refresh.
+        True when it succeeded (a failure is shown here, not raised)."""
         bar = self.query_one(OperationsBar)
         key = bar.start(description)
         try:
@@ -725,7 +726,9 @@ class VmsPane(TablePane):
                 op = await service.get_operation(op)
             if op.error:
                 raise CloudpaneError(f"Could not {description}: {op.error}")
-            self.app.notify(done, title="Done")
+            if done:
+                self.app.notify(done, title="Done")
+            return True
         except CloudpaneError as error:
             self.show_error(error)
         except Exception as exc:  # a bug must not take the app down
@@ -733,6 +736,7 @@ class VmsPane(TablePane):
         finally:
             bar.finish(key)
             self.refresh_instances()
+        return False
 
     # ------------------------------------------------------- warnings, auto-stop
     def action_warnings(self) -> None:
@@ -799,16 +803,33 @@ class VmsPane(TablePane):
             what = f"stop {choice.max_run_seconds / 3600:g} h after each start"
         else:
             what = "no auto-stop"
-        await self.run_operation(
-            f"auto-stop of {instance.name}",
+        name, zone = instance.name, instance.zone
+        if choice.restart and not await self.run_operation(
+            f"stop {name} to change its auto-stop", service.stop_instance(zone, name), done=""
+        ):
+            return  # nothing changed; the error says why
+        changed = await self.run_operation(
+            f"auto-stop of {name}",
             service.set_auto_stop(
-                instance.zone,
-                instance.name,
+                zone,
+                name,
                 max_run_seconds=choice.max_run_seconds,
                 termination_time=choice.termination_time,
             ),
-            done=f"{instance.name}: {what}.",
+            done="" if choice.restart else f"{name}: {what}.",
         )
+        if not choice.restart:
+            return
+        # Start it again even when setting failed: the person asked for a running machine.
+        started = await self.run_operation(
+            f"start {name} again", service.start_instance(zone, name), done=""
+        )
+        if changed and started:
+            self.app.notify(f"{name} restarted: {what}.", title="Done")
+        elif started:
+            self.app.notify(
+                f"{name} is running again; its auto-stop is unchanged.", severity="warning"
+            )
 
     def action_serial(self) -> None:
         instance = self.need_selection()

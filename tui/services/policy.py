@@ -8,6 +8,7 @@ when its condition clears), and not while snoozed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta, tzinfo
@@ -181,6 +182,55 @@ def _days(value: Any) -> frozenset[int]:
         else:
             raise SettingsError(f"rules.working_days: {item!r} is not a day (mon … sun)")
     return frozenset(days)
+
+
+# --- auto-stop: the one syntax, for the create form, the auto-stop dialog and the CLI --------
+
+# Compute Engine's limits on scheduling.maxRunDuration: 30 seconds to 120 days
+# (docs/gcp-facts.md, "Limit the run time of a VM").
+MIN_AUTO_STOP_SECONDS = 30
+MAX_AUTO_STOP_SECONDS = 120 * 86400
+AUTO_STOP_OFF = ("", "off", "none", "no", "never", "clear", "0")
+AUTO_STOP_EXAMPLES = "4, 1.5, 4h, 90m, 2d, or off"
+
+
+class AutoStopSyntaxError(ValueError):
+    """What a person typed is not an auto-stop; the message says what would be."""
+
+
+def parse_auto_stop(text: str) -> int | None:
+    """A run-time limit as a person types it → seconds, or None for no limit.
+
+    A bare number is hours (`4`, `1.5`); `h`, `m` and `d` name the unit (`4h`, `90m`, `2d`);
+    `off` (or empty, `none`, `0`) means no limit. Raises AutoStopSyntaxError with the reason.
+    """
+    value = text.strip().lower().replace(" ", "")
+    if value in AUTO_STOP_OFF:
+        return None
+    units = {"h": 3600.0, "m": 60.0, "d": 86400.0}
+    unit = 3600.0
+    for suffix in ("hours", "hour", "hrs", "hr", "mins", "min", "days", "day"):
+        if value.endswith(suffix):
+            value, unit = value[: -len(suffix)], units[suffix[0]]
+            break
+    else:
+        if value[-1:] in units:
+            value, unit = value[:-1], units[value[-1]]
+    try:
+        amount = float(value)
+    except ValueError:
+        raise AutoStopSyntaxError(
+            f"Auto-stop is a number of hours or minutes ({AUTO_STOP_EXAMPLES}), not {text.strip()!r}."
+        ) from None
+    if not math.isfinite(amount):
+        raise AutoStopSyntaxError(f"Auto-stop needs a finite duration, not {text.strip()!r}.")
+    seconds = round(amount * unit)
+    if not MIN_AUTO_STOP_SECONDS <= seconds <= MAX_AUTO_STOP_SECONDS:
+        raise AutoStopSyntaxError(
+            "Auto-stop must be between 30 seconds and 120 days (Compute Engine's limits), "
+            f"not {text.strip()}."
+        )
+    return seconds
 
 
 @dataclass(frozen=True)
