@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from tui.services.policy import (
     WarningTracker,
 )
 from tui.services.pricing import BUNDLED_PATH, PriceCatalog, SettingsError
+from tui.services.warning_state import WarningState
 
 UTC = timezone.utc
 # Tuesday 10 March 2026, 10:00 UTC: inside default working hours.
@@ -358,3 +360,46 @@ def test_bad_config_names_the_key(config: dict, names: str) -> None:
         Rules.from_mapping(config)
     assert names in str(info.value)
     assert info.value.hint  # says where to fix it
+
+
+def test_snoozes_and_announcements_survive_a_restart(catalog: PriceCatalog, tmp_path: Path) -> None:
+    """A restart neither re-raises an announced warning nor forgets a snooze; a snooze made
+    in the TUI quiets `watch` too, but the TUI's toasts do not silence `watch`."""
+    path = tmp_path / "state" / "warnings.json"
+    rules = Rules(disabled=ALL_OFF - {LONG_RUNNING, GPU_NO_AUTO_STOP}, max_run_hours=1.0)
+    inst = vm(started=NOW - timedelta(hours=2), gpus=1)
+    warnings = policy.evaluate([inst], {}, NOW, rules, catalog)
+    assert {w.rule for w in warnings} == {LONG_RUNNING, GPU_NO_AUTO_STOP}
+
+    tui = WarningTracker(state=WarningState(path, "proj", "tui"))
+    assert len(tui.update(warnings, NOW)) == 2
+    tui.snooze(inst.id, LONG_RUNNING, NOW + timedelta(hours=3))
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+    restarted = WarningTracker(state=WarningState(path, "proj", "tui"))
+    later = NOW + timedelta(minutes=5)
+    assert restarted.update(policy.evaluate([inst], {}, later, rules, catalog), later) == []
+
+    watch = WarningTracker(state=WarningState(path, "proj", "watch"))
+    [fresh] = watch.update(warnings, NOW)
+    assert fresh.rule == GPU_NO_AUTO_STOP  # announced by the TUI, not by watch; snoozed: quiet
+
+    other_project = WarningTracker(state=WarningState(path, "other", "tui"))
+    assert len(other_project.update(warnings, NOW)) == 2
+
+    # When the snooze ends, the reminder comes once, even across another restart.
+    end = NOW + timedelta(hours=3)
+    [reminder] = restarted.update(policy.evaluate([inst], {}, end, rules, catalog), end)
+    assert reminder.rule == LONG_RUNNING
+    again = WarningTracker(state=WarningState(path, "proj", "tui"))
+    assert again.update(policy.evaluate([inst], {}, end, rules, catalog), end) == []
+
+
+def test_a_damaged_warning_state_file_is_not_fatal(catalog: PriceCatalog, tmp_path: Path) -> None:
+    path = tmp_path / "warnings.json"
+    path.write_text("{not json")
+    tracker = WarningTracker(state=WarningState(path, "proj", "tui"))
+    inst = vm(gpus=1)
+    warnings = policy.evaluate([inst], {}, NOW, only(GPU_NO_AUTO_STOP), catalog)
+    assert len(tracker.update(warnings, NOW)) == 1
+    assert "proj" in path.read_text()  # rewritten whole

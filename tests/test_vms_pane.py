@@ -493,3 +493,26 @@ async def test_auto_stop_on_a_stopped_vm_just_sets_it(
         await wait_for(pilot, lambda: "parked: stop 4 h after each start." in notifications(app))
         instance = await service.get_instance("us-central1-a", "parked")
         assert (instance.status, instance.max_run_seconds) == ("TERMINATED", 4 * 3600)
+
+
+async def test_restart_does_not_raise_the_same_warning_again(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    await create(
+        clean_sandbox,
+        "left-on",
+        machine="n1-standard-4",
+        accelerator_type="nvidia-tesla-t4",
+        accelerator_count=1,
+    )
+    first = make_app(clean_sandbox, sandbox_info)
+    async with first.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Turn it off?" in notifications(first))
+    second = make_app(clean_sandbox, sandbox_info)
+    async with second.run_test(size=SIZE) as pilot:
+        pane = second.query_one(VmsPane)
+        # The warning is still true and marked in the table ...
+        await wait_for(pilot, lambda: any(w.instance_name == "left-on" for w in pane.warnings))
+        await wait_for(pilot, lambda: pane.warned)
+        # ... but it was announced before the restart: no second toast for the same episode.
+        assert "Turn it off?" not in notifications(second)

@@ -198,13 +198,14 @@ class Watcher:
     ) -> None:
         from tui.services.policy import WarningTracker
         from tui.services.pricing import RunLedger
+        from tui.services.warning_state import WarningState
 
         self.backend = backend
         self.config = config
         self.interval = interval
         self.hook = hook
         self.out = out or sys.stdout
-        self.tracker = WarningTracker()
+        self.tracker = WarningTracker(state=WarningState.in_state_dir(backend.project, "watch"))
         self.ledger = RunLedger()
         self.diff = EventDiff()
         self.failures = 0

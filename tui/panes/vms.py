@@ -28,6 +28,7 @@ from tui.services import policy, pricing
 from tui.services.errors import CloudpaneError, translate
 from tui.services.models import Instance, Operation
 from tui.services.pricing import InstanceCost, format_money, format_rate
+from tui.services.warning_state import WarningState
 from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.details import DetailsScreen, console_url
 from tui.widgets.operations import OperationsBar
@@ -257,6 +258,8 @@ class VmsPane(TablePane):
                 return ComputeService(self.connection.backend)
 
             self.service = await asyncio.to_thread(build)
+            # Snoozes and announced warnings survive a restart (shared with `watch`).
+            self.tracker.state = WarningState.in_state_dir(self.service.project, "tui")
         return self.service
 
     @work(exclusive=True, group="vms-poll", exit_on_error=False, description="list instances")

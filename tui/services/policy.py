@@ -17,6 +17,7 @@ from typing import Any
 from tui.services import pricing
 from tui.services.models import Instance
 from tui.services.pricing import PriceCatalog, SettingsError
+from tui.services.warning_state import WarningState
 
 IDLE = "idle"
 LONG_RUNNING = "long-running"
@@ -424,9 +425,32 @@ class WarningTracker:
 
     active: dict[tuple[str, str], bool] = field(default_factory=dict)  # key → announced?
     snoozed: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    # Where snoozes and announcements persist (the state folder); None keeps them in memory.
+    state: WarningState | None = None
+    _restored: bool = False
+
+    def _sync_from_state(self) -> None:
+        """Take snoozes set elsewhere (the other consumer, an earlier run); on the first update,
+        also what this consumer had announced before a restart."""
+        if self.state is None:
+            return
+        snoozed, announced = self.state.load()
+        for key, until in snoozed.items():
+            if key not in self.snoozed or self.snoozed[key] < until:
+                self.snoozed[key] = until
+        if not self._restored:
+            self._restored = True
+            for key in announced:
+                self.active.setdefault(key, True)
+
+    def _save_state(self) -> None:
+        if self.state is not None:
+            self.state.save(self.snoozed, {k for k, announced in self.active.items() if announced})
 
     def update(self, warnings: Iterable[TurnOffWarning], now: datetime) -> list[TurnOffWarning]:
         """Feed the current warnings; returns those to announce now."""
+        self._sync_from_state()
+        before = (dict(self.snoozed), dict(self.active))
         current = {w.key: w for w in warnings}
         for key in list(self.active):
             if key not in current:
@@ -441,6 +465,8 @@ class WarningTracker:
                 continue
             self.active[key] = True
             fresh.append(warning)
+        if (self.snoozed, self.active) != before:
+            self._save_state()
         return fresh
 
     def is_snoozed(self, key: tuple[str, str], now: datetime) -> bool:
@@ -454,10 +480,12 @@ class WarningTracker:
         """Quiet (instance, rule) — rule "*" for all its rules — until `until`."""
         if rule != "*" and rule not in ALL_RULES:
             raise ValueError(f"unknown rule {rule!r} (rules: {', '.join(ALL_RULES)})")
+        self._sync_from_state()
         self.snoozed[(instance_id, rule)] = until
         for key in self.active:
             if key[0] == instance_id and rule in ("*", key[1]):
                 self.active[key] = False  # remind again after the snooze if still true
+        self._save_state()
 
     def current(self) -> list[tuple[str, str]]:
         """Keys of the episodes in progress."""
