@@ -63,15 +63,28 @@ NO_CREDENTIALS_NOTE = (
 )
 
 
+def _no_credentials(project: str, source: str) -> NoCredentials:
+    return NoCredentials(
+        f"No Google credentials found for project {project} (set by {source}); "
+        "not switching to the sandbox.",
+        NO_CREDENTIALS_HINT,
+    )
+
+
 def connect(cli_project: str | None, use_sandbox: bool, config: Config) -> Connection:
-    """The backend to use: the sandbox when asked or when no Google credentials exist."""
+    """The backend to use: the sandbox when asked, or when neither a project nor Google
+    credentials exist anywhere.
+
+    A project named anywhere (flag, GOOGLE_CLOUD_PROJECT / CLOUDSDK_CORE_PROJECT, the config
+    file, gcloud's active configuration) without credentials is an error, never the sandbox:
+    an on-call `status` must not report "all clear" about a project it never read.
+    """
     if use_sandbox or os.environ.get("CLOUDPANE_SANDBOX") == "1":
         return connect_sandbox(config)
+    project, source = resolve_project(cli_project, config)
     if not adc_may_exist():
-        if cli_project:
-            raise NoCredentials(
-                f"No Google credentials found for project {cli_project}.", NO_CREDENTIALS_HINT
-            )
+        if project:
+            raise _no_credentials(project, source)
         return connect_sandbox(config, NO_CREDENTIALS_NOTE)
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
@@ -79,14 +92,11 @@ def connect(cli_project: str | None, use_sandbox: bool, config: Config) -> Conne
     try:
         credentials, adc_project = google.auth.default(scopes=SCOPES)
     except DefaultCredentialsError:
-        if cli_project:
-            raise NoCredentials(
-                f"No Google credentials found for project {cli_project}.", NO_CREDENTIALS_HINT
-            ) from None
+        if project:
+            raise _no_credentials(project, source) from None
         return connect_sandbox(config, NO_CREDENTIALS_NOTE)
     except Exception as exc:
         raise translate(exc, "read your Google credentials") from exc
-    project, _source = resolve_project(cli_project, config)
     project = project or adc_project
     if not project:
         raise NoProject(

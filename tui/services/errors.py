@@ -210,9 +210,9 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
     from google.api_core import exceptions as gexc
 
     try:
-        from google.auth.exceptions import DefaultCredentialsError, RefreshError
+        from google.auth.exceptions import DefaultCredentialsError, OAuthError, RefreshError
     except ImportError:  # pragma: no cover - google-auth is a dependency
-        DefaultCredentialsError = RefreshError = ()  # type: ignore[assignment,misc]
+        DefaultCredentialsError = RefreshError = OAuthError = ()  # type: ignore[assignment,misc]
 
     detail = _api_message(exc)
     if _is_bad_json(exc):
@@ -239,9 +239,16 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
             )
     if isinstance(exc, DefaultCredentialsError):
         return NoCredentials("No Google credentials found.", NO_CREDENTIALS_HINT)
-    if isinstance(exc, RefreshError):
+    # OAuthError: a token endpoint's refusal (workforce and other external accounts raise it
+    # instead of RefreshError). invalid_grant is Google's word for expired or revoked.
+    if isinstance(exc, RefreshError | OAuthError):
+        why = (
+            "they have expired or were revoked"
+            if "invalid_grant" in str(exc)
+            else _first_line(detail)
+        )
         return NoCredentials(
-            f"{prefix}your credentials could not be refreshed ({detail}).",
+            f"{prefix}your credentials could not be refreshed ({why}).",
             "Run `gcloud auth application-default login` again.",
         )
     if is_rate_limit(exc):
