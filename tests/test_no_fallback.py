@@ -23,7 +23,7 @@ PROJECT = "team-prod"
 
 
 class ExpiredGrant(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         body = json.dumps(
             {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
