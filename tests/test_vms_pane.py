@@ -516,3 +516,34 @@ async def test_restart_does_not_raise_the_same_warning_again(
         await wait_for(pilot, lambda: pane.warned)
         # ... but it was announced before the restart: no second toast for the same episode.
         assert "Turn it off?" not in notifications(second)
+
+
+async def test_today_does_not_go_down_when_a_vm_is_deleted(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    await create(
+        clean_sandbox,
+        "short-lived",
+        machine="n1-standard-4",
+        accelerator_type="nvidia-tesla-t4",
+        accelerator_count=1,
+    )
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(VmsPane)
+        await wait_for(pilot, lambda: pane.figures is not None and pane.figures.today.value > 0)
+        assert pane.figures is not None
+        before = pane.figures.today.value
+        service = ComputeService(clean_sandbox)
+        await service.wait_operation(
+            await service.delete_instance("us-central1-a", "short-lived"), timeout=30
+        )
+        await wait_for(pilot, lambda: "short-lived" not in names(app))
+        await wait_for(pilot, lambda: pane.figures is not None and not pane.instances)
+        assert pane.figures.today.value >= before
+    # A restart still counts it.
+    again = make_app(clean_sandbox, sandbox_info)
+    async with again.run_test(size=SIZE) as pilot:
+        pane = again.query_one(VmsPane)
+        await wait_for(pilot, lambda: pane.loaded and pane.figures is not None)
+        assert pane.figures is not None and pane.figures.today.value >= before

@@ -270,8 +270,17 @@ async def gather(
         jobs = [job_row(j) for j in found_jobs]
         jobs_available = True
 
-    if ledger is not None:
-        ledger.observe_all(instances)
+    if ledger is None:  # one-shot `status`: the ledger the TUI and watch keep, read and fed
+        from tui.services.spend_ledger import SpendStore
+
+        store = SpendStore.in_state_dir(backend.project)
+        ledger = store.load()
+    else:
+        store = None
+    complete = not errors_for(errors, "instances")
+    ledger.observe_all(instances, catalog, now, complete=complete)
+    if store is not None:
+        store.save(ledger, now, force=True)
     figures = pricing.ticker(instances, now, ledger=ledger, laptop_price=laptop)
     warnings: list[TurnOffWarning] = []
     if not errors_for(errors, "instances"):

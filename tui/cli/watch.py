@@ -197,7 +197,7 @@ class Watcher:
         out: TextIO | None = None,
     ) -> None:
         from tui.services.policy import WarningTracker
-        from tui.services.pricing import RunLedger
+        from tui.services.spend_ledger import SpendStore
         from tui.services.warning_state import WarningState
 
         self.backend = backend
@@ -206,7 +206,8 @@ class Watcher:
         self.hook = hook
         self.out = out or sys.stdout
         self.tracker = WarningTracker(state=WarningState.in_state_dir(backend.project, "watch"))
-        self.ledger = RunLedger()
+        self.spend = SpendStore.in_state_dir(backend.project)
+        self.ledger = self.spend.load()
         self.diff = EventDiff()
         self.failures = 0
         self.hooks: list[threading.Thread] = []
@@ -228,6 +229,7 @@ class Watcher:
             report = await gather(
                 self.backend, self.config, tracker=self.tracker, ledger=self.ledger
             )
+            self.spend.save(self.ledger, report.generated_at)
         except Exception as exc:  # a bug must not end an unattended watch: say it, keep going
             from tui.services.errors import translate
 

@@ -28,6 +28,7 @@ from tui.services import policy, pricing
 from tui.services.errors import CloudpaneError, translate
 from tui.services.models import Instance, Operation
 from tui.services.pricing import InstanceCost, format_money, format_rate
+from tui.services.spend_ledger import SpendStore
 from tui.services.warning_state import WarningState
 from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.details import DetailsScreen, console_url
@@ -202,6 +203,7 @@ class VmsPane(TablePane):
         self.loaded = False
         self._poll_timer: Timer | None = None
         self.ledger = pricing.RunLedger()
+        self.spend: SpendStore | None = None
         # The ledger is fed and read from worker threads (refresh and ticker may overlap).
         self.ledger_lock = threading.Lock()
         self.tracker = policy.WarningTracker()
@@ -258,8 +260,14 @@ class VmsPane(TablePane):
                 return ComputeService(self.connection.backend)
 
             self.service = await asyncio.to_thread(build)
-            # Snoozes and announced warnings survive a restart (shared with `watch`).
-            self.tracker.state = WarningState.in_state_dir(self.service.project, "tui")
+            project = self.service.project
+            # Snoozes, announced warnings and every run seen survive a restart (shared with
+            # `status` and `watch`).
+            self.tracker.state = WarningState.in_state_dir(project, "tui")
+            self.spend = SpendStore.in_state_dir(project)
+            loaded = await asyncio.to_thread(self.spend.load)
+            with self.ledger_lock:
+                self.ledger = loaded
         return self.service
 
     @work(exclusive=True, group="vms-poll", exit_on_error=False, description="list instances")
@@ -325,7 +333,11 @@ class VmsPane(TablePane):
     ) -> tuple[pricing.TickerFigures, list[policy.TurnOffWarning]]:
         """Costs and turn-off warnings of a fresh listing; pure, so it runs off the UI thread."""
         with self.ledger_lock:
-            self.ledger.observe_all(instances)
+            # A listing is the whole project: an instance it lacks was deleted (its cost
+            # stays in today's figure).
+            self.ledger.observe_all(instances, now=now, complete=True)
+            if self.spend is not None:
+                self.spend.save(self.ledger, now)
         figures = self.compute_figures(now, instances)
         warnings = policy.evaluate(
             instances,

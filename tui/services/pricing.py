@@ -451,17 +451,38 @@ class Run:
 
 @dataclass
 class RunLedger:
-    """Remembers completed runs seen across polls, so cost adds up across start/stop cycles.
+    """Every run of every instance seen, so spend adds up and never forgets.
 
-    Compute Engine only reports an instance's latest start and stop; a ledger fed every poll
-    keeps the earlier runs of the day (a VM started and stopped three times today is billed for
-    all three).
+    Compute Engine only reports an instance's latest start and stop, and a deleted instance
+    disappears from the listing with its costs. A ledger fed every poll keeps the earlier runs
+    (a VM started and stopped three times today is billed for all three) and the instances that
+    were deleted since (their runs end when they were last seen; their disks were billed until
+    then). `spend_ledger.py` keeps it in the state folder, so a restart forgets nothing either.
     """
 
     runs: dict[str, list[Run]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    # Disks: $/h and since when (creation), for instances that are gone: until when.
+    disk_hourly: dict[str, float | None] = field(default_factory=dict)
+    born: dict[str, datetime] = field(default_factory=dict)
+    last_seen: dict[str, datetime] = field(default_factory=dict)
+    gone: dict[str, datetime] = field(default_factory=dict)
 
-    def observe(self, instance: Instance, catalog: PriceCatalog | None = None) -> None:
+    def observe(
+        self,
+        instance: Instance,
+        catalog: PriceCatalog | None = None,
+        now: datetime | None = None,
+    ) -> None:
         catalog = catalog or get_catalog()
+        self.names[instance.id] = instance.name
+        self.gone.pop(instance.id, None)  # listed again (a listing that missed it)
+        if now is not None:
+            self.last_seen[instance.id] = now
+            monthly = catalog.disks_monthly(instance.disks, instance.region)
+            self.disk_hourly[instance.id] = None if monthly is None else monthly / HOURS_PER_MONTH
+            if instance.created is not None:
+                self.born[instance.id] = instance.created
         start = instance.last_start
         if start is None:
             return
@@ -489,10 +510,29 @@ class RunLedger:
             runs.append(run)
 
     def observe_all(
-        self, instances: Iterable[Instance], catalog: PriceCatalog | None = None
+        self,
+        instances: Iterable[Instance],
+        catalog: PriceCatalog | None = None,
+        now: datetime | None = None,
+        *,
+        complete: bool = False,
     ) -> None:
+        """Feed a listing. `complete`: it is the whole project, so an instance the ledger knows
+        and the listing lacks was deleted — its open run ends when it was last seen."""
+        listed = set()
         for inst in instances:
-            self.observe(inst, catalog)
+            listed.add(inst.id)
+            self.observe(inst, catalog, now)
+        if not complete:
+            return
+        for instance_id in set(self.names) - listed - set(self.gone):
+            seen = self.last_seen.get(instance_id)
+            if seen is None:
+                continue
+            self.gone[instance_id] = seen
+            runs = self.runs.get(instance_id)
+            if runs and runs[-1].stop is None:
+                runs[-1] = Run(runs[-1].start, max(runs[-1].start, seen), runs[-1].hourly)
 
     def cost_between(self, instance_id: str, lo: datetime, hi: datetime) -> tuple[float, bool]:
         """(cost of runs overlapping [lo, hi], whether every run had a known price)."""
@@ -506,6 +546,32 @@ class RunLedger:
             else:
                 total += run.hourly * hours
         return total, known
+
+    def gone_between(self, lo: datetime, hi: datetime) -> Estimate:
+        """What deleted instances cost in [lo, hi]: their runs and their disks until deletion."""
+        total, unknown = 0.0, []
+        for instance_id, until in self.gone.items():
+            spent, known = self.cost_between(instance_id, lo, hi)
+            disk = self.disk_hourly.get(instance_id)
+            born = self.born.get(instance_id)
+            if disk is None:
+                known = False
+            elif born is not None:
+                spent += disk * _overlap_hours(born, until, lo, hi)
+            total += spent
+            if not known:
+                unknown.append(self.names.get(instance_id, instance_id))
+        return Estimate(total, tuple(unknown))
+
+    def forget_before(self, when: datetime) -> None:
+        """Drop deleted instances and runs that ended before `when` (the state file's bound)."""
+        for instance_id, until in list(self.gone.items()):
+            if until < when:
+                for table in (self.runs, self.names, self.disk_hourly, self.born, self.last_seen):
+                    table.pop(instance_id, None)  # type: ignore[attr-defined]
+                del self.gone[instance_id]
+        for instance_id, runs in self.runs.items():
+            self.runs[instance_id] = [r for r in runs if r.stop is None or r.stop >= when]
 
 
 def runs_of(instance: Instance, catalog: PriceCatalog, ledger: RunLedger | None) -> list[Run]:
@@ -675,6 +741,10 @@ def ticker(
         if not known:
             unknown.append(inst.name)
             today_unknown.append(inst.name)
+    if ledger is not None:  # deleted since midnight: what they cost stays in today's figure
+        gone = ledger.gone_between(day_start, now)
+        today += gone.value
+        today_unknown.extend(gone.unknown)
     burn = Rate(compute, disks, tuple(unknown))
     return TickerFigures(
         per,

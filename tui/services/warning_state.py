@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from tui.services.state_files import read_json_object, write_private
 
 FILE_NAME = "warnings.json"
 Key = tuple[str, str]  # (instance id, rule)
@@ -46,11 +47,7 @@ class WarningState:
         return cls(state_dir() / FILE_NAME, project, consumer)
 
     def _read_all(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}  # missing or damaged: start afresh rather than refuse to warn
-        return data if isinstance(data, dict) else {}
+        return read_json_object(self.path)
 
     def _section(self, data: dict[str, Any]) -> dict[str, Any]:
         section = data.get(self.project)
@@ -80,15 +77,4 @@ class WarningState:
         announced_all[self.consumer] = sorted(_encode(k) for k in announced)
         section["announced"] = announced_all
         data[self.project] = section
-        self._write(json.dumps(data, indent=1, sort_keys=True))
-
-    def _write(self, text: str) -> None:
-        try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(text)
-            tmp.replace(self.path)
-        except OSError:
-            pass  # a read-only state folder must not stop warnings; they just do not persist
+        write_private(self.path, json.dumps(data, indent=1, sort_keys=True))
