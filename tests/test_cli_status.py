@@ -27,6 +27,7 @@ from tui.cli.report import gather
 from tui.cli.status import report_status, run_status
 from tui.config import Config
 from tui.sandbox import daemon
+from tui.services import pricing
 from tui.services.clients import Backend
 from tui.services.compute import ComputeService
 from tui.services.job_models import JobSpec, WorkerPool
@@ -134,6 +135,7 @@ COST_FIELDS = {
     "burn_usd_per_hour": NUM,
     "compute_usd_per_hour": NUM,
     "disks_usd_per_hour": NUM,
+    "training_usd_per_hour": NUM,
     "today_usd": NUM,
     "month_projection_usd": NUM,
     "monthly_budget_usd": OPT_NUM,
@@ -420,3 +422,31 @@ def test_report_module_keeps_heavy_imports_lazy() -> None:
     )
     assert done.stdout.strip() == "[]", done.stderr
     assert report_module.SCHEMA == "cloudpane.status/1"
+
+
+def test_running_training_is_in_the_burn_rate(clean_sandbox: Backend) -> None:
+    """A job on n1-standard-4 and no VMs: `status` burns at the job's Vertex training rate."""
+    spec = JobSpec(
+        display_name="burning",
+        worker_pools=(
+            WorkerPool(package_uris=(upload_standin(clean_sandbox),), args=("--forever",)),
+        ),
+        base_output_directory="gs://stage/runs/one",
+    )
+    service = JobsService(clean_sandbox)
+    job = asyncio.run(service.submit(spec))
+    try:
+        wait_until(
+            lambda: any(j.status == "RUNNING" for j in asyncio.run(service.list_jobs())),
+            timeout=60,
+            what="the job to run",
+        )
+        report = asyncio.run(gather(clean_sandbox, Config()))
+        hourly = pricing.get_catalog().vertex_hourly("n1-standard-4", "us-central1")
+        assert hourly and report.burn_training == pytest.approx(hourly)
+        assert report.burn_total == pytest.approx(hourly)
+        assert report.month_projection == pytest.approx(
+            pricing.month_projection(hourly, report.generated_at)
+        )
+    finally:
+        asyncio.run(service.cancel(job.name))

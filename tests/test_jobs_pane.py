@@ -762,3 +762,23 @@ async def test_log_view_keeps_memory_bounded_on_a_long_log(
         await pilot.press("enter")
         await wait_for(pilot, lambda: target.exists() and "older lines" in notifications(app))
         assert len(target.read_text().splitlines()) == VIEW_LINES
+
+
+async def test_running_training_is_in_the_burn_rate(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo, package: str
+) -> None:
+    """No VMs, one job running on n1-standard-4: the header's burn is the job's Vertex rate."""
+    job = await submit(clean_sandbox, package, "--forever", name="burning")
+    hourly = get_catalog().vertex_hourly("n1-standard-4", "us-central1")
+    assert hourly and job.spec.worker_pools[0].machine_type == "n1-standard-4"
+    app = make_app(clean_sandbox, sandbox_info)
+    try:
+        async with app.run_test(size=(120, 34)) as pilot:
+            await open_jobs(pilot, app, "burning")
+            await wait_for(pilot, lambda: state_of(app, "burning") == "RUNNING")
+            await wait_for(pilot, lambda: "incl. training" in app.query_one(StatusHeader).text)
+            header = app.query_one(StatusHeader).text
+            assert f"${hourly:,.2f}/h incl. training" in header
+            assert f"prices {get_catalog().as_of.isoformat()}" in header
+    finally:
+        await JobsService(clean_sandbox).cancel(job.name)

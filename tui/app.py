@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -19,8 +20,13 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+if TYPE_CHECKING:
+    from tui.services.pricing import JobsBurn, TickerFigures
+
 from tui.config import Config
+from tui.format import utcnow
 from tui.gc_policy import GcPolicy
+from tui.messages import JobCosts, VmCosts
 from tui.panes.base import Pane
 from tui.panes.buckets import BucketsPane
 from tui.panes.jobs import JobsPane
@@ -68,6 +74,32 @@ class StatusHeader(Horizontal):
         if text != self.burn:
             self.burn = text
             self.query_one("#header-right", Static).update(text)
+
+    def show_costs(self, vms: TickerFigures | None, jobs: JobsBurn | None) -> None:
+        """VMs and running training together: burn, today, the month's projection, and the
+        date of the prices behind them. "≥" admits prices that are unknown (never $0)."""
+        from tui.services import pricing
+
+        if vms is None and jobs is None:
+            return
+        rate = today = 0.0
+        unknown = False
+        if vms is not None:
+            rate += vms.burn.total
+            today += vms.today.value
+            unknown = bool(vms.burn.unknown or vms.today.unknown)
+        if jobs is not None:
+            rate += jobs.rate
+            today += jobs.today
+            unknown = unknown or bool(jobs.unknown)
+        month_value = pricing.month_projection(rate, utcnow())
+        at_least = "≥" if unknown else ""
+        burn = at_least + pricing.format_rate(rate)
+        spent = at_least + pricing.format_money(today)
+        month = (at_least or "≈") + pricing.format_money(month_value, cents=False)
+        label = pricing.get_catalog().as_of.isoformat()
+        training = " incl. training" if jobs is not None and jobs.rate > 0 else ""
+        self.set_burn(f"{burn}{training}  today {spent}  month {month}  prices {label}")
 
     def refresh_text(self) -> None:
         # Most important first: at 80 columns the end is cut, never the sandbox notice.
@@ -122,6 +154,8 @@ class CloudpaneApp(App[None]):
         self._connected_at = time.monotonic()
         self._background_timer: Timer | None = None
         self.gc_policy = GcPolicy()  # full collections only when idle: see tui/gc_policy.py
+        self.vm_costs: TickerFigures | None = None
+        self.job_costs: JobsBurn | None = None
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -138,6 +172,16 @@ class CloudpaneApp(App[None]):
             placeholder=":vms  :buckets  :jobs  :project NAME  :q", id="command-line", disabled=True
         )
         yield Footer()
+
+    @on(VmCosts)
+    def _vm_costs(self, message: VmCosts) -> None:
+        self.vm_costs = message.figures
+        self.query_one(StatusHeader).show_costs(self.vm_costs, self.job_costs)
+
+    @on(JobCosts)
+    def _job_costs(self, message: JobCosts) -> None:
+        self.job_costs = message.burn
+        self.query_one(StatusHeader).show_costs(self.vm_costs, self.job_costs)
 
     def on_mount(self) -> None:
         self.gc_policy.install()

@@ -95,6 +95,7 @@ class ProjectReport:
     jobs_available: bool = False
     burn_compute: float = 0.0
     burn_disks: float = 0.0
+    burn_training: float = 0.0  # running Vertex AI jobs, at training prices
     unknown_prices: tuple[str, ...] = ()
     today: float = 0.0
     month_projection: float = 0.0
@@ -105,7 +106,7 @@ class ProjectReport:
 
     @property
     def burn_total(self) -> float:
-        return self.burn_compute + self.burn_disks
+        return self.burn_compute + self.burn_disks + self.burn_training
 
     @property
     def instances_available(self) -> bool:
@@ -150,22 +151,9 @@ class ProjectReport:
 
 
 def _job_hourly(job: Job) -> float | None:
-    """Vertex AI's estimated $/h for the job's worker pools (accelerator enum → catalog name)."""
     from tui.services import pricing
 
-    catalog = pricing.get_catalog()
-    total = 0.0
-    for pool in job.spec.worker_pools:
-        if not pool.replica_count:
-            continue
-        gpu = (pool.accelerator_type or "").lower().replace("_", "-") or None
-        hourly = catalog.vertex_hourly(
-            pool.machine_type, job.region, gpu, pool.accelerator_count, pool.replica_count
-        )
-        if hourly is None:
-            return None
-        total += hourly
-    return total
+    return pricing.job_hourly(job.spec)
 
 
 def job_row(job: Job) -> JobRow:
@@ -260,6 +248,7 @@ async def gather(
     else:
         instances = found_instances
     jobs: list[JobRow] = []
+    read_jobs: list[Job] = []
     jobs_available = False
     if isinstance(found_jobs, BaseException):
         if not isinstance(found_jobs, Exception):
@@ -267,6 +256,7 @@ async def gather(
         if not isinstance(found_jobs, ApiNotEnabled):
             errors.append(_read_error("jobs", found_jobs))
     else:
+        read_jobs = found_jobs
         jobs = [job_row(j) for j in found_jobs]
         jobs_available = True
 
@@ -282,6 +272,7 @@ async def gather(
     if store is not None:
         store.save(ledger, now, force=True)
     figures = pricing.ticker(instances, now, ledger=ledger, laptop_price=laptop)
+    training = pricing.jobs_burn(read_jobs, now, catalog)
     warnings: list[TurnOffWarning] = []
     if not errors_for(errors, "instances"):
         warnings = policy.evaluate(
@@ -328,9 +319,10 @@ async def gather(
         jobs_available=jobs_available,
         burn_compute=figures.burn.compute,
         burn_disks=figures.burn.disks,
-        unknown_prices=figures.burn.unknown,
-        today=figures.today.value,
-        month_projection=figures.month_projection,
+        burn_training=training.rate,
+        unknown_prices=figures.burn.unknown + training.unknown,
+        today=figures.today.value + training.today,
+        month_projection=pricing.month_projection(figures.burn.total + training.rate, now),
         monthly_budget=rules.monthly_budget if rules.enabled(policy.OVER_BUDGET) else None,
         catalog_label=figures.catalog_label,
         failed_within=failed_within,
@@ -430,6 +422,7 @@ def _costs_json(report: ProjectReport) -> dict[str, Any] | None:
         "burn_usd_per_hour": _money(report.burn_total),
         "compute_usd_per_hour": _money(report.burn_compute),
         "disks_usd_per_hour": _money(report.burn_disks),
+        "training_usd_per_hour": _money(report.burn_training),
         "today_usd": _money(report.today),
         "month_projection_usd": _money(report.month_projection),
         "monthly_budget_usd": report.monthly_budget,

@@ -81,21 +81,12 @@ def hourly(machine: str, region: str, gpu: str | None, count: int, replicas: int
 
 def spec_hourly(spec: JobSpec) -> float | None:
     """Estimated $/h of every pool of a job spec; None when any pool's price is unknown."""
-    total = 0.0
-    for pool in spec.worker_pools:
-        if not pool.replica_count:
-            continue
-        value = hourly(
-            pool.machine_type,
-            spec.region,
-            pool.accelerator_type,
-            pool.accelerator_count,
-            pool.replica_count,
-        )
-        if value is None:
-            return None
-        total += value
-    return total
+    try:
+        from tui.services.pricing import job_hourly
+
+        return job_hourly(spec)
+    except Exception:  # a broken price catalog must not break the form
+        return None
 
 
 def regions() -> list[str]:

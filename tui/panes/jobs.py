@@ -18,10 +18,12 @@ from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from tui.format import duration, utcnow
+from tui.messages import JobCosts
 from tui.panes.base import PaletteAction, TablePane
 from tui.panes.job_forms import JobSubmission, gpu_label, spec_hourly
 from tui.services.errors import CloudpaneError, translate
 from tui.services.job_models import Job
+from tui.services.pricing import jobs_burn
 from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.details import DetailsScreen, console_url
 from tui.widgets.operations import OperationsBar
@@ -247,6 +249,7 @@ class JobsPane(TablePane):
         before = self.jobs
         self.jobs = {j.id: j for j in jobs}
         self.loaded = True
+        self.post_message(JobCosts(jobs_burn(jobs, utcnow())))
         for job in jobs:
             old = before.get(job.id)
             if old is not None and old.is_active and not job.is_active:

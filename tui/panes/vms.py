@@ -23,6 +23,7 @@ from textual.widgets.data_table import RowDoesNotExist
 from tui.alerts import announce_warnings
 from tui.config import Config
 from tui.format import until, uptime, utcnow
+from tui.messages import VmCosts
 from tui.panes.base import PaletteAction, TablePane
 from tui.services import policy, pricing
 from tui.services.errors import CloudpaneError, translate
@@ -452,20 +453,8 @@ class VmsPane(TablePane):
         return instance_row(instance, now, cost, instance.id in self.warned)
 
     def update_header(self) -> None:
-        if self.figures is None:
-            return
-        f = self.figures
-        # Compact for 80 columns; "≥" admits instances whose price is unknown (never $0).
-        burn = ("≥" if f.burn.unknown else "") + pricing.format_rate(f.burn.total)
-        today = ("≥" if f.today.unknown else "") + pricing.format_money(f.today.value)
-        month = ("≥" if f.burn.unknown else "≈") + pricing.format_money(
-            f.month_projection, cents=False
-        )
-        text = f"{burn}  today {today}  month {month}"
-        from tui.app import StatusHeader
-
-        for header in self.app.query(StatusHeader):
-            header.set_burn(text)
+        if self.figures is not None:
+            self.post_message(VmCosts(self.figures))
 
     def render_table(self, rows: dict[str, Row] | None = None) -> None:
         """Bring the table in line with the data by diff: add, update changed cells, remove.

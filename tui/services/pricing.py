@@ -19,10 +19,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.services.errors import InvalidArgument
 from tui.services.models import Accelerator, Disk, Instance, InstanceSpec
+
+if TYPE_CHECKING:
+    from tui.services.job_models import Job, JobSpec
 
 HOURS_PER_MONTH = 730.0  # Google's billing convention for per-month prices
 BUNDLED_PATH = Path(__file__).resolve().parent.parent / "data" / "prices.json"
@@ -301,6 +304,56 @@ class PriceCatalog:
         )
         base = self.instance_hourly(machine_type, region, accelerators=accelerators)
         return None if base is None else base * self.vertex_multiplier * replicas
+
+
+def job_hourly(spec: JobSpec, catalog: PriceCatalog | None = None) -> float | None:
+    """Estimated Vertex AI $/h of every worker pool of a job; None when any price is unknown."""
+    catalog = catalog or get_catalog()
+    total = 0.0
+    for pool in spec.worker_pools:
+        if not pool.replica_count:
+            continue
+        hourly = catalog.vertex_hourly(
+            pool.machine_type,
+            spec.region,
+            pool.accelerator_type,
+            pool.accelerator_count if pool.accelerator_type else 0,
+            pool.replica_count,
+        )
+        if hourly is None:
+            return None
+        total += hourly
+    return total
+
+
+def jobs_burn(jobs: Iterable[Job], now: datetime, catalog: PriceCatalog | None = None) -> JobsBurn:
+    """What running training costs now ($/h) and what jobs cost since midnight."""
+    catalog = catalog or get_catalog()
+    rate, spent, unknown = 0.0, 0.0, []
+    day_start = start_of_day(now)
+    for job in jobs:
+        if job.started is None:
+            continue
+        running = job.state == "JOB_STATE_RUNNING"
+        end = job.ended or (now if running else None)
+        if not running and (end is None or end <= day_start):
+            continue
+        hourly = job_hourly(job.spec, catalog)
+        if hourly is None:
+            unknown.append(job.display_name)
+            continue
+        if running:
+            rate += hourly
+        if end is not None:
+            spent += hourly * _overlap_hours(job.started, end, day_start, now)
+    return JobsBurn(rate, spent, tuple(unknown))
+
+
+@dataclass(frozen=True)
+class JobsBurn:
+    rate: float  # $/h of running jobs
+    today: float  # $ since midnight, running and finished jobs
+    unknown: tuple[str, ...] = ()  # jobs whose price is unknown (not counted)
 
 
 @dataclass(frozen=True)
