@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,6 +140,7 @@ async def test_create_through_the_form(clean_sandbox: Backend, sandbox_info: San
         await pilot.pause()
         summary = str(form.query_one("#summary").render())
         assert "/hour" in summary  # the bill before confirming
+        assert "costs a $1,500 laptop in" in summary  # buy or rent, before buying
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: "gpu-box" in names(app))
         await wait_for(pilot, lambda: status_of(app, "gpu-box") == "RUNNING")
@@ -210,6 +212,10 @@ async def test_details_show_yaml(clean_sandbox: Backend, sandbox_info: SandboxIn
         await wait_for(pilot, lambda: isinstance(app.screen, DetailsScreen))
         assert "name: detail-me" in app.screen.text
         assert "machineType:" in app.screen.text
+        line = str(app.screen.query_one("#details-summary").render())
+        assert re.search(
+            r"^\$\d+\.\d+/h — at this rate, this machine costs a \$1,500 laptop in ", line
+        )
         await pilot.press("escape")
         assert not isinstance(app.screen, DetailsScreen)
 

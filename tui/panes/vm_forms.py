@@ -74,7 +74,9 @@ def check_gpu(
     return ""
 
 
-def price_summary(spec: InstanceSpec | None, machine: MachineType | None) -> str:
+def price_summary(
+    spec: InstanceSpec | None, machine: MachineType | None, laptop_price: float = 1500.0
+) -> str:
     """'≈ $0.73/h (catalog 2026-10-01)' — or why there is no figure."""
     if spec is None or machine is None:
         return "Choose a zone and a machine type to see the price."
@@ -94,7 +96,8 @@ def price_summary(spec: InstanceSpec | None, machine: MachineType | None) -> str
     kind = "spot" if spec.spot else "on-demand"
     return (
         f"≈ ${hourly:.2f}/hour {kind} (${hourly * 24:.2f}/day, ${hourly * 730:.0f}/month if "
-        f"left on){disk_text}. Catalog {catalog.as_of}."
+        f"left on){disk_text}. Catalog {catalog.as_of}. "
+        f"{pricing.laptop_sentence(hourly, laptop_price).capitalize()}."
     )
 
 
@@ -103,10 +106,13 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Create")]
 
-    def __init__(self, get_service: ServiceGetter, default_zone: str) -> None:
+    def __init__(
+        self, get_service: ServiceGetter, default_zone: str, laptop_price: float = 1500.0
+    ) -> None:
         super().__init__()
         self.get_service = get_service
         self.default_zone = default_zone
+        self.laptop_price = laptop_price  # the buy-or-rent line's yardstick ([costs] laptop_price)
         self.machine_types: dict[str, MachineType] = {}
         self.accelerators: dict[str, AcceleratorType] = {}
         self.images: dict[str, Image] = {}
@@ -343,7 +349,7 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
                 else 0,
                 spot=self.query_one("#spot", Switch).value,
             )
-        self.query_one("#summary", Static).update(price_summary(spec, machine))
+        self.query_one("#summary", Static).update(price_summary(spec, machine, self.laptop_price))
 
     def action_submit(self) -> None:
         spec, problem = self.build_spec()

@@ -556,9 +556,21 @@ class VmsPane(TablePane):
             return
         self.app.push_screen(
             DetailsScreen(
-                f"{instance.name} ({instance.zone})", resource, self.console_page(instance)
+                f"{instance.name} ({instance.zone})",
+                resource,
+                self.console_page(instance),
+                summary=self.buy_or_rent(instance),
             )
         )
+
+    def buy_or_rent(self, instance: Instance) -> str:
+        """The lecture's line for a running machine: '$0.73/h: … costs a $1,500 laptop in 86 days'."""
+        if not instance.is_running:
+            return ""
+        cost = self.figures.per_instance.get(instance.id) if self.figures else None
+        hourly = cost.hourly if cost else None
+        laptop = self.app_config().cost_settings().laptop_price
+        return f"{pricing.format_rate(hourly)} — {pricing.laptop_sentence(hourly, laptop)}."
 
     def console_page(self, instance: Instance) -> str | None:
         """The instance's page in the Cloud Console (none for the sandbox)."""
@@ -575,7 +587,11 @@ class VmsPane(TablePane):
         from tui.panes.vm_forms import CreateInstanceScreen
 
         self.app.push_screen(
-            CreateInstanceScreen(self.get_service, self.connection.backend.zone),
+            CreateInstanceScreen(
+                self.get_service,
+                self.connection.backend.zone,
+                self.app_config().cost_settings().laptop_price,
+            ),
             self._create_submitted,
         )
 

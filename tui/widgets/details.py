@@ -44,12 +44,17 @@ class DetailsScreen(ModalScreen[None]):
     ]
 
     def __init__(
-        self, title: str, resource: dict[str, Any] | str, console_url: str | None = None
+        self,
+        title: str,
+        resource: dict[str, Any] | str,
+        console_url: str | None = None,
+        summary: str = "",
     ) -> None:
         super().__init__()
         self.title_text = title
         self.text = resource if isinstance(resource, str) else to_yaml(resource)
         self.console_url = console_url
+        self.summary = summary  # one line of our own above the resource (e.g. buy or rent)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
@@ -57,6 +62,8 @@ class DetailsScreen(ModalScreen[None]):
             if self.console_url:
                 # An OSC 8 hyperlink: clickable in terminals that support it, even over SSH.
                 yield Static(console_link(self.console_url), id="console-link")
+            if self.summary:
+                yield Static(self.summary, id="details-summary", markup=False)
             with VerticalScroll(id="details-scroll"):
                 yield Static(Syntax(self.text, "yaml", theme="ansi_dark", word_wrap=True))
             yield Label("esc close · j/k scroll", classes="dialog-hint")
