@@ -553,3 +553,46 @@ async def test_today_does_not_go_down_when_a_vm_is_deleted(
         pane = again.query_one(VmsPane)
         await wait_for(pilot, lambda: pane.loaded and pane.figures is not None)
         assert pane.figures is not None and pane.figures.today.value >= before
+
+
+async def test_tui_and_status_assess_one_fleet_alike(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    """The VMs pane and `status` answer "what does it cost, what should I turn off?" with one
+    assessment: same prices per instance, same burn rate, same warnings."""
+    from tui.cli.report import gather
+
+    await create(
+        clean_sandbox,
+        "gpu-a",
+        machine="n1-standard-4",
+        accelerator_type="nvidia-tesla-t4",
+        accelerator_count=1,
+    )
+    await create(clean_sandbox, "cpu-b", zone="europe-west4-a", machine="e2-standard-8")
+    await create(clean_sandbox, "parked-c")
+    service = ComputeService(clean_sandbox)
+    await service.wait_operation(await service.stop_instance("us-central1-a", "parked-c"))
+    config = Config(refresh_seconds=0.5)
+    app = CloudpaneApp(config, connection=Connection(clean_sandbox, "", sandbox_info.data_dir))
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.query_one(VmsPane)
+        await wait_for(
+            pilot,
+            lambda: (
+                pane.figures is not None
+                and len(pane.instances) == 3
+                and status_of(app, "parked-c") == "TERMINATED"
+            ),
+        )
+        assert pane.figures is not None
+        tui_hourly = {
+            pane.instances[i].name: c.hourly for i, c in pane.figures.per_instance.items()
+        }
+        tui_burn = pane.figures.burn.total
+        tui_warnings = sorted((w.instance_name, w.rule) for w in pane.warnings)
+    report = await gather(clean_sandbox, config)
+    assert {r.name: r.hourly for r in report.instances} == tui_hourly
+    assert report.burn_compute + report.burn_disks == pytest.approx(tui_burn)
+    assert sorted((w.instance_name, w.rule) for w in report.warnings) == tui_warnings
+    assert ("gpu-a", "gpu-no-auto-stop") in tui_warnings

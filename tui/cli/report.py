@@ -267,21 +267,25 @@ async def gather(
         ledger = store.load()
     else:
         store = None
-    complete = not errors_for(errors, "instances")
-    ledger.observe_all(instances, catalog, now, complete=complete)
+    from tui.services.fleet import assess
+
+    instances_read = not errors_for(errors, "instances")
+    assessment = assess(
+        instances,
+        now,
+        rules,
+        ledger=ledger,
+        cpu_samples=cpu_samples,
+        laptop_price=laptop,
+        complete=instances_read,
+        catalog=catalog,
+    )
     if store is not None:
         store.save(ledger, now, force=True)
-    figures = pricing.ticker(instances, now, ledger=ledger, laptop_price=laptop)
+    figures = assessment.figures
     training = pricing.jobs_burn(read_jobs, now, catalog)
-    warnings: list[TurnOffWarning] = []
-    if not errors_for(errors, "instances"):
-        warnings = policy.evaluate(
-            instances,
-            cpu_samples or {},
-            now,
-            rules,
-            month_projection=figures.month_projection,
-        )
+    # Unread instances are not "no warnings".
+    warnings: list[TurnOffWarning] = assessment.warnings if instances_read else []
     fresh: list[TurnOffWarning] = []
     if tracker is not None and not errors_for(errors, "instances"):
         # Unread instances are not "no warnings": keep the episodes open until we know.

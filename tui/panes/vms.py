@@ -332,22 +332,25 @@ class VmsPane(TablePane):
     def assess(
         self, instances: list[Instance], now: datetime
     ) -> tuple[pricing.TickerFigures, list[policy.TurnOffWarning]]:
-        """Costs and turn-off warnings of a fresh listing; pure, so it runs off the UI thread."""
+        """Costs and turn-off warnings of a fresh listing — the same assessment as `status`
+        and `watch` (services/fleet.py); runs off the UI thread."""
+        from tui.services.fleet import assess
+
+        config = self.app_config()
         with self.ledger_lock:
             # A listing is the whole project: an instance it lacks was deleted (its cost
             # stays in today's figure).
-            self.ledger.observe_all(instances, now=now, complete=True)
+            result = assess(
+                instances,
+                now,
+                config.turn_off_rules(),
+                ledger=self.ledger,
+                cpu_samples=self.cpu_samples,
+                laptop_price=config.cost_settings().laptop_price,
+            )
             if self.spend is not None:
                 self.spend.save(self.ledger, now)
-        figures = self.compute_figures(now, instances)
-        warnings = policy.evaluate(
-            instances,
-            self.cpu_samples,
-            now,
-            self.app_config().turn_off_rules(),
-            month_projection=figures.month_projection,
-        )
-        return figures, warnings
+        return result.figures, result.warnings
 
     def prepare(
         self, instances: list[Instance], filter_text: str
