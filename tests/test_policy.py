@@ -403,3 +403,12 @@ def test_a_damaged_warning_state_file_is_not_fatal(catalog: PriceCatalog, tmp_pa
     warnings = policy.evaluate([inst], {}, NOW, only(GPU_NO_AUTO_STOP), catalog)
     assert len(tracker.update(warnings, NOW)) == 1
     assert "proj" in path.read_text()  # rewritten whole
+
+
+def test_idle_stop_setting_ticks_the_watcher_with_the_idle_rules_thresholds() -> None:
+    rules = Rules.from_mapping({"idle_stop": True, "idle_minutes": 20, "idle_cpu_percent": 3})
+    assert rules.idle_stop
+    watcher = rules.idle_watcher()
+    assert (watcher.minutes, watcher.cpu_pct) == (20, 3)
+    with pytest.raises(SettingsError, match="rules.idle_stop must be true or false"):
+        Rules.from_mapping({"idle_stop": "yes"})

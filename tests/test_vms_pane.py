@@ -596,3 +596,36 @@ async def test_tui_and_status_assess_one_fleet_alike(
     assert report.burn_compute + report.burn_disks == pytest.approx(tui_burn)
     assert sorted((w.instance_name, w.rule) for w in report.warnings) == tui_warnings
     assert ("gpu-a", "gpu-no-auto-stop") in tui_warnings
+
+
+async def test_idle_watcher_added_from_the_auto_stop_dialog_shows_in_the_table(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    from textual.widgets import Switch
+
+    from tui.panes.vm_warnings import AutoStopScreen
+
+    await create(clean_sandbox, "watched", startup_script="echo mine")
+    service = ComputeService(clean_sandbox)
+    await service.wait_operation(await service.stop_instance("us-central1-a", "watched"))
+    app = make_app(clean_sandbox, sandbox_info, rules={"idle_minutes": 45})
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, app, "watched")
+        await wait_for(pilot, lambda: status_of(app, "watched") == "TERMINATED")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AutoStopScreen))
+        switch = app.screen.query_one("#idle-stop", Switch)
+        assert not switch.value
+        switch.value = True
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: "watched: stops itself after 45 min idle" in notifications(app)
+        )
+        row = names(app).index("watched")
+        autostop = [c[0] for c in COLUMNS].index("autostop")
+        await wait_for(
+            pilot,
+            lambda: str(table(app).get_row_at(row)[autostop]) == "idle 45m",
+        )
+    instance = await service.get_instance("us-central1-a", "watched")
+    assert instance.idle_stop_minutes == 45

@@ -15,6 +15,7 @@ from textual.worker import Worker
 
 from tui.panes.base import report_worker_failure
 from tui.services.errors import CloudpaneError
+from tui.services.idle_stop import IdleStop, with_watcher
 from tui.services.models import AcceleratorType, Image, Instance, InstanceSpec, MachineType
 from tui.services.policy import AutoStopSyntaxError, parse_auto_stop
 
@@ -107,9 +108,16 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Create")]
 
     def __init__(
-        self, get_service: ServiceGetter, default_zone: str, laptop_price: float = 1500.0
+        self,
+        get_service: ServiceGetter,
+        default_zone: str,
+        laptop_price: float = 1500.0,
+        idle: IdleStop | None = None,
+        idle_default: bool = False,
     ) -> None:
         super().__init__()
+        self.idle = idle or IdleStop()  # the watcher's thresholds: the idle rule's ([rules])
+        self.idle_default = idle_default  # [rules] idle_stop = true ticks the switch
         self.get_service = get_service
         self.default_zone = default_zone
         self.laptop_price = laptop_price  # the buy-or-rent line's yardstick ([costs] laptop_price)
@@ -153,6 +161,12 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
                     classes="field-label",
                 )
                 yield Input("", id="auto-stop", placeholder="e.g. 4")
+                yield Label(
+                    f"Stop itself when idle: a watcher on the VM ({self.idle.describe()}; "
+                    "works with the laptop closed)",
+                    classes="field-label",
+                )
+                yield Switch(value=self.idle_default, id="idle-stop")
                 yield Label("Startup script (runs as root at every boot)", classes="field-label")
                 yield TextArea("", id="startup-script")
             yield Static("", id="form-error", classes="field-error")
@@ -320,7 +334,13 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
             spot=self.query_one("#spot", Switch).value,
             startup_script=self.query_one("#startup-script", TextArea).text,
             max_run_seconds=max_run,
+            idle_stop=self.idle if self.query_one("#idle-stop", Switch).value else None,
         )
+        if spec.idle_stop is not None:
+            try:
+                with_watcher(spec.startup_script, spec.idle_stop)
+            except ValueError as problem:
+                return None, str(problem)
         return spec, ""
 
     def update_summary(self) -> None:

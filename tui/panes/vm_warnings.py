@@ -10,11 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
+from textual.widgets import Button, DataTable, Input, Label, OptionList, Static, Switch
 from textual.widgets.option_list import Option
 
 from tui.format import utcnow
 from tui.services import policy
+from tui.services.idle_stop import IdleStop
 from tui.services.models import Instance
 from tui.services.policy import TurnOffWarning
 
@@ -127,6 +128,10 @@ class AutoStop:
     # The instance is running: stop it, set the limit, start it again (Google changes a
     # run-time limit only on a stopped instance).
     restart: bool = False
+    # The on-VM idle watcher: add (settings) or remove (None) — only when `idle_change`.
+    idle_change: bool = False
+    idle: IdleStop | None = None
+    limit_change: bool = True  # False: the run-time limit was left as it was
 
 
 def parse_auto_stop(text: str) -> AutoStop | str:
@@ -143,9 +148,13 @@ class AutoStopScreen(ModalScreen[AutoStop | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(self, instance: Instance, idle: IdleStop | None = None) -> None:
         super().__init__()
         self.instance = instance
+        self.idle = idle or IdleStop()  # the watcher's thresholds: the idle rule's
+        self.had_idle = instance.idle_stop_minutes is not None
+        seconds = instance.max_run_seconds
+        self.current_text = f"{seconds / 3600:g}" if seconds else ""
 
     @property
     def needs_restart(self) -> bool:
@@ -173,7 +182,13 @@ class AutoStopScreen(ModalScreen[AutoStop | None]):
             yield Label(
                 f"Stop after each start ({policy.AUTO_STOP_EXAMPLES}):", classes="field-label"
             )
-            yield Input(id="auto-stop-input", placeholder="4h")
+            yield Input(self.current_text, id="auto-stop-input", placeholder="4h")
+            yield Label(
+                f"Stop itself when idle: a watcher on the VM ({self.idle.describe()}; "
+                "from its next boot)",
+                classes="field-label",
+            )
+            yield Switch(value=self.had_idle, id="idle-stop")
             yield Static("", id="form-error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
@@ -192,7 +207,21 @@ class AutoStopScreen(ModalScreen[AutoStop | None]):
         if isinstance(result, str):
             self.query_one("#form-error", Static).update(result)
             return
-        self.dismiss(replace(result, restart=self.needs_restart))
+        wanted = self.query_one("#idle-stop", Switch).value
+        limit_change = self.query_one(Input).value.strip() != self.current_text
+        idle_change = wanted != self.had_idle
+        if not (limit_change or idle_change):
+            self.dismiss(None)  # nothing to do: no stop, no restart
+            return
+        self.dismiss(
+            replace(
+                result,
+                restart=self.needs_restart,
+                idle_change=idle_change,
+                idle=self.idle if wanted else None,
+                limit_change=limit_change,
+            )
+        )
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -111,10 +111,19 @@ def instance_row(
         gpu_text(instance),
         uptime(instance.last_start, now) if running else "",
         instance.zone,
-        until(stop_at, now) if stop_at is not None else "",
+        auto_stop_text(instance, stop_at, now),
         instance.internal_ip or "",
         (instance.external_ip or "") if running else "",
     )
+
+
+def auto_stop_text(instance: Instance, stop_at: datetime | None, now: datetime) -> str:
+    """Google's deadline when there is one ('in 3h 04m'), else the on-VM idle watcher's
+    ('idle 30m'): the column is narrow, and the deadline is the sooner certainty."""
+    if stop_at is not None:
+        return until(stop_at, now)
+    minutes = instance.idle_stop_minutes
+    return f"idle {minutes:g}m" if minutes is not None else ""
 
 
 # From this many instances on, the ticker's figures are computed in a thread (see tick).
@@ -589,11 +598,14 @@ class VmsPane(TablePane):
             return
         from tui.panes.vm_forms import CreateInstanceScreen
 
+        rules = self.app_config().turn_off_rules()
         self.app.push_screen(
             CreateInstanceScreen(
                 self.get_service,
                 self.connection.backend.zone,
                 self.app_config().cost_settings().laptop_price,
+                idle=rules.idle_watcher(),
+                idle_default=rules.idle_stop,
             ),
             self._create_submitted,
         )
@@ -810,7 +822,7 @@ class VmsPane(TablePane):
         from tui.panes.vm_warnings import AutoStopScreen
 
         self.app.push_screen(
-            AutoStopScreen(instance),
+            AutoStopScreen(instance, self.app_config().turn_off_rules().idle_watcher()),
             self.with_result(lambda result: self.set_auto_stop(instance, result)),
         )
 
@@ -820,27 +832,45 @@ class VmsPane(TablePane):
 
         assert isinstance(choice, AutoStop)
         service = await self.get_service()
-        if choice.termination_time:
-            what = f"stop at {choice.termination_time.astimezone():%a %H:%M}"
+        parts = []
+        if not choice.limit_change:
+            pass
+        elif choice.termination_time:
+            parts.append(f"stop at {choice.termination_time.astimezone():%a %H:%M}")
         elif choice.max_run_seconds:
-            what = f"stop {choice.max_run_seconds / 3600:g} h after each start"
+            parts.append(f"stop {choice.max_run_seconds / 3600:g} h after each start")
         else:
-            what = "no auto-stop"
+            parts.append("no auto-stop")
+        if choice.idle_change:
+            parts.append(choice.idle.describe() if choice.idle else "no idle watcher")
+        what = "; ".join(parts)
         name, zone = instance.name, instance.zone
         if choice.restart and not await self.run_operation(
             f"stop {name} to change its auto-stop", service.stop_instance(zone, name), done=""
         ):
             return  # nothing changed; the error says why
-        changed = await self.run_operation(
-            f"auto-stop of {name}",
-            service.set_auto_stop(
-                zone,
-                name,
-                max_run_seconds=choice.max_run_seconds,
-                termination_time=choice.termination_time,
-            ),
-            done="" if choice.restart else f"{name}: {what}.",
-        )
+        if choice.idle_change and not await self.run_operation(
+            f"idle watcher of {name}", service.set_idle_stop(zone, name, choice.idle), done=""
+        ):
+            if choice.restart:  # leave it running, as it was
+                await self.run_operation(
+                    f"start {name} again", service.start_instance(zone, name), done=""
+                )
+            return
+        changed = True
+        if choice.limit_change:
+            changed = await self.run_operation(
+                f"auto-stop of {name}",
+                service.set_auto_stop(
+                    zone,
+                    name,
+                    max_run_seconds=choice.max_run_seconds,
+                    termination_time=choice.termination_time,
+                ),
+                done="" if choice.restart else f"{name}: {what}.",
+            )
+        elif not choice.restart:
+            self.app.notify(f"{name}: {what}.", title="Done")
         if not choice.restart:
             return
         # Start it again even when setting failed: the person asked for a running machine.

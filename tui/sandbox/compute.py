@@ -331,6 +331,15 @@ def save(ctx: SandboxContext, key: str, doc: dict[str, Any]) -> None:
     ctx.store.put(INSTANCE, key, doc)
 
 
+GUEST_WATCH_SECONDS = 0.5  # how often the sandbox looks for a guest power-off
+
+
+def new_fingerprint() -> str:
+    """Compute Engine's fingerprints are 8 random bytes in padded base64 ("42WmSpB8rSM="):
+    clients decode them (gcloud does), so the padding matters."""
+    return base64.b64encode(secrets.token_bytes(8)).decode()
+
+
 def metadata_value(doc: dict[str, Any], key: str) -> str | None:
     for item in (doc.get("metadata") or {}).get("items") or []:
         if item.get("key") == key:
@@ -497,6 +506,17 @@ async def fire(ctx: SandboxContext, kind: str, key: str) -> None:
             elif deadline is not None:
                 runtime(ctx).schedule(deadline, "deadline", key)
         return
+    if kind == "guest-watch":  # did the guest power itself off (`shutdown -h now`)?
+        if doc.get("status") != "RUNNING" or "next" in doc.get("_sandbox", {}):
+            return
+        marker = instance_dir(ctx, key) / GUEST_POWEROFF
+        if marker.exists():
+            marker.unlink(missing_ok=True)
+            append_serial(ctx, key, [f"{syslog_prefix(doc)} systemd-shutdown[1]: Powering off."])
+            begin_stop(ctx, key, doc, None, "TERMINATED")
+        elif runtime(ctx).procs.group_alive(key):  # something in the guest may still power off
+            runtime(ctx).schedule(now + GUEST_WATCH_SECONDS, "guest-watch", key)
+        return
     if kind == "boot":  # the daemon restarted while this instance was RUNNING
         if doc.get("status") == "RUNNING" and "next" not in doc.get("_sandbox", {}):
             await boot(ctx, key, doc, reboot=True)
@@ -637,10 +657,35 @@ def append_serial(ctx: SandboxContext, key: str, lines: list[str]) -> None:
         out.write("".join(line + "\n" for line in lines))
 
 
+GUEST_POWEROFF = ".guest-poweroff"
+GUEST_POWER_SWITCH = """#!/bin/sh
+# The sandbox VM's power switch: `shutdown -h now` / `poweroff` inside a sandbox VM power the
+# guest off, as on Compute Engine (the instance becomes TERMINATED); never the host.
+: > "$CLOUDPANE_GUEST_POWEROFF"
+"""
+
+
+def install_power_switch(cwd: Path) -> Path:
+    """A folder, first on the VM's PATH, whose shutdown/poweroff/halt end the VM, not the host."""
+    folder = cwd / ".guest-bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    for command in ("shutdown", "poweroff", "halt"):
+        path = folder / command
+        path.write_text(GUEST_POWER_SWITCH)
+        path.chmod(0o700)
+    return folder
+
+
 def process_env(doc: dict[str, Any], cwd: Path) -> dict[str, str]:
     """A VM's startup script sees a small, clean environment — never the daemon's."""
+    path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
     return {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "PATH": f"{install_power_switch(cwd)}:{path}",
+        "CLOUDPANE_GUEST_POWEROFF": str(cwd / GUEST_POWEROFF),
+        # A sandbox VM is a process group on this machine: its CPU is its session's.
+        "CLOUDPANE_VM_CPU_SCOPE": "session",
+        # …and its files stay in its folder: the idle watcher logs here, not to /var/log.
+        "CLOUDPANE_IDLE_LOG": str(cwd / "cloudpane-idle.log"),
         "HOME": str(cwd),
         "HOSTNAME": doc["name"],
         "LANG": "C.UTF-8",
@@ -675,6 +720,7 @@ async def boot(ctx: SandboxContext, key: str, doc: dict[str, Any], reboot: bool)
         pre = f"{syslog_prefix(doc)} google_metadata_script_runner[{pid_holder.get('pid', 0)}]:"
         return f"{pre} startup-script exit status {code}\n{pre} Finished running startup scripts."
 
+    (cwd / GUEST_POWEROFF).unlink(missing_ok=True)  # a power-off from an earlier boot
     managed = await rt.procs.start(
         key,
         script,
@@ -686,6 +732,7 @@ async def boot(ctx: SandboxContext, key: str, doc: dict[str, Any], reboot: bool)
         exit_line=exit_line,
     )
     pid_holder["pid"] = managed.pid
+    rt.schedule(time.time() + GUEST_WATCH_SECONDS, "guest-watch", key)
     current = load(ctx, key)
     if (
         current is None
@@ -1072,7 +1119,7 @@ def build_instance(
         "subnetwork": f"{BASE}/projects/{project}/regions/{region}/subnetworks/default",
         "networkIP": internal,
         "name": "nic0",
-        "fingerprint": secrets.token_urlsafe(8),
+        "fingerprint": new_fingerprint(),
         "stackType": "IPV4_ONLY",
     }
     if wants_external:
@@ -1094,7 +1141,7 @@ def build_instance(
         "creationTimestamp": now_ts(created),
         "name": name,
         "description": str(body.get("description", "")),
-        "tags": {"fingerprint": secrets.token_urlsafe(8)},
+        "tags": {"fingerprint": new_fingerprint()},
         "machineType": f"{BASE}/projects/{project}/zones/{zone}/machineTypes/{shape.name}",
         "status": "PROVISIONING",
         "zone": f"{BASE}/projects/{project}/zones/{zone}",
@@ -1119,7 +1166,7 @@ def build_instance(
         ],
         "metadata": {
             "kind": "compute#metadata",
-            "fingerprint": secrets.token_urlsafe(8),
+            "fingerprint": new_fingerprint(),
             "items": items,
         },
         "serviceAccounts": [],
@@ -1127,7 +1174,7 @@ def build_instance(
         "scheduling": sched,
         "cpuPlatform": "Unknown CPU Platform",
         "labels": dict(body.get("labels") or {}),
-        "labelFingerprint": secrets.token_urlsafe(8),
+        "labelFingerprint": new_fingerprint(),
         "startRestricted": False,
         "deletionProtection": False,
         "shieldedInstanceConfig": {
@@ -1135,7 +1182,7 @@ def build_instance(
             "enableVtpm": True,
             "enableIntegrityMonitoring": True,
         },
-        "fingerprint": secrets.token_urlsafe(8),
+        "fingerprint": new_fingerprint(),
         "satisfiesPzi": True,
     }
     if accelerators:
@@ -1714,13 +1761,54 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
             doc["labels"] = labels
         else:
             doc.pop("labels", None)
-        doc["labelFingerprint"] = secrets.token_urlsafe(8)
+        doc["labelFingerprint"] = new_fingerprint()
         save(ctx, key, doc)
         op_key, op = new_operation(ctx, project, zone, "setLabels", doc["selfLink"], doc["id"])
         schedule_op_done(ctx, op_key)
         return respond(ctx, op)
 
+    async def do_set_metadata(
+        project: str, zone: str, name: str, doc: dict[str, Any], body: dict[str, Any]
+    ) -> Response:
+        """Replace every metadata item; the caller must send the current fingerprint
+        ("An up-to-date fingerprint must always be provided", instances.setMetadata)."""
+        key = f"{project}/{zone}/{name}"
+        current = doc.setdefault("metadata", {"kind": "compute#metadata"})
+        if body.get("fingerprint") != current.get("fingerprint"):
+            raise ApiError(
+                412,
+                "Supplied fingerprint does not match current metadata fingerprint.",
+                "conditionNotMet",
+            )
+        items = []
+        for item in body.get("items") or []:
+            if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+                raise ApiError(
+                    400, "Invalid value for field 'resource.items': metadata items need a key."
+                )
+            if not re.fullmatch(r"[a-zA-Z0-9_-]{1,128}", item["key"]):
+                raise ApiError(
+                    400, f"Invalid value for field 'resource.items.key': '{item['key']}'."
+                )
+            value = item.get("value", "")
+            if not isinstance(value, str) or len(value.encode()) > 256 * 1024:
+                raise ApiError(
+                    400,
+                    f"Invalid value for field 'resource.items.value' of '{item['key']}': "
+                    "a string of at most 256 KB.",
+                )
+            items.append({"key": item["key"], "value": value})
+        current["items"] = items
+        if not items:
+            current.pop("items")
+        current["fingerprint"] = new_fingerprint()
+        save(ctx, key, doc)
+        op_key, op = new_operation(ctx, project, zone, "setMetadata", doc["selfLink"], doc["id"])
+        schedule_op_done(ctx, op_key)
+        return respond(ctx, op)
+
     ACTIONS = {
+        "setMetadata": do_set_metadata,
         "start": do_start,
         "stop": do_stop,
         "reset": do_reset,

@@ -26,6 +26,8 @@ from tui.services.errors import (
     OperationFailed,
     Unavailable,
 )
+from tui.services.idle_stop import LABEL as IDLE_STOP_LABEL
+from tui.services.idle_stop import IdleStop, with_watcher
 from tui.services.models import (
     Accelerator,
     AcceleratorType,
@@ -627,6 +629,11 @@ class ComputeService:
         gpus = (
             bool(spec.accelerator_type and spec.accelerator_count) or family in BUNDLED_ACCELERATORS
         )
+        labels = dict(spec.labels)
+        script = spec.startup_script
+        if spec.idle_stop is not None:
+            script = with_watcher(script, spec.idle_stop)
+            labels[IDLE_STOP_LABEL] = spec.idle_stop.label_value
         scheduling = compute_v1.Scheduling()
         if gpus or spec.spot:
             scheduling.on_host_maintenance = "TERMINATE"
@@ -663,7 +670,7 @@ class ComputeService:
                 )
             ],
             scheduling=scheduling,
-            labels=dict(spec.labels),
+            labels=labels,
         )
         if spec.accelerator_type and spec.accelerator_count:
             instance.guest_accelerators = [
@@ -672,9 +679,9 @@ class ComputeService:
                     accelerator_count=int(spec.accelerator_count),
                 )
             ]
-        if spec.startup_script:
+        if script:
             instance.metadata = compute_v1.Metadata(
-                items=[compute_v1.Items(key="startup-script", value=spec.startup_script)]
+                items=[compute_v1.Items(key="startup-script", value=script)]
             )
         return instance
 
@@ -705,6 +712,61 @@ class ComputeService:
             instance=name,
             instances_set_machine_type_request_resource=body,
         )
+
+    async def set_idle_stop(self, zone: str, name: str, settings: IdleStop | None) -> Operation:
+        """Add (or with None remove) the on-VM idle watcher: the startup script's cloudpane
+        block and the `cloudpane-idle-stop` label. It runs from the next boot on.
+
+        setMetadata replaces every item, so the current ones are read first (with the
+        fingerprint Compute Engine checks) and only the startup script changes.
+        """
+        from google.cloud import compute_v1
+
+        what = "add the idle auto-stop to" if settings else "remove the idle auto-stop from"
+        ids = (str(uuid.uuid4()), str(uuid.uuid4()))  # see _write
+
+        def send() -> Operation:
+            client = self._client("InstancesClient")
+            inst = client.get(project=self.project, zone=zone, instance=name, retry=read_retry())
+            items = {item.key: item.value for item in inst.metadata.items}
+            script = with_watcher(items.get("startup-script", ""), settings)
+            if script:
+                items["startup-script"] = script
+            else:
+                items.pop("startup-script", None)
+            client.set_metadata_unary(
+                request=compute_v1.SetMetadataInstanceRequest(
+                    project=self.project,
+                    zone=zone,
+                    instance=name,
+                    metadata_resource=compute_v1.Metadata(
+                        fingerprint=inst.metadata.fingerprint,
+                        items=[compute_v1.Items(key=k, value=v) for k, v in items.items()],
+                    ),
+                    request_id=ids[0],
+                ),
+                retry=read_retry(WRITE_RETRY_SECONDS),
+            )
+            labels = dict(inst.labels)
+            if settings:
+                labels[IDLE_STOP_LABEL] = settings.label_value
+            else:
+                labels.pop(IDLE_STOP_LABEL, None)
+            op = client.set_labels_unary(
+                request=compute_v1.SetLabelsInstanceRequest(
+                    project=self.project,
+                    zone=zone,
+                    instance=name,
+                    instances_set_labels_request_resource=compute_v1.InstancesSetLabelsRequest(
+                        label_fingerprint=inst.label_fingerprint, labels=labels
+                    ),
+                    request_id=ids[1],
+                ),
+                retry=read_retry(WRITE_RETRY_SECONDS),
+            )
+            return operation_from_proto(op)
+
+        return await call(send, action=f"{what} {name}")
 
     async def set_auto_stop(
         self,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tui.services.idle_stop import IdleStop, minutes_from_label
+
 
 @dataclass(frozen=True)
 class Accelerator:
@@ -54,6 +56,11 @@ class Instance:
     @property
     def region(self) -> str:
         return self.zone.rsplit("-", 1)[0]
+
+    @property
+    def idle_stop_minutes(self) -> float | None:
+        """Minutes of idleness after which the on-VM watcher stops it (None: no watcher)."""
+        return minutes_from_label(self.labels)
 
     @property
     def gpu_count(self) -> int:
@@ -152,3 +159,5 @@ class InstanceSpec:
     startup_script: str = ""
     max_run_seconds: int | None = None  # server-side auto-stop
     labels: dict[str, str] = field(default_factory=dict)
+    # The on-VM idle watcher (services/idle_stop.py), with the user's consent; None: none.
+    idle_stop: IdleStop | None = None

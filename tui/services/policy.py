@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
 from tui.services import pricing
+from tui.services.idle_stop import IdleStop
 from tui.services.models import Instance
 from tui.services.pricing import PriceCatalog, SettingsError
 from tui.services.warning_state import WarningState
@@ -56,6 +57,13 @@ class Rules:
     disabled: frozenset[str] = frozenset()
     # CPU samples older than this prove nothing about idleness now.
     max_sample_age_minutes: float = 10.0
+    # Tick "stop itself when idle" in the create form: the on-VM watcher, with these
+    # same idle thresholds (services/idle_stop.py).
+    idle_stop: bool = False
+
+    def idle_watcher(self) -> IdleStop:
+        """The on-VM watcher's settings: the idle rule's own definition of idle."""
+        return IdleStop(minutes=self.idle_minutes, cpu_pct=self.idle_cpu_percent)
 
     def enabled(self, rule: str) -> bool:
         return rule not in self.disabled
@@ -80,6 +88,7 @@ class Rules:
             "monthly_budget",
             "timezone",
             "disabled",
+            "idle_stop",
         }
         for key in data:
             if key not in known:
@@ -121,6 +130,12 @@ class Rules:
             except (KeyError, ValueError) as exc:
                 raise SettingsError(f"rules.timezone: unknown time zone {zone!r}") from exc
             changes["timezone"] = zone
+        if "idle_stop" in data:
+            if not isinstance(data["idle_stop"], bool):
+                raise SettingsError(
+                    f"rules.idle_stop must be true or false, got {data['idle_stop']!r}"
+                )
+            changes["idle_stop"] = data["idle_stop"]
         if "disabled" in data:
             names = data["disabled"]
             if isinstance(names, str):
