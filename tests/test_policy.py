@@ -410,5 +410,5 @@ def test_idle_stop_setting_ticks_the_watcher_with_the_idle_rules_thresholds() ->
     assert rules.idle_stop
     watcher = rules.idle_watcher()
     assert (watcher.minutes, watcher.cpu_pct) == (20, 3)
-    with pytest.raises(SettingsError, match="rules.idle_stop must be true or false"):
+    with pytest.raises(SettingsError, match=r"rules\.idle_stop must be true or false"):
         Rules.from_mapping({"idle_stop": "yes"})
