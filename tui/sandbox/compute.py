@@ -157,7 +157,12 @@ def paginate(request: Request, items: list[Any]) -> tuple[list[Any], str | None]
     """Offset paging for the catalog lists (they are small and fixed)."""
     size = int_param(request, "maxResults", MAX_PAGE, 0, MAX_PAGE) or MAX_PAGE
     token = request.query_params.get("pageToken") or ""
-    start = int(decode_token(token)) if token else 0
+    start = 0
+    if token:
+        text = decode_token(token)
+        if not text.isdigit():  # not a token this list handed out
+            raise ApiError(400, f"Invalid value for field 'pageToken': '{token}'.")
+        start = int(text)
     page = items[start : start + size]
     more = start + size < len(items)
     return page, encode_token(str(start + size)) if more else None

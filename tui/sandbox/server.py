@@ -29,6 +29,7 @@ from tui.sandbox.context import SandboxContext
 from tui.sandbox.errors import ApiError, error_response
 from tui.sandbox.faults import FaultMiddleware, FaultSettings
 from tui.sandbox.partial_response import PartialResponseMiddleware
+from tui.sandbox.validation import guard_routes
 
 log = logging.getLogger("cloudpane.sandbox")
 
@@ -91,9 +92,12 @@ def create_app(ctx: SandboxContext) -> Starlette:
     async def seed(request: Request) -> Response:
         options: dict[str, Any] = await request.json() if await request.body() else {}
         result: dict[str, Any] = {}
-        for module in modules:
-            if hasattr(module, "seed"):
-                result.update(module.seed(ctx, **options) or {})
+        try:
+            for module in modules:
+                if hasattr(module, "seed"):
+                    result.update(module.seed(ctx, **options) or {})
+        except (TypeError, ValueError) as exc:  # an option of the wrong type
+            return error_response(400, f"Invalid seed options: {exc}")
         return JSONResponse(result)
 
     admin: list[BaseRoute] = [
@@ -133,7 +137,7 @@ def create_app(ctx: SandboxContext) -> Starlette:
         return error_response(500, f"Sandbox internal error: {exc}")
 
     return Starlette(
-        routes=admin + api,
+        routes=guard_routes(admin + api),  # Google's front-end checks, before any handler
         middleware=[
             Middleware(FaultMiddleware, settings_ref=ctx),
             Middleware(PartialResponseMiddleware),

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import json
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from tui.sandbox import storage_access as acc
 from tui.sandbox import storage_state as st
+from tui.sandbox import validation
 from tui.sandbox.context import SandboxContext
 from tui.sandbox.errors import ApiError
 
@@ -258,10 +258,8 @@ def _parse_multipart_head(
     media_headers_end = data.find(head_end, second + 2)
     if media_headers_end < 0:
         return None
-    try:
-        metadata = json.loads(data[meta_start:second] or b"{}")
-    except ValueError as exc:
-        raise ApiError(400, "The metadata part is not valid JSON.", "invalid") from exc
+    metadata = validation.parse_json_object(data[meta_start:second], "metadata part")
+    validation.check_object_metadata(metadata)
     media_type = "application/octet-stream"
     for line in data[second + 2 : media_headers_end].split(b"\r\n"):
         key, _, value = line.decode("latin-1").partition(":")
@@ -285,11 +283,8 @@ async def start_resumable(
     ctx: SandboxContext, request: Request, bucket: str, query: dict[str, str]
 ) -> Response:
     bucket_doc = st.get_bucket(ctx, bucket)
-    raw = await request.body()
-    try:
-        metadata = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise ApiError(400, "The upload metadata is not valid JSON.", "invalid") from exc
+    metadata = validation.parse_json_object(await request.body(), "upload metadata")
+    validation.check_object_metadata(metadata)
     name = str(metadata.get("name") or query.get("name") or "")
     st.validate_object_name(name)
     # Preconditions and ACL rules are checked now, as Google does, and again at the end.
