@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 import pytest
 
-from tui.services.storage import UnsafePath, safe_local_path
+from tui.services.clients import Backend
+from tui.services.storage import StorageService, UnsafePath, safe_local_path
 from tui.services.transfer import MAX_COMPONENT_BYTES, free_name
 
 
@@ -108,3 +110,21 @@ def test_free_name() -> None:
     assert free_name("noext", set().__contains__) == "noext (1)"
     assert free_name(".env", set().__contains__) == ".env (1)"
     assert free_name("x.tar.gz", set().__contains__) == "x.tar (1).gz"
+
+
+@pytest.mark.parametrize("count", [84, 85], ids=["84-cjk-252-bytes", "85-cjk-255-bytes"])
+def test_long_multibyte_name_downloads(clean_sandbox: Backend, tmp_path: Path, count: int) -> None:
+    """A name near the 255-byte limit downloads: the partial file beside it has a short name
+    of its own (it was `.NAME.xxxx.cloudpane-partial`, past 255 bytes: "network error")."""
+    name = "深" * count
+    source = tmp_path / "up" / name
+    source.parent.mkdir()
+    source.write_bytes(b"weights")
+    service = StorageService(clean_sandbox)
+    asyncio.run(service.create_bucket("cjk-names", "us-central1"))
+    asyncio.run(service.upload("cjk-names", source))
+    result = asyncio.run(service.download("cjk-names", name, tmp_path / "out"))
+    assert result.ok, result.failed
+    saved = tmp_path / "out" / name
+    assert saved.read_bytes() == b"weights"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [name]  # no partial file left

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import hashlib
 import os
 import re
@@ -118,6 +119,27 @@ def _shorten(part: str) -> str:
     budget = MAX_COMPONENT_BYTES - len(suffix.encode()) - len(digest) - 1
     head = stem.encode("utf-8", "surrogatepass")[:budget].decode("utf-8", "ignore")
     return f"{head}~{digest}{suffix}"
+
+
+def partial_path(target: Path) -> Path:
+    """The hidden file a download is written to before it is renamed to `target`.
+
+    Beside the target (so the rename stays on one file system), named from a hash of the
+    target's name: a name of its own would push a long name (84 CJK characters are 252
+    bytes) past the 255-byte limit, and the download would fail before its first byte.
+    """
+    digest = hashlib.sha1(target.name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return target.parent / f".{digest}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}"
+
+
+def name_too_long(target: Path) -> CloudpaneError:
+    """The file system refused the name itself (some allow fewer than 255 bytes)."""
+    size = len(target.name.encode("utf-8", "surrogatepass"))
+    return CloudpaneError(
+        f"{target.name!r} ({size} bytes) is too long a file name for the file system at "
+        f"{target.parent}. Nothing was saved there.",
+        "Download it into a folder on another file system, or rename the object.",
+    )
 
 
 def safe_local_path(root: Path, object_name: str, strip_prefix: str = "") -> Path:
@@ -700,10 +722,15 @@ def _download_one(
                 parent = target.parent
                 target = parent / free_name(target.name, lambda n: taken(parent / n))
         claimed.add(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise name_too_long(target.parent) from exc
+            raise
         replacing = target.exists()
     relay.report(job.name, target, "started", 0, job.size)
-    tmp = target.parent / f".{target.name[:200]}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}"
+    tmp = partial_path(target)
     got = [0]
 
     def on_bytes(count: int) -> None:
@@ -736,6 +763,8 @@ def _download_one(
         tmp.unlink(missing_ok=True)
         if isinstance(exc, TransferCancelled) or not isinstance(exc, Exception):
             raise
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+            raise name_too_long(target) from exc
         error = translate_transfer_error(exc, f"download {job.name}")
         kept = (
             f"The file already at {target} is unchanged."
