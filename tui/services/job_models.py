@@ -6,9 +6,12 @@ many), pure data shared by the services' validation and the sandbox's.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 # --- hardware ------------------------------------------------------------------------------
 
@@ -333,3 +336,10 @@ class LogPage:
 
     entries: tuple[LogEntry, ...]
     cursor: str | None = None
+
+
+def label_map(raw: Any) -> dict[str, str]:
+    """A resource's labels as strings, whatever came: Google only ever sends strings, but one
+    odd value (a proxy, another emulator) must not take the whole job list down with it."""
+    items = raw.items() if isinstance(raw, Mapping) else ()
+    return {str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in items}

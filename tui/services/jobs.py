@@ -33,6 +33,7 @@ from tui.services.job_models import (
     WorkerPool,
     accelerator_problem,
     hardware_problem,
+    label_map,
 )
 
 TRAINER_MODULE = "trainer.task"
@@ -327,7 +328,7 @@ def job_from_resource(data: Mapping[str, Any]) -> Job:
     name = str(data.get("name", ""))
     parts = name.split("/")
     region = parts[3] if len(parts) > 3 else ""
-    labels = dict(data.get("labels") or {})
+    labels = label_map(data.get("labels"))
     display_name = str(data.get("displayName", ""))
     error = data.get("error") or {}
     return Job(

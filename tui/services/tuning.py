@@ -28,7 +28,14 @@ import yaml
 from tui.services.clients import Backend, call, client, read_retry
 from tui.services.errors import InvalidArgument
 from tui.services.hpconfig import HpTuningSpec, format_flags, to_vertex_dict
-from tui.services.job_models import ACTIVE_STATES, Job, JobSpec, LogEntry, TrainerJobRequest
+from tui.services.job_models import (
+    ACTIVE_STATES,
+    Job,
+    JobSpec,
+    LogEntry,
+    TrainerJobRequest,
+    label_map,
+)
 from tui.services.jobs import (
     JobsService,
     _time,
@@ -194,7 +201,7 @@ def tuning_job_from_resource(data: Mapping[str, Any]) -> TuningJob:
     metric = (study.get("metrics") or [{}])[0]
     metric_id = str(metric.get("metricId", ""))
     display_name = str(data.get("displayName", ""))
-    labels = dict(data.get("labels") or {})
+    labels = label_map(data.get("labels"))
     error = data.get("error") or {}
     return TuningJob(
         name=name,
