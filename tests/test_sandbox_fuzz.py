@@ -232,6 +232,7 @@ BAD_QUERIES = {
     "token-not-ours": "pageToken=YWJj",  # base64 of "abc"
     "token-not-utf8": "pageToken=%FF",
     "token-negative": "pageToken=LTE%3D",  # base64 of "-1"
+    "token-surrogate": "pageToken=7aCA",  # base64 of a lone surrogate's UTF-8 bytes
     "size-word": "maxResults=x&pageSize=x",
     "size-huge": "maxResults=99999999999999999999999&pageSize=99999999999999999999999",
     "filter-garbage": "filter=%28%28%28%28",
@@ -448,15 +449,24 @@ def test_bad_list_parameters_get_400_never_500(
         f"/compute/v1/projects/{P}/zones/{ZONE}/operations",
         f"/v1/projects/{P}/locations/{REGION}/customJobs",
         f"/v1/projects/{P}/locations/{REGION}/hyperparameterTuningJobs",
+        f"/compute/v1/projects/{P}/zones/{ZONE}/instances",
+        f"/compute/v1/projects/{P}/aggregated/instances",
+        f"/compute/v1/projects/{P}/zones/{ZONE}/disks",
+        f"/storage/v1/b?project={P}",
+        f"/storage/v1/b/{BUCKET}/o",
     ],
 )
-@pytest.mark.parametrize("token", ["YWJj", "%21%21", "%FF"], ids=["abc", "bangs", "not-utf8"])
+@pytest.mark.parametrize(
+    "token",
+    ["YWJj", "%21%21", "%FF", "LTE%3D", "7aCA"],
+    ids=["abc", "bangs", "not-utf8", "minus-one", "lone-surrogate"],
+)
 def test_page_tokens_we_never_issued_are_400(
     sandbox_info: daemon.SandboxInfo, world: dict[str, str], list_path: str, token: str
 ) -> None:
     """Offset-paged lists (catalogs, jobs) read an offset from the token: garbage was a 500
-    ("invalid literal for int()"). Lists paged by a name (instances, buckets, objects) start
-    after whatever the token names, so any token is a place to start: no_5xx covers them."""
+    ("invalid literal for int()"). Lists paged by a name (instances, buckets, objects) took any
+    token as a name to start after, and one holding a lone surrogate was a 500 from SQLite."""
     joiner = "&" if "?" in list_path else "?"
     status, body = http(sandbox_info, "GET", f"{list_path}{joiner}pageToken={token}")
     assert status == 400, f"{list_path}: {status} {body[:200]!r}"

@@ -153,6 +153,18 @@ def decode_token(token: str) -> str:
         raise ApiError(400, f"Invalid value for field 'pageToken': '{token}'.") from exc
 
 
+def key_token(request: Request, scope: str) -> str:
+    """The store key a key-paged list resumes after; a token this list never handed out (not
+    a key inside `scope`, the list's project and zone) is Google's 400, not a place to start."""
+    token = request.query_params.get("pageToken") or ""
+    if not token:
+        return ""
+    after = decode_token(token)
+    if not after.startswith(scope) or "\x00" in after:
+        raise ApiError(400, f"Invalid value for field 'pageToken': '{token}'.")
+    return after
+
+
 def paginate(request: Request, items: list[Any]) -> tuple[list[Any], str | None]:
     """Offset paging for the catalog lists (they are small and fixed)."""
     size = int_param(request, "maxResults", MAX_PAGE, 0, MAX_PAGE) or MAX_PAGE
@@ -1450,8 +1462,7 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
     async def instances_aggregated(request: Request) -> Response:
         project = request.path_params["project"]
         size = int_param(request, "maxResults", MAX_PAGE, 0, MAX_PAGE) or MAX_PAGE
-        token = request.query_params.get("pageToken") or ""
-        after = decode_token(token) if token else ""
+        after = key_token(request, f"{project}/")
         match = compile_filter(request.query_params.get("filter", ""))
         found, last = scan_instances(f"{project}/", after, size, match)
         items: dict[str, Any] = {}
@@ -1482,8 +1493,7 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         project, zone = request.path_params["project"], request.path_params["zone"]
         check_zone(zone)
         size = int_param(request, "maxResults", MAX_PAGE, 0, MAX_PAGE) or MAX_PAGE
-        token = request.query_params.get("pageToken") or ""
-        after = decode_token(token) if token else ""
+        after = key_token(request, f"{project}/{zone}/")
         match = compile_filter(request.query_params.get("filter", ""))
         found, last = scan_instances(f"{project}/{zone}/", after, size, match)
         body: dict[str, Any] = {

@@ -94,16 +94,17 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
             if len(batch) < batch_size:
                 return found, None
 
-    def page_args(request: Request) -> tuple[int, str, Callable[[dict[str, Any]], bool]]:
+    def page_args(
+        request: Request, scope: str
+    ) -> tuple[int, str, Callable[[dict[str, Any]], bool]]:
         size = compute.int_param(request, "maxResults", compute.MAX_PAGE, 0, compute.MAX_PAGE)
-        token = request.query_params.get("pageToken") or ""
-        after = compute.decode_token(token) if token else ""
+        after = compute.key_token(request, scope)
         match = compute.compile_filter(request.query_params.get("filter", ""))
         return size or compute.MAX_PAGE, after, match
 
     async def disks_aggregated(request: Request) -> Response:
         project = request.path_params["project"]
-        size, after, match = page_args(request)
+        size, after, match = page_args(request, f"{project}/")
         found, last = scan(f"{project}/", after, size, match)
         items: dict[str, Any] = {}
         for key, disk in found:
@@ -132,7 +133,7 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
     async def disks_list(request: Request) -> Response:
         project, zone = request.path_params["project"], request.path_params["zone"]
         compute.check_zone(zone)
-        size, after, match = page_args(request)
+        size, after, match = page_args(request, f"{project}/{zone}/")
         found, last = scan(f"{project}/{zone}/", after, size, match)
         body: dict[str, Any] = {
             "kind": "compute#diskList",

@@ -12,15 +12,24 @@ from tui.sandbox.storage_state import OBJECT, get_bucket, object_key
 _AFTER_ALL = "\U0010ffff"
 
 
+# Tokens carry this tag, so a token the sandbox never handed out is Google's 400, not a name
+# to start after (and a cursor with a lone surrogate never reaches SQLite).
+_TOKEN_TAG = "gcs1:"
+
+
 def encode_token(cursor: str) -> str:
-    return base64.urlsafe_b64encode(cursor.encode("utf-8", "surrogatepass")).decode()
+    raw = (_TOKEN_TAG + cursor).encode("utf-8", "surrogatepass")
+    return base64.urlsafe_b64encode(raw).decode()
 
 
 def decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode("utf-8", "surrogatepass")
+        text = base64.urlsafe_b64decode(token.encode()).decode("utf-8")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "Invalid page token.", "invalid") from exc
+    if not text.startswith(_TOKEN_TAG):
+        raise ApiError(400, "Invalid page token.", "invalid")
+    return text[len(_TOKEN_TAG) :]
 
 
 def list_objects(

@@ -500,6 +500,8 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
             start = int(base64.urlsafe_b64decode(token.encode())) if token else 0
         except ValueError:
             raise ApiError(400, "Invalid pageToken.") from None
+        if start < 0 or size < 0:  # not a token we issued; pageSize is non-negative
+            raise ApiError(400, "Invalid pageToken or pageSize.")
         page = docs[start : start + size]
         body: dict[str, Any] = {"customJobs": [_public(d) for d in page]} if page else {}
         if start + size < len(docs):
