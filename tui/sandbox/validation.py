@@ -204,6 +204,19 @@ def _check_tree(data: Any, what: str) -> None:
             stack.extend((item, depth + 1) for item in node)
 
 
+def without_nulls(data: dict[str, Any]) -> dict[str, Any]:
+    """The body as a proto parser reads it: object members that are null are left out."""
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: clean(v) for k, v in node.items() if v is not None}
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return node
+
+    return clean(data)  # type: ignore[no-any-return]  # depth <= MAX_DEPTH, checked above
+
+
 def _json_kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -301,6 +314,8 @@ def repeated(item: Check) -> Check:
         if not isinstance(value, list):
             raise _bad(path, "TYPE_MESSAGE[]", value)
         for i, element in enumerate(value):
+            if element is None:  # a list element cannot be "unset"
+                raise _bad(f"{path}[{i}]", "TYPE_MESSAGE", element)
             item(element, f"{path}[{i}]")
 
     return check
@@ -696,6 +711,10 @@ class _Guard:
                         check = COMPUTE_ACTIONS.get(str(scope["path_params"].get("verb", "")))
                     if check is not None:
                         check(data, _message_name(self.route_path))
+                    if not self.route_path.startswith("/storage/"):
+                        # Google's proto APIs read `null` as "not set"; the handlers see it so.
+                        # (Storage's JSON API gives null a meaning: "clear this" in a PATCH.)
+                        body = json.dumps(without_nulls(data)).encode()
                     receive = _replay(body, receive)
         except ApiError as exc:
             response = error_response(exc.code, exc.message, exc.reason)

@@ -87,11 +87,16 @@ def _runs(ctx: SandboxContext) -> dict[str, JobRun]:
 
 
 def _enum(value: Any, names: dict[int, str], what: str) -> str:
-    if isinstance(value, int):
+    """An enum by number or name; any other value is Google's 400 (stored, it would break
+    every later read: the clients cannot parse a job with an unknown enum value)."""
+    if isinstance(value, int) and not isinstance(value, bool):
         if value not in names:
             raise ApiError(400, f"Invalid {what} value {value}.")
         return names[value]
-    return str(value)
+    text = str(value)
+    if text not in names.values():
+        raise ApiError(400, f"Invalid {what} {text!r}; use one of {', '.join(names.values())}.")
+    return text
 
 
 def _int(value: Any, what: str) -> int:
