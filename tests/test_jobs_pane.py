@@ -773,12 +773,15 @@ async def test_running_training_is_in_the_burn_rate(
     assert hourly and job.spec.worker_pools[0].machine_type == "n1-standard-4"
     app = make_app(clean_sandbox, sandbox_info)
     try:
-        async with app.run_test(size=(120, 34)) as pilot:
+        async with app.run_test(size=(160, 34)) as pilot:  # room for the prices' date
             await open_jobs(pilot, app, "burning")
             await wait_for(pilot, lambda: state_of(app, "burning") == "RUNNING")
             await wait_for(pilot, lambda: "incl. training" in app.query_one(StatusHeader).text)
             header = app.query_one(StatusHeader).text
             assert f"${hourly:,.2f}/h incl. training" in header
             assert f"prices {get_catalog().as_of.isoformat()}" in header
+            await pilot.resize_terminal(80, 24)  # at 80 columns the money stays, the date goes
+            await wait_for(pilot, lambda: "prices" not in app.query_one(StatusHeader).text)
+            assert "incl. training" in app.query_one(StatusHeader).text
     finally:
         await JobsService(clean_sandbox).cancel(job.name)

@@ -39,6 +39,8 @@ BACKGROUND_PANES_DELAY = 5.0  # seconds after connecting before hidden panes sta
 BACKGROUND_IDLE_SECONDS = 1.5  # … at the first pause in typing this long
 BACKGROUND_PANES_LATEST = 30.0  # … or after this long, pause or not
 GC_TICK_SECONDS = 2.0
+# Columns the header keeps for "Sandbox project — nothing here is billed · PROJECT".
+HEADER_LEFT_MINIMUM = 60
 
 
 class StatusHeader(Horizontal):
@@ -53,6 +55,7 @@ class StatusHeader(Horizontal):
         self.backend_text = "connecting…"
         self.zone = ""
         self.burn = ""
+        self.costs_full = self.costs_short = ""
 
     def compose(self) -> ComposeResult:
         yield Static("cloudpane · connecting…", id="header-left")
@@ -99,7 +102,20 @@ class StatusHeader(Horizontal):
         month = (at_least or "≈") + pricing.format_money(month_value, cents=False)
         label = pricing.get_catalog().as_of.isoformat()
         training = " incl. training" if jobs is not None and jobs.rate > 0 else ""
-        self.set_burn(f"{burn}{training}  today {spent}  month {month}  prices {label}")
+        self.costs_short = f"{burn}{training}  today {spent}  month {month}"
+        self.costs_full = f"{self.costs_short}  prices {label}"
+        self.fit_costs()
+
+    def fit_costs(self) -> None:
+        """The prices' date when the line has room for it next to the backend notice (at 80
+        columns it has not: the money comes first, the date is in `?` and the docs)."""
+        if not self.costs_full:
+            return
+        room = self.size.width - len(self.costs_full) >= HEADER_LEFT_MINIMUM
+        self.set_burn(self.costs_full if room else self.costs_short)
+
+    def on_resize(self) -> None:
+        self.fit_costs()
 
     def refresh_text(self) -> None:
         # Most important first: at 80 columns the end is cut, never the sandbox notice.
