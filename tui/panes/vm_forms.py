@@ -162,8 +162,7 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
                 )
                 yield Input("", id="auto-stop", placeholder="e.g. 4")
                 yield Label(
-                    f"Stop itself when idle: a watcher on the VM ({self.idle.describe()}; "
-                    "works with the laptop closed)",
+                    f"Idle stop: {self.idle.describe()} (a watcher on the VM)",
                     classes="field-label",
                 )
                 yield Switch(value=self.idle_default, id="idle-stop")

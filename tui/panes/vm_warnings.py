@@ -184,8 +184,7 @@ class AutoStopScreen(ModalScreen[AutoStop | None]):
             )
             yield Input(self.current_text, id="auto-stop-input", placeholder="4h")
             yield Label(
-                f"Stop itself when idle: a watcher on the VM ({self.idle.describe()}; "
-                "from its next boot)",
+                f"Idle stop: {self.idle.describe()} (from its next boot)",
                 classes="field-label",
             )
             yield Switch(value=self.had_idle, id="idle-stop")

@@ -38,10 +38,7 @@ class IdleStop:
         return f"{self.minutes:g}m".replace(".", "_")  # label values: [a-z0-9_-]
 
     def describe(self) -> str:
-        return (
-            f"stops itself after {self.minutes:g} min idle "
-            f"(CPU < {self.cpu_pct:g} %, GPU < {self.gpu_pct:g} %, no SSH)"
-        )
+        return f"stops itself after {self.minutes:g} min idle (CPU < {self.cpu_pct:g} %, no SSH)"
 
 
 def watcher_source() -> str:
