@@ -28,9 +28,15 @@ CSI_CLEAR = "\x1b[2J"
 BIDI_OVERRIDE = "abc\u202etxt.exe"
 ZERO_WIDTH = "a\u200bb"
 LONG = "L" * 10_000
-EMOJI = "🚀🔥👩‍💻"
+EMOJI = "🚀🔥🎉"  # (ZWJ sequences such as 👩‍💻 are shown with the joiner escaped)
 CJK = "数据集模型训练"
 C1_CSI = "\x9b2J"  # the one-byte C1 form of ESC [
+# Move the cursor back over what was printed before (a table's "action" column) and write
+# something else there: a record that reads differently on screen than it holds.
+CSI_OVERWRITE = "x\x1b[60Dmake-private\x1b[K"
+CR_OVERWRITE = "x\rFORGED"  # a carriage return does the same (not allowed in object names)
+LINE_SEPARATOR = "a\u2028b"  # U+2028: a line break to some viewers and log shippers
+TAG_CHARS = "a\U000e0041\U000e0042b"  # Unicode tag characters: invisible "ASCII smuggling"
 
 HOSTILE: dict[str, str] = {
     "markup-bold": MARKUP_BOLD,
@@ -42,6 +48,10 @@ HOSTILE: dict[str, str] = {
     "osc0-title": OSC0_TITLE,
     "csi-clear": CSI_CLEAR,
     "c1-csi": C1_CSI,
+    "csi-overwrite": CSI_OVERWRITE,
+    "cr-overwrite": CR_OVERWRITE,
+    "line-separator": LINE_SEPARATOR,
+    "tag-chars": TAG_CHARS,
     "bidi-override": BIDI_OVERRIDE,
     "zero-width": ZERO_WIDTH,
     "long-10000": LONG,
@@ -53,7 +63,8 @@ HOSTILE: dict[str, str] = {
 ACTING: dict[str, str] = {
     k: v for k, v in HOSTILE.items() if k in {"osc52-clipboard", "osc8-link", "osc0-title",
                                                "csi-clear", "c1-csi", "bidi-override",
-                                               "zero-width"}
+                                               "zero-width", "csi-overwrite", "cr-overwrite",
+                                               "line-separator", "tag-chars"}
 }  # fmt: skip
 
 # Rich markup: must be shown with its brackets, literally.
@@ -62,7 +73,8 @@ MARKUP: dict[str, str] = {k: v for k, v in HOSTILE.items() if k.startswith("mark
 # What must never reach a terminal: C0 controls other than tab and newline, DEL, C1 controls,
 # and the Unicode format characters that reorder or hide text.
 _TERMINAL_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+    "\ufff9-\ufffb\U000e0000-\U000e007f]"
 )
 
 
@@ -83,7 +95,12 @@ def shown(value: str) -> str:
         elif char == "\r":
             out.append("\\r")
         elif _TERMINAL_UNSAFE.match(char):
-            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+            if code <= 0xFF:
+                out.append(f"\\x{code:02x}")
+            elif code <= 0xFFFF:
+                out.append(f"\\u{code:04x}")
+            else:
+                out.append(f"\\U{code:08x}")
         else:
             out.append(char)
     return "".join(out)
@@ -103,3 +120,8 @@ def tagged(name: str, value: str, max_chars: int | None = None) -> str:
     if max_chars is not None and len(value) + len(marker) > max_chars:
         value = value[: max(0, max_chars - len(marker))]
     return value + marker
+
+
+def object_name_safe(value: str) -> bool:
+    """Cloud Storage refuses object names with a carriage return or a line feed."""
+    return "\r" not in value and "\n" not in value
