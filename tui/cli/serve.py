@@ -114,6 +114,8 @@ def run_serve(
         # A wildcard address is no URL a browser can use; guess this machine's name.
         public_url = f"http://{socket.gethostname()}:{port}"
         print(f"Browsers will be sent to {public_url} (see --public-url).", file=err)
+    elif public_url is None and ":" in host:
+        public_url = f"http://[{host}]:{port}"  # an IPv6 literal needs its brackets in a URL
     server = GuardedServer(
         command,
         token=new_token(),
