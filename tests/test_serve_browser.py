@@ -171,9 +171,38 @@ def chromium(tmp_path: Path) -> Iterator[str]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def wait_listening(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+URL_LINE = re.compile(r"(https?://[^\s'\"]+)")
+
+
+def read_url(stream: Any, timeout: float = 60.0) -> str:
+    """The URL `serve` prints for the user (with its token): the first URL on its stdout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        found = URL_LINE.search(line)
+        if found:
+            return found.group(1)
+    raise AssertionError("cloudpane serve printed no URL")
+
+
 @pytest.fixture
 def served(sandbox_info: daemon.SandboxInfo, clean_sandbox: Backend) -> Iterator[str]:
-    """`cloudpane serve --sandbox` on a free loopback port, with two seeded VMs."""
+    """`cloudpane serve --sandbox` on a free loopback port, with two seeded VMs; yields the URL
+    it printed (with its token). After the test: the token is on no line but that one."""
     daemon.admin(sandbox_info, "seed", {"instances": 2, "zones": 1, "name_prefix": "served"})
     port = free_port()
     env = {**os.environ, "CLOUDPANE_SANDBOX_DIR": str(sandbox_info.data_dir)}
@@ -182,25 +211,29 @@ def served(sandbox_info: daemon.SandboxInfo, clean_sandbox: Backend) -> Iterator
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,  # its per-browser TUI processes go with it
     )
     try:
-        url = f"http://127.0.0.1:{port}/"
-        page = wait_http(url)
-        assert f"ws://127.0.0.1:{port}/ws" in page
+        assert proc.stdout is not None
+        url = read_url(proc.stdout)
+        assert url.startswith(f"http://127.0.0.1:{port}")
+        wait_listening(port)
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(10)
+            out, err = proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        assert proc.stderr is not None
-        assert b"WARNING" not in proc.stderr.read(), "no exposure warning on 127.0.0.1"
+            out, err = proc.communicate()
+        assert "WARNING" not in err, "no exposure warning on 127.0.0.1"
         assert proc.returncode == 0, "SIGTERM stops the server cleanly"
+        token = url.partition("token=")[2]
+        if token:
+            assert token not in out and token not in err, "the token is printed once, never logged"
 
 
 def test_the_vms_pane_appears_in_a_real_browser(served: str, chromium: str) -> None:
@@ -215,7 +248,7 @@ def test_the_vms_pane_appears_in_a_real_browser(served: str, chromium: str) -> N
 def test_serve_binds_only_to_loopback(served: str) -> None:
     import psutil
 
-    port = int(served.rsplit(":", 1)[1].strip("/"))
+    port = int(served.split(":")[2].split("/")[0])
     listening = [
         c.laddr
         for c in psutil.net_connections(kind="inet")

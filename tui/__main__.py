@@ -278,9 +278,11 @@ def run_prices(args: argparse.Namespace, config: Config) -> int:
         from tui.services import pricing
 
         catalog = pricing.get_catalog()
-        print(f"price catalog in use: {catalog.label}")
+        from tui.inert import visible
+
+        print(f"price catalog in use: {visible(catalog.label)}")
         if pricing.load_warning:
-            print(pricing.load_warning)
+            print(visible(pricing.load_warning))
         return 0
     from tui.services.billing import refresh_command
     from tui.services.connect import connect
@@ -332,13 +334,41 @@ def sandbox_refusal(exc: BaseException) -> str | None:
     return None
 
 
+HEADLESS_VERBS = ("status", "watch", "audit", "jobs", "sandbox", "prices")
+
+
+def unexpected(verb: str, exc: BaseException) -> int:
+    """A bug, not the cloud: the traceback goes to the owner-only log (redacted), one line to
+    stderr, and exit 2 ("could not do it"), never Python's 1, which `status` reserves for
+    "needs attention"."""
+    import logging
+
+    from tui.applog import log_path
+    from tui.inert import visible
+
+    logging.getLogger("tui.cli").error("unexpected error in `cloudpane %s`", verb, exc_info=exc)
+    print(
+        f"cloudpane {verb}: unexpected error ({type(exc).__name__}); the details are in "
+        f"{visible(log_path())}. If it happens again, please report it with what you did.",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from tui.cli.output import inert
+
+    err = inert(sys.stderr)  # messages quote cloud text (names, errors): shown escaped
+    if args.verb in HEADLESS_VERBS:
+        from tui.applog import setup_cli_log
+
+        setup_cli_log()  # library warnings and tracebacks go to the log file, not stderr
     try:
         config = effective_config(args)
         check_fault_environment()
     except ConfigError as exc:
-        print(f"cloudpane: {exc}", file=sys.stderr)
+        print(f"cloudpane: {exc}", file=err)
         return 2
     from tui.services.errors import CloudpaneError
 
@@ -349,13 +379,13 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 return run_sandbox(args)
             except SandboxError as exc:
-                print(f"cloudpane: {exc}", file=sys.stderr)
+                print(f"cloudpane: {exc}", file=err)
                 return 2
             except OSError as exc:  # urllib's errors are OSErrors
                 refusal = sandbox_refusal(exc)
                 if refusal is None:
                     raise
-                print(f"cloudpane sandbox {args.sandbox_verb}: {refusal}", file=sys.stderr)
+                print(f"cloudpane sandbox {args.sandbox_verb}: {refusal}", file=err)
                 return 2
         if args.verb == "prices":
             return run_prices(args, config)
@@ -381,15 +411,19 @@ def main(argv: list[str] | None = None) -> int:
             return run_tune(args, config)
         return run_tui(args, config)
     except CloudpaneError as exc:
-        print(f"cloudpane: {exc.message}", file=sys.stderr)
+        print(f"cloudpane: {exc.message}", file=err)
         if exc.hint:
-            print(f"  {exc.hint}", file=sys.stderr)
+            print(f"  {exc.hint}", file=err)
         return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `cloudpane status | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        if args.verb not in HEADLESS_VERBS:
+            raise
+        return unexpected(args.verb, exc)
 
 
 if __name__ == "__main__":

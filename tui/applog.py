@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 from pathlib import Path
 
 from tui.config import state_dir
@@ -26,12 +27,13 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def setup_file_log(level: int = logging.WARNING) -> Path | None:
-    """Send cloudpane's warnings and errors to the log file. → its path, or None if the folder
-    cannot be written (the app runs on; it just has nowhere to put a traceback)."""
-    path = log_path()
+def _file_handler(path: Path, level: int) -> logging.Handler | None:
+    """The rotating, redacting handler; the file is the owner's only (0600): tracebacks
+    quote names, paths and answers from the cloud."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        os.chmod(path, 0o600)
         handler = logging.handlers.RotatingFileHandler(
             path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
         )
@@ -39,7 +41,40 @@ def setup_file_log(level: int = logging.WARNING) -> Path | None:
         return None
     handler.setFormatter(RedactingFormatter(FORMAT))
     handler.setLevel(level)
+    return handler
+
+
+def setup_file_log(level: int = logging.WARNING) -> Path | None:
+    """Send cloudpane's warnings and errors to the log file. → its path, or None if the folder
+    cannot be written (the app runs on; it just has nowhere to put a traceback)."""
+    path = log_path()
+    handler = _file_handler(path, level)
+    if handler is None:
+        return None
     root = logging.getLogger("tui")
     root.addHandler(handler)
     root.setLevel(min(root.level or level, level))
     return path
+
+
+def setup_cli_log(level: int = logging.WARNING) -> Path | None:
+    """For the headless verbs (`status`, `watch`, `audit`, `jobs tune`, …): every log record
+    and warning — cloudpane's, google-auth's, urllib3's — goes to the log file, redacted,
+    never to the terminal.
+
+    Without a handler, Python's last-resort handler prints WARNING and above on stderr: offline
+    with credentials, `status` printed fifteen tracebacks there (the translation of google-
+    auth's refresh errors, unredacted). stdout and stderr carry the verb's own words only; the
+    details are in the file. → its path, or None if it cannot be written (then the records
+    are dropped: still never on the terminal).
+    """
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "cloudpane_cli", False)]:
+        root.removeHandler(old)
+        old.close()
+    path = log_path()
+    handler = _file_handler(path, level) or logging.NullHandler()
+    handler.cloudpane_cli = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    logging.captureWarnings(True)  # warnings.warn (google-auth's, …) go the same way
+    return path if not isinstance(handler, logging.NullHandler) else None

@@ -24,9 +24,12 @@ from typing import Any
 
 # C0 controls (tab excepted: harmless and common in log lines), DEL, C1 controls, and the
 # Unicode format characters that reorder or hide text: bidi embeddings/overrides/isolates,
-# marks, zero-width characters, the BOM, interlinear annotations.
+# marks, zero-width characters, the line and paragraph separators (a line break to some
+# viewers: a forged line), the BOM, interlinear annotations, and the invisible tag characters.
 _UNSAFE = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f"
+    "\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb"
+    "\U000e0000-\U000e007f]"
 )
 
 
@@ -39,7 +42,9 @@ def _escape(match: re.Match[str]) -> str:
         return "\\r"
     if code <= 0xFF:
         return f"\\x{code:02x}"
-    return f"\\u{code:04x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
 def visible(text: object) -> str:

@@ -37,17 +37,27 @@ def standalone_main(
     """Parse global + verb flags, load the config as `cloudpane` does, run the verb."""
     from pathlib import Path
 
-    from tui.__main__ import effective_config
+    from tui.__main__ import effective_config, unexpected
+    from tui.applog import setup_cli_log
     from tui.config import ConfigError
+    from tui.inert import visible
 
     parser = argparse.ArgumentParser(prog=prog)
     add_global_arguments(parser)
     add_arguments(parser)
     args = parser.parse_args(argv)
     args.config = Path(args.config) if args.config else None
+    headless = prog != "cloudpane serve"  # serve logs its own server's warnings on stderr
+    if headless:
+        setup_cli_log()  # library warnings and tracebacks go to the log file, not stderr
     try:
         config = effective_config(args)
     except ConfigError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(f"{prog}: {visible(exc)}", file=sys.stderr)
         return 2
-    return run(args, config)
+    if not headless:
+        return run(args, config)
+    try:
+        return run(args, config)
+    except Exception as exc:  # a bug: exit 2 and a line, the traceback in the log
+        return unexpected(prog.removeprefix("cloudpane "), exc)

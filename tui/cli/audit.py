@@ -2,6 +2,11 @@
 
 cloudpane audit            # a table: when, who, action, target, outcome
 cloudpane audit --json     # the records as JSON lines (for jq or a SIEM)
+
+A target is a name someone else chose (an object's name): every field is shown through
+`visible` (tui/inert.py), so a name cannot move the cursor back over the action column, forge
+a line, or write to the terminal. `--json` is exact JSON in ASCII (non-ASCII as \\uXXXX), so a
+bidi override or a C1 control in a name is escaped there too.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import argparse
 import json
 import sys
 
+from tui.inert import visible
 from tui.services.audit import audit_path, read_entries
 
 
@@ -23,24 +29,27 @@ def run_audit(args: argparse.Namespace) -> int:
     try:
         entries = read_entries(path)
     except (OSError, ValueError) as exc:
-        print(f"cloudpane: cannot read the audit log {path}: {exc}", file=sys.stderr)
+        print(
+            f"cloudpane: cannot read the audit log {visible(path)}: {visible(exc)}",
+            file=sys.stderr,
+        )
         return 2
     if args.last > 0:
         entries = entries[-args.last :]
     if args.json:
         for entry in entries:
-            print(json.dumps(entry, ensure_ascii=False))
+            print(json.dumps(entry, ensure_ascii=True))
         return 0
     if not entries:
-        print(f"Nothing made public or shared yet (audit log: {path}).")
+        print(f"Nothing made public or shared yet (audit log: {visible(path)}).")
         return 0
     print(f"{'when (UTC)':<26}{'who':<28}{'action':<22}{'outcome':<12}target")
     for e in entries:
-        outcome = str(e.get("outcome", ""))
+        outcome = visible(e.get("outcome", ""))
         short = "failed" if outcome.startswith("failed") else outcome
         print(
-            f"{str(e.get('time', ''))[:25]:<26}{str(e.get('who', ''))[:27]:<28}"
-            f"{e.get('action', '')!s:<22}{short:<12}{e.get('target', '')}"
+            f"{visible(e.get('time', ''))[:25]:<26}{visible(e.get('who', ''))[:27]:<28}"
+            f"{visible(e.get('action', '')):<22}{short:<12}{visible(e.get('target', ''))}"
         )
-    print(f"\n{len(entries)} records in {path}")
+    print(f"\n{len(entries)} records in {visible(path)}")
     return 0

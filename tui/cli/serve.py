@@ -1,8 +1,10 @@
 """`cloudpane serve`: the same TUI in a web browser, through textual-serve.
 
 textual-serve runs one `python -m tui …` process per browser tab and relays its terminal over a
-WebSocket to xterm.js. There is no login: whoever reaches the port drives the TUI with your
-credentials, so it binds to 127.0.0.1 unless told otherwise and says so loudly when it is not.
+WebSocket to xterm.js. Whoever drives that WebSocket drives the TUI with your credentials, so
+the page and the WebSocket need the random token in the URL `serve` prints, and refuse a foreign
+`Host` or `Origin` (tui/cli/serve_access.py). It binds to 127.0.0.1 unless told otherwise and says
+so loudly when it is not.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host",
         default=DEFAULT_HOST,
-        help="interface to bind (default 127.0.0.1; anything else exposes the TUI, unauthenticated)",
+        help="interface to bind (default 127.0.0.1; anything else exposes the TUI to the network, "
+        "guarded only by the URL's token, over plain HTTP)",
     )
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
@@ -73,9 +76,9 @@ def tui_command(args: argparse.Namespace, python: str | None = None) -> str:
 
 def exposure_warning(host: str, port: int) -> str:
     return (
-        f"WARNING: serving on {host}:{port}, not on 127.0.0.1. There is no login: anyone who "
-        f"can reach this port controls cloudpane with your credentials (stop, delete, make "
-        f"public). Prefer the default and an SSH tunnel: "
+        f"WARNING: serving on {host}:{port}, not on 127.0.0.1. There is no login but the URL's "
+        f"token, sent in clear over plain HTTP: anyone who sees it controls cloudpane with your "
+        f"credentials (stop, delete, make public). Prefer the default and an SSH tunnel: "
         f"ssh -L {port}:127.0.0.1:{port} THIS-HOST, then open http://127.0.0.1:{port}"
     )
 
@@ -103,7 +106,7 @@ def run_serve(
         return 2
     if not is_loopback(host):
         print(exposure_warning(host, port), file=err, flush=True)
-    from textual_serve.server import Server
+    from tui.cli.serve_access import GuardedServer, new_token
 
     command = tui_command(args)
     public_url = getattr(args, "public_url", None)
@@ -111,7 +114,16 @@ def run_serve(
         # A wildcard address is no URL a browser can use; guess this machine's name.
         public_url = f"http://{socket.gethostname()}:{port}"
         print(f"Browsers will be sent to {public_url} (see --public-url).", file=err)
-    server = Server(command, host=host, port=port, title="cloudpane", public_url=public_url)
+    elif public_url is None and ":" in host:
+        public_url = f"http://[{host}]:{port}"  # an IPv6 literal needs its brackets in a URL
+    server = GuardedServer(
+        command,
+        token=new_token(),
+        host=host,
+        port=port,
+        title="cloudpane",
+        public_url=public_url,
+    )
     try:
         server.serve()
     except OSError as exc:

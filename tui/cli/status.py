@@ -24,6 +24,7 @@ from tui.cli.report import (
     iso,
     to_json,
 )
+from tui.inert import visible
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -57,10 +58,16 @@ def positive_hours(text: str) -> float:
 
 
 def make_console(out: TextIO, width: int | None = None) -> Console:
-    """Colour only on a terminal and never with NO_COLOR (Rich reads it); 80 columns on a pipe."""
+    """Colour only on a terminal and never with NO_COLOR (Rich reads it); 80 columns on a pipe.
+
+    No markup and no emoji codes: every string printed here may hold cloud text (a job named
+    `[/]` made Rich raise; `[link=…]` would be a live link, `:fire:` an emoji). Cloud values
+    also go through `visible` (tui/inert.py), so no escape sequence reaches the terminal."""
     from rich.console import Console
 
-    return Console(file=out, width=width, highlight=False, soft_wrap=False)
+    return Console(
+        file=out, width=width, highlight=False, soft_wrap=False, markup=False, emoji=False
+    )
 
 
 # -- the human form -----------------------------------------------------------------------
@@ -106,9 +113,9 @@ def instances_table(report: ProjectReport) -> RenderableType:
         machine = row.machine_type + (f" +{row.gpus}GPU" if row.gpus else "")
         count = len(row.warnings)
         table.add_row(
-            Text(row.name, style="bold red" if count else ""),
-            row.zone,
-            machine,
+            Text(visible(row.name), style="bold red" if count else ""),
+            visible(row.zone),
+            visible(machine),
             _rate(row.hourly).removesuffix("/h"),
             _money(row.run_cost),
             duration(row.run_seconds) if row.run_seconds else "",
@@ -147,16 +154,16 @@ def jobs_table(
     for job in jobs:
         if failed:
             ended = f"{duration((now - job.ended).total_seconds())} ago" if job.ended else ""
-            table.add_row(job.display_name, job.id, ended, job.hardware)
+            table.add_row(visible(job.display_name), visible(job.id), ended, visible(job.hardware))
             continue
         ran = ""
         if job.started is not None:
             ran = duration(((job.ended or now) - job.started).total_seconds())
         table.add_row(
-            job.display_name,
-            job.id,
-            job.status,
-            job.hardware,
+            visible(job.display_name),
+            visible(job.id),
+            visible(job.status),
+            visible(job.hardware),
             ran,
             _rate(job.hourly).removesuffix("/h"),
         )
@@ -165,7 +172,7 @@ def jobs_table(
 
 def verdict(report: ProjectReport) -> str:
     if report.errors:
-        parts = [f"{e.what} could not be read" for e in report.errors]
+        parts = [f"{visible(e.what)} could not be read" for e in report.errors]
         return f"INCOMPLETE (exit 2): {'; '.join(parts)}."
     warnings, failed = len(report.warnings), len(report.failed_jobs)
     if warnings or failed:
@@ -187,13 +194,15 @@ def render(report: ProjectReport, console: Console) -> None:
     console.print(
         Text.assemble(
             ("cloudpane status", "bold"),
-            f" · {report.project} ({report.backend}) · {iso(report.generated_at)}",
+            f" · {visible(report.project)} ({report.backend}) · {iso(report.generated_at)}",
         )
     )
     errors = {e.what: e for e in report.errors}
     if "instances" in errors:
         console.print(
-            Text(f"instances: not available: {errors['instances'].text}", style="bold red"),
+            Text(
+                f"instances: not available: {visible(errors['instances'].text)}", style="bold red"
+            ),
             soft_wrap=True,
         )
     else:
@@ -208,24 +217,33 @@ def render(report: ProjectReport, console: Console) -> None:
         console.print(Text("Turn-off warnings", style="bold"))
         for w in report.warnings:
             console.print(
-                Text.assemble(("⚠ ", "red"), (w.instance_name, "bold"), f" {w.rule}: {w.evidence}"),
+                Text.assemble(
+                    ("⚠ ", "red"),
+                    (visible(w.instance_name), "bold"),
+                    f" {visible(w.rule)}: {visible(w.evidence)}",
+                ),
                 soft_wrap=True,  # one line each, for grep; the terminal wraps it
             )
     if "jobs" in errors:
         console.print(
-            Text(f"jobs: not available: {errors['jobs'].text}", style="yellow"), soft_wrap=True
+            Text(f"jobs: not available: {visible(errors['jobs'].text)}", style="yellow"),
+            soft_wrap=True,
         )
     elif not report.jobs_available:
-        console.print(f"jobs: none (Vertex AI is not enabled in {report.region}).")
+        console.print(f"jobs: none (Vertex AI is not enabled in {visible(report.region)}).")
     else:
         active, failed = report.active_jobs, report.failed_jobs
         hours = report.failed_within.total_seconds() / 3600
         if active:
             console.print(
-                jobs_table(active, f"Training jobs running in {report.region}", report.generated_at)
+                jobs_table(
+                    active,
+                    f"Training jobs running in {visible(report.region)}",
+                    report.generated_at,
+                )
             )
         else:
-            console.print(f"No training jobs running in {report.region}.")
+            console.print(f"No training jobs running in {visible(report.region)}.")
         if failed:
             console.print(
                 jobs_table(
@@ -235,7 +253,9 @@ def render(report: ProjectReport, console: Console) -> None:
             for job in failed:
                 console.print(
                     Text.assemble(
-                        ("✗ ", "red"), (job.display_name, "bold"), f": {job.error or 'no reason'}"
+                        ("✗ ", "red"),
+                        (visible(job.display_name), "bold"),
+                        f": {visible(job.error or 'no reason')}",
                     ),
                     soft_wrap=True,
                 )
@@ -252,7 +272,7 @@ def render(report: ProjectReport, console: Console) -> None:
             f"Burn rate {burn} · today {pricing.format_money(report.today)} · "
             f"month ≈ {pricing.format_money(report.month_projection, cents=False)}{budget}"
         )
-        console.print(Text(f"Prices: {report.catalog_label}", style="dim"))
+        console.print(Text(f"Prices: {visible(report.catalog_label)}", style="dim"))
     style = "bold red" if report.errors else "bold yellow" if report.attention else "bold green"
     console.print(Text(verdict(report), style=style))
 
@@ -292,9 +312,9 @@ def connection_failure(message: str, hint: str, as_json: bool, out: TextIO, err:
         json.dump(doc, out, indent=2)
         out.write("\n")
     else:
-        print(f"cloudpane status: {message}", file=err)
+        print(f"cloudpane status: {visible(message)}", file=err)
         if hint:
-            print(f"  {hint}", file=err)
+            print(f"  {visible(hint)}", file=err)
     return UNREADABLE
 
 
@@ -317,7 +337,7 @@ def run_status(
     except CloudpaneError as exc:
         return connection_failure(exc.message, exc.hint, as_json, out, err)
     if connection.note and not as_json:
-        print(connection.note, file=err)
+        print(visible(connection.note), file=err)
     return report_status(
         connection.backend,
         config,

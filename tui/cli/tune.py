@@ -102,20 +102,22 @@ def trainer_defaults(args: argparse.Namespace, region: str) -> TrainerJobRequest
 
 def run_tune(args: argparse.Namespace, config: Config) -> int:
     """Entry point for `cloudpane jobs tune` (argparse args from add_arguments + the globals)."""
+    from tui.cli.output import inert
     from tui.services.connect import connect
     from tui.services.errors import CloudpaneError
 
+    err = inert(sys.stderr)
     try:
         defaults = trainer_defaults(args, config.region)
     except (argparse.ArgumentTypeError, CloudpaneError) as exc:
-        print(f"cloudpane: {exc}", file=sys.stderr)
+        print(f"cloudpane: {exc}", file=err)
         return EXIT_INVALID
     try:
-        spec = _load_or_report(args.file, sys.stderr)
+        spec = _load_or_report(args.file, err)
         if spec is None:
             return EXIT_INVALID
         if config.read_only:
-            print("cloudpane: read-only: not submitting the tuning job.", file=sys.stderr)
+            print("cloudpane: read-only: not submitting the tuning job.", file=err)
             return EXIT_INVALID
         connection = connect(
             getattr(args, "project", None), getattr(args, "sandbox", False), config
@@ -130,12 +132,13 @@ def run_tune(args: argparse.Namespace, config: Config) -> int:
                 hours_per_trial=args.hours_per_trial,
                 poll_seconds=args.poll_seconds,
                 spec=spec,
+                err=err,
             )
         )
     except CloudpaneError as exc:
-        print(f"cloudpane: {exc.message}", file=sys.stderr)
+        print(f"cloudpane: {exc.message}", file=err)
         if exc.hint:
-            print(f"  {exc.hint}", file=sys.stderr)
+            print(f"  {exc.hint}", file=err)
         return EXIT_INVALID
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -192,11 +195,13 @@ async def tune(
     err: TextIO | None = None,
 ) -> int:
     """Validate, show, submit and (with `wait`) follow a study; the exit code."""
+    from tui.cli.output import inert
     from tui.services.errors import CloudpaneError
     from tui.services.tuning import TuningService
 
-    out = out or sys.stdout
-    err = err or sys.stderr
+    # Job and trial names, errors and parameter values come from the cloud (or a YAML file).
+    out = inert(out or sys.stdout)
+    err = inert(err or sys.stderr)
     if spec is None:
         spec = _load_or_report(path, err)
         if spec is None:

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
+import re
 import signal
 import sys
 import threading
@@ -31,6 +32,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tui.cli.report import ProjectReport, ReadError, gather, iso
+from tui.inert import visible
 
 if TYPE_CHECKING:
     from tui.config import Config
@@ -77,12 +79,20 @@ class Event:
 
     @property
     def line(self) -> str:
-        return f"{iso(self.at)} {self.kind} {self.text}"
+        """The printed line: the text's cloud values (names, errors) visibly escaped, so no
+        escape sequence reaches the terminal or the log it is piped to."""
+        return f"{iso(self.at)} {self.kind} {visible(self.text)}"
+
+
+_SPACES = re.compile(r"[ \t\n]+")
 
 
 def _one_line(text: str) -> str:
-    """Events are one line each, whatever a cloud error message holds."""
-    return " ".join(text.split())
+    """Events are one line each, whatever a cloud error message holds: runs of spaces, tabs
+    and newlines become one space. Only those: a carriage return, U+2028 or another control
+    in a name stays itself, for `Event.line` to show escaped (`x\\rFORGED`), not disguised
+    as a space."""
+    return _SPACES.sub(" ", text).strip()
 
 
 @dataclass
@@ -341,12 +351,12 @@ def watch_command(
     try:
         connection = connect(getattr(args, "project", None), bool(args.sandbox), config)
     except CloudpaneError as exc:
-        print(f"cloudpane watch: {exc.message}", file=err)
+        print(f"cloudpane watch: {visible(exc.message)}", file=err)
         if exc.hint:
-            print(f"  {exc.hint}", file=err)
+            print(f"  {visible(exc.hint)}", file=err)
         return 2
     if connection.note:
-        print(connection.note, file=err)
+        print(visible(connection.note), file=err)
     return run_watch(
         connection.backend,
         config,

@@ -85,7 +85,9 @@ class AuditLog:
             with _LOCK:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
                 with os.fdopen(fd, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                    # ASCII: a name's U+2028 or C1 control stays an escape in the file, so
+                    # every reader (and `grep`, `tail`) sees one record per line.
+                    fh.write(json.dumps(entry, ensure_ascii=True) + "\n")
         except OSError as exc:
             raise AuditLogUnwritable(
                 f"Could not write the audit log {path}: {exc.strerror or exc}.",
@@ -98,7 +100,9 @@ def read_entries(path: Path | None = None) -> list[dict[str, Any]]:
     """All records, oldest first (for tests and `cloudpane audit`)."""
     path = path or audit_path()
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # Records end with "\n" only: `splitlines` would also split at U+2028, U+0085 and
+        # \x1c-\x1e inside a name (older files hold them raw) and break the JSON.
+        lines = path.read_text(encoding="utf-8").split("\n")
     except FileNotFoundError:
         return []
     return [json.loads(line) for line in lines if line.strip()]

@@ -301,14 +301,16 @@ def refresh_command(backend: Backend, *, cache_path: Path | None = None) -> int:
     import asyncio
     import sys
 
+    from tui.inert import visible, visible_lines  # the API's error texts: cloud text
+
     try:
         result = asyncio.run(refresh_prices(backend, cache_path=cache_path))
     except CloudpaneError as exc:
-        print(f"cloudpane: {exc.message}", file=sys.stderr)
+        print(f"cloudpane: {visible(exc.message)}", file=sys.stderr)
         if exc.hint:
-            print(f"  {exc.hint}", file=sys.stderr)
+            print(f"  {visible(exc.hint)}", file=sys.stderr)
         catalog = pricing.get_catalog()
-        print(f"  still using {catalog.label}", file=sys.stderr)
+        print(f"  still using {visible(catalog.label)}", file=sys.stderr)
         return 1
-    print(result.summary())
+    print(visible_lines(result.summary()))
     return 0

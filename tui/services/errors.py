@@ -210,9 +210,14 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
     from google.api_core import exceptions as gexc
 
     try:
-        from google.auth.exceptions import DefaultCredentialsError, OAuthError, RefreshError
+        from google.auth.exceptions import (
+            DefaultCredentialsError,
+            OAuthError,
+            RefreshError,
+            TransportError,
+        )
     except ImportError:  # pragma: no cover - google-auth is a dependency
-        DefaultCredentialsError = RefreshError = OAuthError = ()  # type: ignore[assignment,misc]
+        DefaultCredentialsError = RefreshError = OAuthError = TransportError = ()  # type: ignore[assignment,misc]
 
     detail = _api_message(exc)
     if _is_bad_json(exc):
@@ -322,7 +327,10 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
         return Unavailable(f"{prefix}gave up after retrying ({detail}).", "Try again shortly.")
     if isinstance(exc, gexc.GoogleAPICallError):
         return CloudpaneError(f"{prefix}{detail}", "Check the values and try again.")
-    if isinstance(exc, ConnectionError | TimeoutError | OSError) or _is_requests_error(exc):
+    # google-auth's TransportError: the token refresh could not reach Google (offline).
+    if isinstance(
+        exc, ConnectionError | TimeoutError | OSError | TransportError
+    ) or _is_requests_error(exc):
         return Unavailable(
             f"{prefix}{_network_problem(detail)}.",
             "Check your connection (or that the sandbox is running: cloudpane sandbox status).",
