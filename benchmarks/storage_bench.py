@@ -122,8 +122,16 @@ async def big_download(svc: StorageService, work: Path, megabytes: int) -> None:
     out.mkdir()
 
     async def plain() -> None:
-        target = str(out / "plain-copy.bin")
-        await asyncio.to_thread(bucket.blob("plain.bin").download_to_filename, target)
+        # The peer: the plain client call, then one fsync (StorageService's downloads are
+        # durable before they take the file's name; the comparison keeps that).
+        target = out / "plain-copy.bin"
+
+        def fetch() -> None:
+            bucket.blob("plain.bin").download_to_filename(str(target))
+            with target.open("rb+") as fh:
+                os.fsync(fh.fileno())
+
+        await asyncio.to_thread(fetch)
 
     async def service() -> None:
         result = await svc.download("bench-big", "plain.bin", out, on_exists="overwrite")
@@ -132,9 +140,9 @@ async def big_download(svc: StorageService, work: Path, megabytes: int) -> None:
     plain_s, _ = await timed(plain, repeat=2)
     svc_s, _ = await timed(service, repeat=2)
     mb = megabytes * 1024 * 1024 / 1e6
-    row(f"{megabytes} MiB download, blob.download_to_filename", f"{mb / plain_s:.0f} MB/s")
+    row(f"{megabytes} MiB download, download_to_filename + fsync", f"{mb / plain_s:.0f} MB/s")
     row(f"{megabytes} MiB download, StorageService.download", f"{mb / svc_s:.0f} MB/s")
-    row("  service / plain throughput", f"{plain_s / svc_s * 100:.0f} %", "≥ 80 %")
+    row("  service / plain throughput", f"{plain_s / svc_s * 100:.0f} %", "≥ 90 %")
     figures.update(
         download_plain_mb_s=mb / plain_s,
         download_service_mb_s=mb / svc_s,

@@ -167,7 +167,7 @@ METRICS: tuple[Metric, ...] = (
         "MB/s",
     ),
     Metric(
-        "storage", "download {big_mb} MiB, service / plain", "download_ratio_pct", "%", 80.0, True
+        "storage", "download {big_mb} MiB, service / plain", "download_ratio_pct", "%", 90.0, True
     ),
     Metric(
         "storage",

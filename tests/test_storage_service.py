@@ -290,6 +290,7 @@ async def test_corrupt_download_never_lands(
     stored.write_bytes(b"\x00" * 4096)
     result = await svc.download("rot", ["weights.bin"], tmp_path)
     assert "weights.bin" in result.failed
+    assert "do not match the CRC32C" in str(result.failed["weights.bin"])
     assert list(tmp_path.iterdir()) == []  # no final file, no partial file
 
 

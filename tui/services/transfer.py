@@ -61,6 +61,7 @@ RESUMABLE_THRESHOLD = 8 * 1024 * 1024  # above this, resumable uploads (as the l
 CHUNK_SIZE = 16 * 1024 * 1024  # resumable chunk: progress granularity and retry unit
 MAX_PARALLEL = 32
 PROGRESS_INTERVAL = 0.1  # seconds between progress reports for one file
+REPORT_BYTES = 1024 * 1024  # a download reports progress (and checks for a stop) per MiB
 MAX_COMPONENT_BYTES = 255  # a file name on Linux, macOS and Windows file systems
 MAX_PATH_BYTES = 4000
 PARTIAL_SUFFIX = ".cloudpane-partial"
@@ -294,24 +295,33 @@ class _CountingReader:
 
 
 class _CountingWriter:
-    """A file wrapper for downloads: reports bytes written and computes CRC32C."""
+    """A file wrapper for downloads: counts bytes written and reports them in steps.
+
+    The client library already verifies the object's CRC32C (`checksum="crc32c"`), so this
+    computes none of its own; and it reports progress (and looks for a stop request) once per
+    `REPORT_BYTES`, not on every 8 KiB write — 32,768 calls per 256 MiB halved the speed.
+    """
 
     def __init__(self, fh: Any, on_bytes: Callable[[int], None], check: Callable[[], None]) -> None:
-        import google_crc32c
-
         self.fh = fh
         self.on_bytes = on_bytes
         self.check = check  # raises TransferCancelled once the batch is stopped
-        self.crc = google_crc32c.Checksum()
         self.size = 0
+        self.unreported = 0
 
     def write(self, data: bytes) -> int:
-        self.check()
         written = self.fh.write(data)
-        self.crc.update(data)
         self.size += len(data)
-        self.on_bytes(len(data))
+        self.unreported += len(data)
+        if self.unreported >= REPORT_BYTES:
+            self.flush_progress()
         return written  # type: ignore[no-any-return]
+
+    def flush_progress(self) -> None:
+        if self.unreported:
+            self.on_bytes(self.unreported)
+            self.unreported = 0
+        self.check()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.fh, name)
@@ -376,8 +386,14 @@ def translate_transfer_error(exc: BaseException, action: str) -> CloudpaneError:
     raises RetryError(InvalidResponse(503…)) instead of an api_core error, which `translate`
     would call "unexpected". Turned into the api_core error of its HTTP status first."""
     from google.api_core import exceptions as gexc
-    from google.cloud.storage.exceptions import InvalidResponse
+    from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 
+    if isinstance(exc, DataCorruption):  # the library's own CRC32C check of what arrived
+        return ChecksumMismatch(
+            f"Could not {action}: the bytes received do not match the CRC32C Cloud Storage "
+            "holds for the object.",
+            "Try again; nothing partial is kept under the file's name.",
+        )
     retried = isinstance(exc, gexc.RetryError) and exc.cause is not None
     inner = exc.cause if isinstance(exc, gexc.RetryError) and retried else exc
     if not isinstance(inner, InvalidResponse) or inner.response is None:
@@ -744,15 +760,16 @@ def _download_one(
             writer = _CountingWriter(fh, on_bytes, lambda: record.check(job.name))
             # A connection cut mid-body is resumed by the library with a ranged request
             # from the last byte received (the generation is pinned, so the bytes match).
+            # The library checks the CRC32C Cloud Storage sends (x-goog-hash) and raises
+            # DataCorruption on a mismatch; the size is checked here.
             blob.download_to_file(writer, checksum="crc32c", retry=transfer_retry())
+            writer.flush_progress()
             fh.flush()
-            os.fsync(fh.fileno())
+            os.fsync(fh.fileno())  # durable before it takes the file's name
         relay.report(job.name, target, "verifying", job.size, job.size)
-        local_crc = base64.b64encode(writer.crc.digest()).decode()
-        if writer.size != job.size or (job.crc32c and local_crc != job.crc32c):
+        if writer.size != job.size:
             raise ChecksumMismatch(
-                f"{job.name}: received {writer.size} bytes with CRC32C {local_crc}, "
-                f"expected {job.size} bytes with CRC32C {job.crc32c}.",
+                f"{job.name}: received {writer.size} bytes, expected {job.size}.",
                 "Try again; nothing partial is kept under the file's name.",
             )
         os.replace(tmp, target)
