@@ -67,7 +67,8 @@ def cost_summary(name: str, location: str, storage_class: str) -> str:
     where = f"{location} ({kind}{', ' + described if described else ''})"
     return (
         f"gs://{name or '…'}: {storage_class} in {where}: {price_text(price)} per GB-month, "
-        f"≈ ${price * 1024:.2f} per TB-month.{minimum}"
+        f"≈ ${price * 1024:.2f} per TB-month.{minimum} Soft delete (on by default) keeps "
+        "deleted and overwritten objects billed for 7 more days."
     )
 
 

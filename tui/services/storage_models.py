@@ -35,6 +35,9 @@ class Bucket:
     public: str = NOT_PUBLIC  # NOT_PUBLIC, SUBJECT_TO_ACLS, PUBLIC, or "unknown"
     created: datetime | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # softDeletePolicy.retentionDurationSeconds: deleted/overwritten data stays billed this long
+    # (0: soft delete off; None: the bucket did not say)
+    soft_delete_s: int | None = None
 
     @property
     def is_public(self) -> bool:
