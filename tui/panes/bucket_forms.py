@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from tui.panes.vm_forms import DialogScreen
+from tui.services.storage_models import bucket_name_warning
 from tui.services.storage import (
     LOCATIONS,
     STORAGE_CLASSES,
@@ -89,6 +90,7 @@ class CreateBucketScreen(DialogScreen[BucketSpec | None]):
                 yield Label("Name (unique worldwide)", classes="field-label")
                 yield Input(placeholder="e.g. my-team-training-data", id="bucket-name")
                 yield Static("", id="name-error", classes="field-error")
+                yield Static("", id="name-warning", classes="dialog-hint")
                 yield Label("Location", classes="field-label")
                 yield Select(
                     [
@@ -128,6 +130,7 @@ class CreateBucketScreen(DialogScreen[BucketSpec | None]):
     def _name_changed(self, event: Input.Changed) -> None:
         reason = validate_bucket_name(event.value) if event.value else None
         self.query_one("#name-error", Static).update(reason or "")
+        self.query_one("#name-warning", Static).update(bucket_name_warning(event.value) or "")
         self.update_summary()
 
     @on(Select.Changed, "#bucket-location")

@@ -242,6 +242,19 @@ def validate_bucket_name(name: str) -> str | None:
     return None
 
 
+def bucket_name_warning(name: str) -> str | None:
+    """A valid name Google may still refuse: one with dots names a domain, and Google creates it
+    only for someone who has verified they own that domain (naming rules: "Bucket names
+    containing dots require verification"; https://cloud.google.com/storage/docs/buckets#naming)."""
+    if "." not in name or validate_bucket_name(name) is not None:
+        return None
+    return (
+        "Bucket names containing dots require verification: Google creates this bucket only if "
+        f"you have verified that you own the domain {name!r} names (Google Search Console). "
+        "Use dashes instead (e.g. " + name.replace(".", "-") + ") unless it is for a website."
+    )
+
+
 # --- object names (Google's rules, plus what cloudpane can save locally) ---------------------
 
 MAX_OBJECT_NAME_BYTES = 1024
