@@ -180,6 +180,7 @@ SHARED_CORE = {
     "e2-medium": (1.0, 4.0),
 }
 
+
 def _r(value: float) -> float:
     return round(value, 9)
 
@@ -254,7 +255,9 @@ def family_rates(rows: list[SourceRow]) -> dict[str, dict[str, object]]:
     for family, regions in sorted(basis.items()):
         rates: dict[str, dict[str, float]] = {}
         for region, pair in sorted(regions.items()):
-            on_demand = _solve(*pair, spot=False) if len(pair) == 2 else _split(pair[0], family, False)
+            on_demand = (
+                _solve(*pair, spot=False) if len(pair) == 2 else _split(pair[0], family, False)
+            )
             spot = _solve(*pair, spot=True) if len(pair) == 2 else _split(pair[0], family, True)
             if on_demand is None:
                 continue

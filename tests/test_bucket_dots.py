@@ -19,7 +19,8 @@ def _only_the_panes_shown(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_dotted_bucket_name_warns_about_domain_verification(
-    clean_sandbox, sandbox_info: SandboxInfo  # type: ignore[no-untyped-def]
+    clean_sandbox,
+    sandbox_info: SandboxInfo,  # type: ignore[no-untyped-def]
 ) -> None:
     svc = StorageService(clean_sandbox)
     app = make_app(svc.backend, sandbox_info)

@@ -14,7 +14,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from tui.panes.vm_forms import DialogScreen
-from tui.services.storage_models import bucket_name_warning
 from tui.services.storage import (
     LOCATIONS,
     STORAGE_CLASSES,
@@ -22,6 +21,7 @@ from tui.services.storage import (
     price_per_gb_month,
     validate_bucket_name,
 )
+from tui.services.storage_models import bucket_name_warning
 from tui.widgets.clipboard import ClipboardTooLarge, copy_to_clipboard
 
 LOCATION_HINT = (

@@ -1573,12 +1573,11 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         if disk_type not in DISK_TYPES:
             raise not_found(f"projects/{project}/zones/{zone}/diskTypes/{disk_type}")
         nics = body.get("networkInterfaces")
-        if nics is not None:
-            if not nics:
-                raise ApiError(
-                    400,
-                    "Invalid value for field 'resource.networkInterfaces': ''. At least one network interface is required.",
-                )
+        if nics is not None and not nics:
+            raise ApiError(
+                400,
+                "Invalid value for field 'resource.networkInterfaces': ''. At least one network interface is required.",
+            )
         from tui.sandbox.compute_networks import interface_links
 
         network, subnetwork = interface_links(

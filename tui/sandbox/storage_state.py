@@ -261,7 +261,9 @@ def patch_bucket(
                 raise ApiError(400, f"Invalid value for publicAccessPrevention: '{pap}'.")
             res["iamConfiguration"] = iam_configuration(ubla_on, pap, time.time())
         if "softDeletePolicy" in body:
-            res["softDeletePolicy"] = soft_delete_policy(body["softDeletePolicy"] or {}, time.time())
+            res["softDeletePolicy"] = soft_delete_policy(
+                body["softDeletePolicy"] or {}, time.time()
+            )
         acl_change = "acl" in body or "defaultObjectAcl" in body
         predefined = query.get("predefinedAcl") or query.get("predefinedDefaultObjectAcl")
         if (acl_change or predefined) and ubla(doc):

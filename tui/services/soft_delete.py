@@ -48,12 +48,16 @@ def _price(bucket: Bucket | None) -> float | None:
         return None
 
 
-def deleted_sentence(bucket: Bucket | None, size_bytes: int | None, *, overwritten: bool = False) -> str:
+def deleted_sentence(
+    bucket: Bucket | None, size_bytes: int | None, *, overwritten: bool = False
+) -> str:
     """What happens to the bill after a delete (or an overwrite) in this bucket."""
     seconds = retention_s(bucket)
     what = "The overwritten versions" if overwritten else "Deleted objects"
     if seconds == 0:
-        return f"Soft delete is off for this bucket: {what.lower()} are gone at once and stop costing."
+        return (
+            f"Soft delete is off for this bucket: {what.lower()} are gone at once and stop costing."
+        )
     text = (
         f"Soft delete: {what.lower()} stay restorable — and billed as storage — for "
         f"{duration_text(seconds)} (this bucket's retention), then they are gone."
