@@ -319,6 +319,11 @@ def gcloud_project() -> str | None:
     return gcloud_properties().get("core/project")
 
 
+# Regions whose zones do not start at "-a" (Compute Engine's zone list: us-east1-b/c/d,
+# europe-west1-b/c/d); a region named without a zone gets its first zone.
+FIRST_ZONE = {"us-east1": "us-east1-b", "europe-west1": "europe-west1-b"}
+
+
 def resolve_location(
     config: Config, flag_region: str | None = None, flag_zone: str | None = None
 ) -> Config:
@@ -373,7 +378,7 @@ def resolve_location(
     if region is None:
         return replace(config, region=Config.region, zone=Config.zone, location_source="default")
     if zone is None:
-        zone = Config.zone if region == Config.region else f"{region}-a"
+        zone = Config.zone if region == Config.region else FIRST_ZONE.get(region, f"{region}-a")
         zone_from = "default"
     source = (
         region_from if region_from == zone_from else f"region: {region_from}, zone: {zone_from}"

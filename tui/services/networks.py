@@ -16,7 +16,7 @@ import asyncio
 from dataclasses import dataclass
 
 from tui.services.clients import Backend, call, compute_client, read_retry
-from tui.services.errors import InvalidArgument, PermissionDenied
+from tui.services.errors import InvalidArgument, NotFound, PermissionDenied
 
 
 class NoNetwork(InvalidArgument):
@@ -106,9 +106,10 @@ async def read_networks(backend: Backend, region: str) -> tuple[list[Network], l
 
 async def choose_network(backend: Backend, region: str) -> NetworkChoice:
     """The network for a VM in `region`. Without the right to list networks (a role with
-    compute.instances.create only), Google's own default applies: `default`."""
+    compute.instances.create only), Google's own default applies: `default`; so it does for a
+    region Compute does not know, whose refusal the instance insert then gives in its words."""
     try:
         found, subs = await read_networks(backend, region)
-    except PermissionDenied:
+    except (PermissionDenied, NotFound):
         return NetworkChoice("global/networks/default", None)
     return choose(found, subs, region)
