@@ -252,10 +252,10 @@ def apply_skus(
         )
     if base.get("machine_prices"):
         # Their SKUs (GPU, local SSD, host) are not all read here: their whole price stays.
-        families = sorted({name.split("-", 1)[0] for name in base["machine_prices"]})
+        whole = sorted({name.split("-", 1)[0] for name in base["machine_prices"]})
         data["notes"].append(
             "Machine types priced whole (bundled GPUs or local SSD; families "
-            f"{', '.join(families)}) keep their bundled prices."
+            f"{', '.join(whole)}) keep their bundled prices."
         )
     return data, result
 
