@@ -59,9 +59,10 @@ def vm(
 
 # -- prices against reference figures ---------------------------------------------------------
 # Reference: /work/shared/reference/gcp-prices.md — on-demand, us-central1, USD per hour, from
-# skypilot-catalog `catalogs/v8/gcp/vms.csv` (built from the Cloud Billing Catalog API), the file
-# the bundled catalog was built from on 2026-11-26 (commit 006059e0f18a). Machine rows there
-# exclude GPUs; cloudpane's a2/g2 prices include their bundled GPU, so those are host + GPU.
+# skypilot-catalog `catalogs/v8/gcp/vms.csv` (built from the Cloud Billing Catalog API). The
+# bundled catalog now comes from another reading of that API (Cyclenerd's pricing.yml, 2026-07-30)
+# and must still agree. Machine rows there exclude GPUs; cloudpane's a2/g2 prices include their
+# bundled GPU, so those are host + GPU.
 REFERENCE_MACHINES = [
     ("e2-standard-4", (), 0.13402),
     ("n1-standard-2", (), 0.095),
