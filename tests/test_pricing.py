@@ -59,9 +59,10 @@ def vm(
 
 # -- prices against reference figures ---------------------------------------------------------
 # Reference: /work/shared/reference/gcp-prices.md — on-demand, us-central1, USD per hour, from
-# skypilot-catalog `catalogs/v8/gcp/vms.csv` (built from the Cloud Billing Catalog API), the file
-# the bundled catalog was built from on 2026-11-26 (commit 006059e0f18a). Machine rows there
-# exclude GPUs; cloudpane's a2/g2 prices include their bundled GPU, so those are host + GPU.
+# skypilot-catalog `catalogs/v8/gcp/vms.csv` (built from the Cloud Billing Catalog API). The
+# bundled catalog now comes from another reading of that API (Cyclenerd's pricing.yml, 2026-07-30)
+# and must still agree. Machine rows there exclude GPUs; cloudpane's a2/g2 prices include their
+# bundled GPU, so those are host + GPU.
 REFERENCE_MACHINES = [
     ("e2-standard-4", (), 0.13402),
     ("n1-standard-2", (), 0.095),
@@ -111,9 +112,10 @@ def test_known_oddities_of_the_source_are_corrected_not_copied(catalog: PriceCat
 
 
 def test_catalog_is_dated_and_sourced(catalog: PriceCatalog) -> None:
-    assert catalog.as_of.isoformat() == "2026-11-26"
-    assert "skypilot-catalog" in catalog.source
-    assert "2026-11-26" in catalog.label and "bundled" in catalog.short_label
+    assert catalog.as_of.isoformat() == "2026-07-30"
+    assert "Cyclenerd/google-cloud-pricing-cost-calculator" in catalog.source
+    assert "Cloud Billing Catalog API" in catalog.source
+    assert "2026-07-30" in catalog.label and "bundled" in catalog.short_label
     assert any("egress" in note for note in catalog.notes)
 
 
@@ -162,18 +164,57 @@ def test_general_families_priced_in_every_region_spot_cheaper(
 
 
 def test_regional_prices_follow_the_source_rows(catalog: PriceCatalog) -> None:
-    # Source rows (vms.csv @ 006059e0f18a): n2-highmem-80 europe-west4 5.76912 / spot 2.0096;
-    # e2-highmem-16 asia-east1 0.83738; c3-highmem-4 us-east4 0.26462 (same as us-central1).
+    # Source rows (Cyclenerd pricing.yml @ fd66b26): n2-highmem-80 europe-west4 5.76912 / spot
+    # 2.09744; e2-highmem-16 asia-east1 0.837384; c3-highmem-4 us-east4 0.264616.
     assert catalog.instance_hourly("n2-highmem-80", "europe-west4") == pytest.approx(
         5.76912, abs=1e-4
     )
     assert catalog.instance_hourly("n2-highmem-80", "europe-west4", spot=True) == pytest.approx(
-        2.0096, abs=1e-4
+        2.09744, abs=1e-4
     )
     assert catalog.instance_hourly("e2-highmem-16", "asia-east1") == pytest.approx(
-        0.83738, abs=1e-4
+        0.837384, abs=1e-4
     )
-    assert catalog.instance_hourly("c3-highmem-4", "us-east4") == pytest.approx(0.26462, abs=1e-4)
+    assert catalog.instance_hourly("c3-highmem-4", "us-east4") == pytest.approx(0.264616, abs=1e-4)
+
+
+# (machine type, region, on-demand $/h) — rows of the source (Cyclenerd pricing.yml @ fd66b26,
+# from the Cloud Billing Catalog API): current families and regions the old catalog lacked.
+CURRENT_FAMILIES = [
+    ("n4-standard-8", "europe-west2", 0.413592),
+    ("c4-highmem-16", "us-central1", 1.042712),
+    ("c3d-standard-16", "europe-west4", 0.7627032),
+    ("a3-highgpu-8g", "us-central1", 88.4899999),  # 8 H100s and local SSD included
+    ("g4-standard-48", "europe-west4", 4.949923),  # G4: one RTX PRO 6000 included
+    ("h3-standard-88", "europe-west4", 5.16978),
+    ("m3-ultramem-32", "us-central1", 6.0912),
+    ("n1-standard-4", "europe-west2", 0.24479),
+    ("n1-standard-4", "me-west1", 0.2089989),
+    ("n2-standard-4", "me-west1", 0.2136596),
+]
+
+
+@pytest.mark.parametrize(("machine_type", "region", "hourly"), CURRENT_FAMILIES)
+def test_current_families_and_regions_have_their_source_price(
+    catalog: PriceCatalog, machine_type: str, region: str, hourly: float
+) -> None:
+    assert catalog.instance_hourly(machine_type, region) == pytest.approx(hourly, rel=1e-4)
+
+
+def test_every_compute_region_prices_the_general_purpose_families(catalog: PriceCatalog) -> None:
+    assert len(catalog.regions) >= 40 and {"europe-west2", "me-west1"} <= set(catalog.regions)
+    general = ("e2-standard-4", "n1-standard-4", "n2-standard-4", "n4-standard-4", "c4-standard-4")
+    unpriced = [
+        region
+        for region in catalog.regions
+        if all(catalog.instance_hourly(m, region) is None for m in general)
+    ]
+    assert unpriced == []  # (newer regions sell only some families: not every one everywhere)
+    # A T4 on an N1 in europe-west2: derived from the us-central1 T4 price (the notes say so).
+    assert catalog.instance_hourly(
+        "n1-standard-4", "europe-west2", accelerators=[("nvidia-tesla-t4", 1)]
+    ) == pytest.approx(0.24479 + 0.35 * 0.24479 / 0.189999, rel=1e-3)
+    assert any("DERIVED" in note for note in catalog.notes)
 
 
 def test_n1_and_custom_shapes_are_priced_from_rates(catalog: PriceCatalog) -> None:
@@ -199,8 +240,8 @@ def test_n1_and_custom_shapes_are_priced_from_rates(catalog: PriceCatalog) -> No
         ("n1-standard-4", "mars-north1", ()),  # no such region
         ("c2-custom-4-8192", "us-central1", ()),  # C2 has no custom shapes
         ("a3-megagpu-8g", "us-central1", ()),  # H100 Mega GPU not in the catalog
-        ("a2-highgpu-1g", "europe-west1", ()),  # A2 not offered there
-        ("n1-standard-4", "us-east1", (("nvidia-tesla-p4", 1),)),  # P4 not offered there
+        ("a2-highgpu-1g", "mars-north1", ()),  # no such region
+        ("a4-highgpu-8g", "us-central1", ()),  # A4 (B200) is not in the source
         ("n1-standard-4", "us-central1", (("nvidia-future-x", 1),)),
     ],
 )

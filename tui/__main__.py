@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tui.config import Config, ConfigError, check_region, check_zone, load_config
+from tui.config import Config, ConfigError, check_region, check_zone, load_config, resolve_location
 
 
 def share(text: str) -> float:
@@ -199,10 +199,7 @@ def effective_config(args: argparse.Namespace) -> Config:
             f"--zone {args.zone} is not in --region {args.region}; give one of them, or a zone "
             f"of {args.region} (e.g. {args.region}-a)."
         )
-    if args.region:
-        config = replace(config, region=args.region)
-    if args.zone:
-        config = replace(config, zone=args.zone, region=args.region or args.zone.rsplit("-", 1)[0])
+    config = resolve_location(config, args.region, args.zone)
     if args.read_only:
         config = replace(config, read_only=True)
     return config

@@ -93,6 +93,9 @@ class Config:
     costs: dict[str, Any] = field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = "defaults"  # where it was read from, for messages
+    # the settings the config file (or profile) wrote down: a default region is not a choice
+    set_keys: frozenset[str] = frozenset()
+    location_source: str = "default"  # where region and zone came from (resolve_location)
 
     def with_profile(self, name: str) -> Config:
         if name not in self.profiles:
@@ -166,7 +169,7 @@ def _apply(
     line_of: Callable[[str, str | None], int | None] = _no_line,
 ) -> Config:
     changes: dict[str, Any] = {}
-    known = {f.name for f in fields(Config)} - {"source"}
+    known = {f.name for f in fields(Config)} - {"source", "set_keys", "location_source"}
 
     def at(key: str, table: str | None = None) -> str:
         line = line_of(key, table)
@@ -212,7 +215,7 @@ def _apply(
                     f"not {value!r}."
                 )
             changes[key] = value
-    config = replace(base, **changes)
+    config = replace(base, **changes, set_keys=base.set_keys | set(changes))
     from tui.services.errors import InvalidArgument
 
     try:  # validate the sections now, so a typo is reported at start with the file's name
@@ -284,19 +287,103 @@ def load_config(path: Path | None = None) -> Config:
     return config
 
 
-def gcloud_project() -> str | None:
-    """The project of the active gcloud configuration, read from its files (no subprocess)."""
+def gcloud_properties() -> dict[str, str]:
+    """The active gcloud configuration's properties ("core/project", "compute/zone", …).
+
+    Read from its files, as gcloud does (no subprocess): $CLOUDSDK_CONFIG (default
+    ~/.config/gcloud), the configuration named by $CLOUDSDK_ACTIVE_CONFIG_NAME or the
+    `active_config` file (else "default"), `configurations/config_NAME` (INI sections).
+    """
     root = Path(os.environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
-    try:
-        active = (root / "active_config").read_text().strip() or "default"
-    except OSError:
-        active = "default"
-    parser = configparser.ConfigParser()
+    active = os.environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "").strip()
+    if not active:
+        try:
+            active = (root / "active_config").read_text().strip() or "default"
+        except OSError:
+            active = "default"
+    parser = configparser.RawConfigParser()
     try:
         parser.read(root / "configurations" / f"config_{active}")
-    except configparser.Error:
-        return None
-    return parser.get("core", "project", fallback=None) or None
+    except (configparser.Error, UnicodeDecodeError):
+        return {}
+    return {
+        f"{section}/{key}": value.strip()
+        for section in parser.sections()
+        for key, value in parser.items(section)
+        if value.strip()
+    }
+
+
+def gcloud_project() -> str | None:
+    """The project of the active gcloud configuration (`gcloud config set project`)."""
+    return gcloud_properties().get("core/project")
+
+
+# Regions whose zones do not start at "-a" (Compute Engine's zone list: us-east1-b/c/d,
+# europe-west1-b/c/d); a region named without a zone gets its first zone.
+FIRST_ZONE = {"us-east1": "us-east1-b", "europe-west1": "europe-west1-b"}
+
+
+def resolve_location(
+    config: Config, flag_region: str | None = None, flag_zone: str | None = None
+) -> Config:
+    """Region and zone in the documented order: flag > environment > cloudpane config >
+    gcloud's active configuration > default (us-central1 / us-central1-a).
+
+    The environment is gcloud's own: CLOUDSDK_COMPUTE_REGION, CLOUDSDK_COMPUTE_ZONE; gcloud's
+    configuration gives `compute/region` and `compute/zone`. A zone fixes its region; a region
+    named by a stronger source than the zone wins, and a zone outside it is not used.
+    """
+    gcloud = gcloud_properties()
+    sources: list[tuple[str, str | None, str | None]] = [
+        ("--region/--zone", flag_region, flag_zone),
+        (
+            "CLOUDSDK_COMPUTE_REGION/ZONE",
+            os.environ.get("CLOUDSDK_COMPUTE_REGION") or None,
+            os.environ.get("CLOUDSDK_COMPUTE_ZONE") or None,
+        ),
+        (
+            config.source,
+            config.region if "region" in config.set_keys else None,
+            config.zone if "zone" in config.set_keys else None,
+        ),
+        ("gcloud config", gcloud.get("compute/region"), gcloud.get("compute/zone")),
+    ]
+    names = {
+        "--region/--zone": ("--region", "--zone"),
+        "CLOUDSDK_COMPUTE_REGION/ZONE": ("CLOUDSDK_COMPUTE_REGION", "CLOUDSDK_COMPUTE_ZONE"),
+        "gcloud config": ("gcloud config compute/region", "gcloud config compute/zone"),
+    }
+    region = zone = None
+    region_from = zone_from = ""
+    for where, src_region, src_zone in sources:
+        region_name, zone_name = names.get(where, (f"{where}: region", f"{where}: zone"))
+        for value, label, check in (
+            (src_region, region_name, check_region),
+            (src_zone, zone_name, check_zone),
+        ):
+            problem = check(value) if value else None
+            if problem:
+                raise ConfigError(f"{label}: {problem}")
+        if src_zone and zone is None:
+            in_region = region is None or src_zone.rsplit("-", 1)[0] == region
+            if in_region:
+                zone, zone_from = src_zone, where
+        if src_region and region is None:
+            if zone is not None and zone.rsplit("-", 1)[0] != src_region:
+                continue  # a stronger source chose a zone elsewhere: its region stands
+            region, region_from = src_region, where
+    if zone is not None and region is None:
+        region, region_from = zone.rsplit("-", 1)[0], zone_from
+    if region is None:
+        return replace(config, region=Config.region, zone=Config.zone, location_source="default")
+    if zone is None:
+        zone = Config.zone if region == Config.region else FIRST_ZONE.get(region, f"{region}-a")
+        zone_from = "default"
+    source = (
+        region_from if region_from == zone_from else f"region: {region_from}, zone: {zone_from}"
+    )
+    return replace(config, region=region, zone=zone, location_source=source)
 
 
 def resolve_project(cli_project: str | None, config: Config) -> tuple[str | None, str]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from tui.format import bytes_human
 from tui.panes.bucket_transfers import DownloadRequest, DownloadScreen, TransfersBar
 from tui.services.errors import CloudpaneError
+from tui.services.soft_delete import deleted_sentence
 from tui.services.storage_models import BucketNotEmpty
 from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.operations import OperationsBar
@@ -29,8 +30,8 @@ async def delete_bucket(pane: BucketsPane, name: str) -> None:
     if count:
         body = (
             f"Bucket {name} is not empty: it holds {shown} object{'s' if count != 1 else ''}."
-            f"\nDeleting the bucket deletes {'them' if count != 1 else 'it'} too. "
-            "This cannot be undone."
+            f"\nDeleting the bucket deletes {'them' if count != 1 else 'it'} too.\n"
+            + deleted_sentence(pane.buckets.get(name), None)
         )
         label = f"Delete bucket and {shown} object{'s' if count != 1 else ''}"
     else:
@@ -69,13 +70,17 @@ async def delete_objects(pane: BucketsPane, bucket: str, items: list[str]) -> No
     service = await pane.get_service()
     names: list[str] = []
     folders: dict[str, int] = {}
+    sizes: dict[str, int] = {}  # what soft delete will keep billed
     for item in items:
         if item.endswith("/"):
-            inside = await names_under(service, bucket, item)
+            inside = await names_under(service, bucket, item, sizes)
             folders[item] = len(inside)
             names += inside
         else:
             names.append(item)
+            blob = pane.objects.get(item)
+            if blob is not None:
+                sizes[item] = blob.size
     if not names:
         pane.app.notify("Nothing to delete: the folders are empty.", severity="warning")
         return
@@ -87,7 +92,7 @@ async def delete_objects(pane: BucketsPane, bucket: str, items: list[str]) -> No
     count = len(names)
     body = (
         f"Delete {count:,} object{'s' if count != 1 else ''} from gs://{bucket}?\n"
-        f"{listed}{more}\nThis cannot be undone."
+        f"{listed}{more}\n" + deleted_sentence(pane.buckets.get(bucket), sum(sizes.values()))
     )
     confirm = ConfirmScreen("Delete objects", body, confirm_label=f"Delete {count:,}")
     if not await pane.app.push_screen_wait(confirm):
@@ -110,12 +115,16 @@ async def delete_objects(pane: BucketsPane, bucket: str, items: list[str]) -> No
             pane.load_objects("refresh")
 
 
-async def names_under(service: StorageService, bucket: str, prefix: str) -> list[str]:
+async def names_under(
+    service: StorageService, bucket: str, prefix: str, sizes: dict[str, int] | None = None
+) -> list[str]:
     names: list[str] = []
     token: str | None = None
     while True:
         page = await service.list_page(bucket, prefix, "", token, 1000)
         names += [b.name for b in page.blobs]
+        if sizes is not None:
+            sizes.update((b.name, b.size) for b in page.blobs)
         token = page.next_token
         if token is None:
             return names

@@ -21,6 +21,7 @@ from tui.services.storage import (
     price_per_gb_month,
     validate_bucket_name,
 )
+from tui.services.storage_models import bucket_name_warning
 from tui.widgets.clipboard import ClipboardTooLarge, copy_to_clipboard
 
 LOCATION_HINT = (
@@ -67,7 +68,8 @@ def cost_summary(name: str, location: str, storage_class: str) -> str:
     where = f"{location} ({kind}{', ' + described if described else ''})"
     return (
         f"gs://{name or '…'}: {storage_class} in {where}: {price_text(price)} per GB-month, "
-        f"≈ ${price * 1024:.2f} per TB-month.{minimum}"
+        f"≈ ${price * 1024:.2f} per TB-month.{minimum} Soft delete (on by default) keeps "
+        "deleted and overwritten objects billed for 7 more days."
     )
 
 
@@ -88,6 +90,7 @@ class CreateBucketScreen(DialogScreen[BucketSpec | None]):
                 yield Label("Name (unique worldwide)", classes="field-label")
                 yield Input(placeholder="e.g. my-team-training-data", id="bucket-name")
                 yield Static("", id="name-error", classes="field-error")
+                yield Static("", id="name-warning", classes="dialog-hint")
                 yield Label("Location", classes="field-label")
                 yield Select(
                     [
@@ -127,6 +130,7 @@ class CreateBucketScreen(DialogScreen[BucketSpec | None]):
     def _name_changed(self, event: Input.Changed) -> None:
         reason = validate_bucket_name(event.value) if event.value else None
         self.query_one("#name-error", Static).update(reason or "")
+        self.query_one("#name-warning", Static).update(bucket_name_warning(event.value) or "")
         self.update_summary()
 
     @on(Select.Changed, "#bucket-location")

@@ -155,6 +155,7 @@ def object_sort_key(name: Cell) -> tuple[bool, str]:
 
 def bucket_details(bucket: Bucket) -> dict[str, Any]:
     from tui.panes.bucket_forms import price_text
+    from tui.services.soft_delete import bucket_cost_note
     from tui.services.storage import price_per_gb_month
 
     try:
@@ -166,6 +167,7 @@ def bucket_details(bucket: Bucket) -> dict[str, Any]:
         "location": f"{bucket.location} ({bucket.location_type})",
         "storageClass": bucket.storage_class,
         "pricePerGbMonth": price,
+        "softDeleteRetention": bucket_cost_note(bucket),
         "uniformBucketLevelAccess": bucket.uniform_access,
         "publicAccessPrevention": bucket.public_access_prevention,
         "public": bucket.public,

@@ -213,10 +213,11 @@ class ConflictScreen(DialogScreen[Choice | None]):
         Binding("o", "choose('overwrite')", "Overwrite"),
     ]
 
-    def __init__(self, where: str, names: list[str]) -> None:
+    def __init__(self, where: str, names: list[str], soft_delete: str = "") -> None:
         super().__init__()
         self.where = where
         self.names = names
+        self.soft_delete = soft_delete  # what overwriting keeps billed (the bucket's retention)
 
     def compose(self) -> ComposeResult:
         count = len(self.names)
@@ -226,7 +227,9 @@ class ConflictScreen(DialogScreen[Choice | None]):
             yield Label("Already in the bucket", classes="dialog-title")
             yield Static(
                 f"{count} object{'s' if count != 1 else ''} already exist{'' if count != 1 else 's'}"
-                f" in {self.where}:\n{listed}{more}\n\nThe other files are uploaded. For these:",
+                f" in {self.where}:\n{listed}{more}\n\n"
+                + (f"If you overwrite: {self.soft_delete}\n\n" if self.soft_delete else "")
+                + "The other files are uploaded. For these:",
                 markup=False,
                 id="conflict-body",
             )

@@ -77,7 +77,12 @@ async def run_upload_batch(
     renamed: dict[str, str] = {}
     nbytes = result.bytes
     if conflicts:
-        choice: Choice | None = await pane.app.push_screen_wait(conflict_screen(where, conflicts))
+        from tui.services.soft_delete import deleted_sentence
+
+        overwritten = deleted_sentence(pane.buckets.get(bucket), None, overwritten=True)
+        choice: Choice | None = await pane.app.push_screen_wait(
+            conflict_screen(where, conflicts, overwritten)
+        )
         if choice is None:
             skipped += conflicts
         else:

@@ -1121,6 +1121,7 @@ def build_instance(
         ((body.get("disks") or [{}])[0].get("initializeParams") or {}) if body.get("disks") else {}
     )
     size = int(boot_params.get("diskSizeGb") or family.disk_size_gb)
+    links = body.pop("_links", None) or {}
     n = ctx.store.next_id(f"compute.internalIp.{region}")
     internal = f"10.{cat.subnet_octet(region)}.{(n // 250) % 16}.{n % 250 + 2}"
     wants_external = True
@@ -1132,8 +1133,10 @@ def build_instance(
         )
     nic: dict[str, Any] = {
         "kind": "compute#networkInterface",
-        "network": f"{BASE}/projects/{project}/global/networks/default",
-        "subnetwork": f"{BASE}/projects/{project}/regions/{region}/subnetworks/default",
+        "network": links.get("network", f"{BASE}/projects/{project}/global/networks/default"),
+        "subnetwork": links.get(
+            "subnetwork", f"{BASE}/projects/{project}/regions/{region}/subnetworks/default"
+        ),
         "networkIP": internal,
         "name": "nic0",
         "fingerprint": new_fingerprint(),
@@ -1570,15 +1573,17 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         if disk_type not in DISK_TYPES:
             raise not_found(f"projects/{project}/zones/{zone}/diskTypes/{disk_type}")
         nics = body.get("networkInterfaces")
-        if nics is not None:
-            if not nics:
-                raise ApiError(
-                    400,
-                    "Invalid value for field 'resource.networkInterfaces': ''. At least one network interface is required.",
-                )
-            network = str(nics[0].get("network") or "global/networks/default")
-            if last_segment(network) != "default":
-                raise not_found(f"projects/{project}/global/networks/{last_segment(network)}")
+        if nics is not None and not nics:
+            raise ApiError(
+                400,
+                "Invalid value for field 'resource.networkInterfaces': ''. At least one network interface is required.",
+            )
+        from tui.sandbox.compute_networks import interface_links
+
+        network, subnetwork = interface_links(
+            ctx, project, cat.region_of(zone), nics[0] if nics else None
+        )
+        body["_links"] = {"network": network, "subnetwork": subnetwork}
         body["labels"] = validate_labels(body.get("labels") or {})
         body["disks"] = [
             {"initializeParams": {**params, "diskSizeGb": str(size), "diskType": disk_type}}

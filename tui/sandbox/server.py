@@ -37,6 +37,7 @@ log = logging.getLogger("cloudpane.sandbox")
 API_MODULES = [
     "compute",
     "compute_disks",
+    "compute_networks",
     "storage",
     "vertex",
     "vertex_tuning",

@@ -145,6 +145,32 @@ def iam_configuration(ubla_on: bool, pap: str, since: float) -> dict[str, Any]:
     }
 
 
+# Soft delete (https://cloud.google.com/storage/docs/soft-delete): on by default for new buckets
+# with a 7-day retention; a retention of 0 turns it off, otherwise 7 to 90 days.
+SOFT_DELETE_DEFAULT_S = 7 * 86400
+SOFT_DELETE_MAX_S = 90 * 86400
+
+
+def soft_delete_policy(requested: Any, stamp: float) -> dict[str, str]:
+    """The bucket's softDeletePolicy as Google serves it (seconds as a string)."""
+    if requested is None:
+        seconds = SOFT_DELETE_DEFAULT_S
+    else:
+        raw = (requested or {}).get("retentionDurationSeconds", SOFT_DELETE_DEFAULT_S)
+        try:
+            seconds = int(raw)
+        except (TypeError, ValueError):
+            raise ApiError(400, f"Invalid value for retentionDurationSeconds: '{raw}'.") from None
+        if seconds != 0 and not SOFT_DELETE_DEFAULT_S <= seconds <= SOFT_DELETE_MAX_S:
+            raise ApiError(
+                400,
+                "The soft delete retention duration must be 0 (disabled) or between 7 and 90 "
+                "days (604800 to 7776000 seconds).",
+                "invalid",
+            )
+    return {"retentionDurationSeconds": str(seconds), "effectiveTime": now_rfc3339(stamp)}
+
+
 def create_bucket(ctx: SandboxContext, body: dict[str, Any], query: dict[str, str]) -> dict:
     name = body.get("name") or ""
     problem = validate_bucket_name(name)
@@ -189,6 +215,7 @@ def create_bucket(ctx: SandboxContext, body: dict[str, Any], query: dict[str, st
         "timeCreated": now_rfc3339(stamp),
         "updated": now_rfc3339(stamp),
         "iamConfiguration": iam_configuration(ubla_on, pap, stamp),
+        "softDeletePolicy": soft_delete_policy(body.get("softDeletePolicy"), stamp),
         "labels": dict(body.get("labels") or {}),
     }
     if kind != "region":
@@ -233,6 +260,10 @@ def patch_bucket(
             if pap not in ("inherited", "enforced"):
                 raise ApiError(400, f"Invalid value for publicAccessPrevention: '{pap}'.")
             res["iamConfiguration"] = iam_configuration(ubla_on, pap, time.time())
+        if "softDeletePolicy" in body:
+            res["softDeletePolicy"] = soft_delete_policy(
+                body["softDeletePolicy"] or {}, time.time()
+            )
         acl_change = "acl" in body or "defaultObjectAcl" in body
         predefined = query.get("predefinedAcl") or query.get("predefinedDefaultObjectAcl")
         if (acl_change or predefined) and ubla(doc):

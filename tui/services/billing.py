@@ -250,6 +250,13 @@ def apply_skus(
         data["notes"].append(
             f"Not in the price list, bundled prices kept: {', '.join(result.kept_bundled)}."
         )
+    if base.get("machine_prices"):
+        # Their SKUs (GPU, local SSD, host) are not all read here: their whole price stays.
+        whole = sorted({name.split("-", 1)[0] for name in base["machine_prices"]})
+        data["notes"].append(
+            "Machine types priced whole (bundled GPUs or local SSD; families "
+            f"{', '.join(whole)}) keep their bundled prices."
+        )
     return data, result
 
 

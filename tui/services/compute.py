@@ -613,7 +613,14 @@ class ComputeService:
                 "Use 1-63 lowercase letters, digits and hyphens, starting with a letter "
                 "(e.g. train-1).",
             )
+        from tui.services.networks import choose_network
+
+        network = await choose_network(self.backend, spec.zone.rsplit("-", 1)[0])
         request = self._instance_request(spec)
+        nic = request.network_interfaces[0]
+        nic.network = network.network
+        if network.subnetwork:
+            nic.subnetwork = network.subnetwork
         return await self._write(
             "insert_unary",
             f"create instance {spec.name}",

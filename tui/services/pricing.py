@@ -99,6 +99,8 @@ class PriceCatalog:
             self._gpus: dict[str, Any] = dict(data["gpus"])
             self._shapes: dict[str, Any] = dict(data["machine_types"])
             self._disks: dict[str, Any] = dict(data["disks"])
+            # Shapes priced as a whole (bundled GPUs, local SSD): {type: {region: {on_demand, spot}}}
+            self._machine_prices: dict[str, Any] = dict(data.get("machine_prices", {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise CatalogError(
                 f"not a cloudpane price catalog ({exc!r} missing or invalid)"
@@ -209,7 +211,14 @@ class PriceCatalog:
         shape = self.shape(machine_type)
         if shape is None:
             return None
-        total = self._host_hourly(shape, region, spot)
+        whole = self._machine_prices.get(_short(machine_type), {}).get(region)
+        if whole is not None:  # the shape's own price, its bundled GPUs included
+            value = whole.get("spot" if spot else "on_demand")
+            total = None if value is None else float(value)
+            bundled = dict(shape.gpus)
+        else:
+            total = self._host_hourly(shape, region, spot)
+            bundled = {}
         if total is None:
             return None
         # a2/a3/g2 list their bundled GPUs in guestAccelerators too: count each GPU once.
@@ -217,6 +226,9 @@ class PriceCatalog:
         for kind, count in gpus:
             wanted[kind] = max(wanted.get(kind, 0), count)
         for kind, count in wanted.items():
+            count -= bundled.get(kind, 0)
+            if count <= 0:
+                continue
             each = self.gpu_hourly(kind, region, spot=spot)
             if each is None:
                 return None

@@ -161,6 +161,17 @@ def _error_text(exc: BaseException) -> str:
     return (getattr(exc, "message", None) or str(exc)).lower()
 
 
+def _soft_delete_s(bucket: Any) -> int | None:
+    """The bucket's soft-delete retention in seconds, None when the resource does not say."""
+    policy = bucket._properties.get("softDeletePolicy")
+    if not isinstance(policy, dict) or policy.get("retentionDurationSeconds") is None:
+        return None
+    try:
+        return int(policy["retentionDurationSeconds"])
+    except (TypeError, ValueError):
+        return None
+
+
 class StorageService:
     """Buckets, objects, transfers and permissions for one Backend."""
 
@@ -269,6 +280,7 @@ class StorageService:
             public=public,
             created=bucket.time_created,
             labels=dict(bucket.labels or {}),
+            soft_delete_s=_soft_delete_s(bucket),
         )
 
     async def get_bucket(self, name: str) -> Bucket:

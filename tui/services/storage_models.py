@@ -35,6 +35,9 @@ class Bucket:
     public: str = NOT_PUBLIC  # NOT_PUBLIC, SUBJECT_TO_ACLS, PUBLIC, or "unknown"
     created: datetime | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # softDeletePolicy.retentionDurationSeconds: deleted/overwritten data stays billed this long
+    # (0: soft delete off; None: the bucket did not say)
+    soft_delete_s: int | None = None
 
     @property
     def is_public(self) -> bool:
@@ -237,6 +240,19 @@ def validate_bucket_name(name: str) -> str | None:
     if _GOOGLE_LIKE.search(name):
         return 'Bucket names cannot contain "google" or close misspellings such as "g00gle".'
     return None
+
+
+def bucket_name_warning(name: str) -> str | None:
+    """A valid name Google may still refuse: one with dots names a domain, and Google creates it
+    only for someone who has verified they own that domain (naming rules: "Bucket names
+    containing dots require verification"; https://cloud.google.com/storage/docs/buckets#naming)."""
+    if "." not in name or validate_bucket_name(name) is not None:
+        return None
+    return (
+        "Bucket names containing dots require verification: Google creates this bucket only if "
+        f"you have verified that you own the domain {name!r} names (Google Search Console). "
+        "Use dashes instead (e.g. " + name.replace(".", "-") + ") unless it is for a website."
+    )
 
 
 # --- object names (Google's rules, plus what cloudpane can save locally) ---------------------
