@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from tui.services import pricing
+from tui.services.job_models import Job, JobSpec, WorkerPool
 from tui.services.models import Accelerator, Disk, Instance
 from tui.services.spend_ledger import SpendStore
+from tui.services.tuning import Trial, TuningJob
 
 NOON = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
 
@@ -123,3 +125,91 @@ def test_a_damaged_ledger_reads_as_empty(store: SpendStore) -> None:
     assert ledger.runs == {}
     store.path.write_text("garbage")
     assert store.load().names == {}
+
+
+# --- training: custom jobs and tuning trials ---------------------------------------------------
+
+
+def job(name: str, state: str, started: datetime, ended: datetime | None = None) -> Job:
+    return Job(
+        name=f"projects/p/locations/us-central1/customJobs/{name}",
+        display_name=name,
+        state=state,
+        spec=JobSpec(name, (WorkerPool(machine_type="n1-standard-4"),)),
+        started=started,
+        ended=ended,
+    )
+
+
+def study(trials: tuple[Trial, ...]) -> TuningJob:
+    return TuningJob(
+        name="projects/p/locations/us-central1/hyperparameterTuningJobs/7",
+        display_name="sweep",
+        state="JOB_STATE_RUNNING",
+        metric_id="val_loss",
+        goal="MINIMIZE",
+        algorithm="",
+        parameter_ids=("lr",),
+        max_trial_count=4,
+        parallel_trial_count=2,
+        max_failed_trial_count=0,
+        trials=trials,
+        trial_job=JobSpec("sweep", (WorkerPool(machine_type="n1-standard-8"),)),
+    )
+
+
+def test_running_jobs_and_trials_are_in_the_burn_and_today(store: SpendStore) -> None:
+    catalog = pricing.get_catalog()
+    job_rate = catalog.vertex_hourly("n1-standard-4", "us-central1")
+    trial_rate = catalog.vertex_hourly("n1-standard-8", "us-central1")
+    assert job_rate and trial_rate
+    hour_ago = NOON - timedelta(hours=1)
+    jobs = [job("train", "JOB_STATE_RUNNING", hour_ago)]
+    trials = (
+        Trial("1", "ACTIVE", {"lr": 0.1}, started=hour_ago),
+        Trial("2", "SUCCEEDED", {"lr": 0.2}, started=hour_ago, ended=NOON - timedelta(minutes=30)),
+        Trial("3", "REQUESTED", {"lr": 0.3}),
+    )
+    ledger = store.load()
+    burn = pricing.jobs_burn(jobs, NOON, tuning_jobs=[study(trials)], ledger=ledger)
+    assert burn.rate == pytest.approx(job_rate + trial_rate)  # the job and the active trial
+    assert burn.today == pytest.approx(job_rate + trial_rate * 1.5)
+
+
+def test_a_deleted_job_keeps_what_it_cost_today_across_a_restart(store: SpendStore) -> None:
+    catalog = pricing.get_catalog()
+    rate = catalog.vertex_hourly("n1-standard-4", "us-central1")
+    assert rate
+    done = job("old", "JOB_STATE_SUCCEEDED", NOON - timedelta(hours=2), NOON - timedelta(hours=1))
+    ledger = store.load()
+    before = pricing.jobs_burn([done], NOON, ledger=ledger).today
+    assert before == pytest.approx(rate)
+    store.save(ledger, NOON, parts=("training",))
+    # Deleted from Vertex, cloudpane restarted: today's figure still holds it.
+    restarted = SpendStore(store.path, "proj").load()
+    assert pricing.jobs_burn([], NOON, ledger=restarted).today == pytest.approx(before)
+
+
+def test_a_job_that_vanishes_while_running_ends_when_last_seen(store: SpendStore) -> None:
+    ledger = store.load()
+    running = job("gone", "JOB_STATE_RUNNING", NOON - timedelta(hours=1))
+    pricing.jobs_burn([running], NOON, ledger=ledger)
+    later = NOON + timedelta(hours=5)
+    after = pricing.jobs_burn([], later, ledger=ledger)
+    rate = pricing.get_catalog().vertex_hourly("n1-standard-4", "us-central1")
+    assert after.rate == 0 and after.today == pytest.approx(rate)  # 1 h, not 6 h
+
+
+def test_the_vms_pane_and_the_jobs_pane_keep_their_own_parts(store: SpendStore) -> None:
+    """Two writers of one file: each keeps its part, neither erases the other's."""
+    vms = store.load()
+    vms.observe_all([gpu_vm(NOON - timedelta(minutes=25))], now=NOON, complete=True)
+    store.save(vms, NOON, parts=("instances",))
+    jobs = SpendStore(store.path, "proj")
+    training = jobs.load()
+    pricing.jobs_burn(
+        [job("t", "JOB_STATE_RUNNING", NOON - timedelta(hours=1))], NOON, ledger=training
+    )
+    jobs.save(training, NOON, parts=("training",))
+    both = SpendStore(store.path, "proj").load()
+    assert "id-gpu" in both.names and both.training

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tui.services.models import Instance
     from tui.services.policy import CpuSamples, TurnOffWarning, WarningTracker
     from tui.services.pricing import RunLedger
+    from tui.services.tuning import TuningJob
 
 SCHEMA = "cloudpane.status/1"
 FAILED_STATE = "JOB_STATE_FAILED"
@@ -186,17 +187,21 @@ async def _read_instances(backend: Backend) -> list[Instance]:
     return instances
 
 
-async def _read_jobs(backend: Backend, region: str) -> list[Job]:
+async def _read_jobs(backend: Backend, region: str) -> tuple[list[Job], list[TuningJob]]:
+    """The region's custom jobs and tuning jobs (whose running trials are billed too)."""
     import asyncio
 
     def build() -> Any:
         from tui.services.jobs import JobsService
+        from tui.services.tuning import TuningService
 
-        return JobsService(backend)
+        return JobsService(backend), TuningService(backend)
 
-    service = await asyncio.to_thread(build)
-    jobs: list[Job] = await service.list_jobs(region)
-    return jobs
+    jobs_service, tuning_service = await asyncio.to_thread(build)
+    jobs, studies = await asyncio.gather(
+        jobs_service.list_jobs(region), tuning_service.list_jobs(region)
+    )
+    return jobs, studies
 
 
 def errors_for(errors: list[ReadError], what: str) -> list[ReadError]:
@@ -249,6 +254,7 @@ async def gather(
         instances = found_instances
     jobs: list[JobRow] = []
     read_jobs: list[Job] = []
+    read_studies: list[TuningJob] = []
     jobs_available = False
     if isinstance(found_jobs, BaseException):
         if not isinstance(found_jobs, Exception):
@@ -256,8 +262,8 @@ async def gather(
         if not isinstance(found_jobs, ApiNotEnabled):
             errors.append(_read_error("jobs", found_jobs))
     else:
-        read_jobs = found_jobs
-        jobs = [job_row(j) for j in found_jobs]
+        read_jobs, read_studies = found_jobs
+        jobs = [job_row(j) for j in read_jobs]
         jobs_available = True
 
     if ledger is None:  # one-shot `status`: the ledger the TUI and watch keep, read and fed
@@ -280,10 +286,12 @@ async def gather(
         complete=instances_read,
         catalog=catalog,
     )
+    training = pricing.jobs_burn(
+        read_jobs, now, catalog, tuning_jobs=read_studies, ledger=ledger, complete=jobs_available
+    )
     if store is not None:
         store.save(ledger, now, force=True)
     figures = assessment.figures
-    training = pricing.jobs_burn(read_jobs, now, catalog)
     # Unread instances are not "no warnings".
     warnings: list[TurnOffWarning] = assessment.warnings if instances_read else []
     fresh: list[TurnOffWarning] = []

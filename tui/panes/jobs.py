@@ -23,7 +23,8 @@ from tui.panes.base import PaletteAction, TablePane
 from tui.panes.job_forms import JobSubmission, gpu_label, spec_hourly
 from tui.services.errors import CloudpaneError, translate
 from tui.services.job_models import Job
-from tui.services.pricing import jobs_burn
+from tui.services.pricing import RunLedger, jobs_burn
+from tui.services.spend_ledger import SpendStore
 from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.details import DetailsScreen, console_url
 from tui.widgets.operations import OperationsBar
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from tui.panes.job_logs import LogHub
     from tui.services.connect import Connection
     from tui.services.jobs import JobsService
+    from tui.services.tuning import TuningJob, TuningService
 
 COLUMNS = (
     ("name", "Name", 20),
@@ -156,6 +158,9 @@ class JobsPane(TablePane):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.service: JobsService | None = None
+        self.tuning: TuningService | None = None
+        self.spend: SpendStore | None = None  # the spend ledger's file, once connected
+        self.ledger = RunLedger()
         self.hub: LogHub | None = None
         self.jobs: dict[str, Job] = {}
         self.regions: list[str] = []
@@ -191,6 +196,8 @@ class JobsPane(TablePane):
         super().backend_ready(connection)
         self.poll_delay = float(getattr(self.app, "config", None).refresh_seconds)  # type: ignore[union-attr]
         self.service = None
+        self.tuning = None
+        self.spend = None
         self.hub = None
         self.regions = [connection.backend.region]
         self.jobs.clear()
@@ -211,6 +218,26 @@ class JobsPane(TablePane):
             self.service = await asyncio.to_thread(build)
         return self.service
 
+    def get_tuning(self) -> TuningService:
+        if self.tuning is None:
+            from tui.services.tuning import TuningService
+
+            assert self.connection is not None
+            self.tuning = TuningService(self.connection.backend)
+        return self.tuning
+
+    def count_spend(self, jobs: list[Job], studies: list[TuningJob]) -> None:
+        """Off the UI thread: what training costs now and today, remembered in the spend
+        ledger (shared with `status` and `watch`); the header hears it as a message."""
+        assert self.connection is not None
+        now = utcnow()
+        if self.spend is None:
+            self.spend = SpendStore.in_state_dir(self.connection.backend.project)
+            self.ledger = self.spend.load()
+        burn = jobs_burn(jobs, now, tuning_jobs=studies, ledger=self.ledger)
+        self.spend.save(self.ledger, now, parts=("training",))
+        self.post_message(JobCosts(burn))
+
     def get_hub(self) -> LogHub:
         """The app's one log poller (shared with every log view and plot)."""
         from tui.panes.job_logs import log_hub
@@ -230,8 +257,11 @@ class JobsPane(TablePane):
         try:
             service = await self.get_service()
             found: list[Job] = []
+            studies: list[TuningJob] = []
             for region in self.regions:
                 found += await service.list_jobs(region)
+                # Running tuning trials are billed training too (the header's burn rate).
+                studies += await self.get_tuning().list_jobs(region)
         except Exception as exc:
             error = translate(exc, "list training jobs")
             self.failures += 1
@@ -242,6 +272,7 @@ class JobsPane(TablePane):
         else:
             self.failures = 0
             self.apply(found)
+            await asyncio.to_thread(self.count_spend, found, studies)
         # Re-armed only after this poll finished: a slow cloud never piles up calls.
         self._poll_timer = self.set_timer(delay, self.refresh_jobs)
 
@@ -249,7 +280,6 @@ class JobsPane(TablePane):
         before = self.jobs
         self.jobs = {j.id: j for j in jobs}
         self.loaded = True
-        self.post_message(JobCosts(jobs_burn(jobs, utcnow())))
         for job in jobs:
             old = before.get(job.id)
             if old is not None and old.is_active and not job.is_active:

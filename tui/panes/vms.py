@@ -358,7 +358,7 @@ class VmsPane(TablePane):
                 laptop_price=config.cost_settings().laptop_price,
             )
             if self.spend is not None:
-                self.spend.save(self.ledger, now)
+                self.spend.save(self.ledger, now, parts=("instances",))
         return result.figures, result.warnings
 
     def prepare(

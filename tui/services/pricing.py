@@ -16,7 +16,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from tui.services.models import Accelerator, Disk, Instance, InstanceSpec
 
 if TYPE_CHECKING:
     from tui.services.job_models import Job, JobSpec
+    from tui.services.tuning import TuningJob
 
 HOURS_PER_MONTH = 730.0  # Google's billing convention for per-month prices
 BUNDLED_PATH = Path(__file__).resolve().parent.parent / "data" / "prices.json"
@@ -338,27 +339,75 @@ def job_hourly(spec: JobSpec, catalog: PriceCatalog | None = None) -> float | No
     return total
 
 
-def jobs_burn(jobs: Iterable[Job], now: datetime, catalog: PriceCatalog | None = None) -> JobsBurn:
-    """What running training costs now ($/h) and what jobs cost since midnight."""
+@dataclass(frozen=True)
+class TrainingRun:
+    """One billed stretch of Vertex AI training: a custom job, or one trial of a tuning job."""
+
+    id: str  # the job's resource name, or "<tuning job name>/trials/<id>"
+    name: str  # what a person calls it
+    start: datetime
+    stop: datetime | None  # None: still running
+    hourly: float | None  # Vertex training $/h of all its replicas; None: price unknown
+
+
+def training_runs(
+    jobs: Iterable[Job],
+    tuning_jobs: Iterable[TuningJob] = (),
+    catalog: PriceCatalog | None = None,
+) -> list[TrainingRun]:
+    """The runs a listing shows: jobs and trials that started (running or ended)."""
     catalog = catalog or get_catalog()
-    rate, spent, unknown = 0.0, 0.0, []
-    day_start = start_of_day(now)
+    runs = []
     for job in jobs:
         if job.started is None:
             continue
         running = job.state == "JOB_STATE_RUNNING"
-        end = job.ended or (now if running else None)
-        if not running and (end is None or end <= day_start):
+        stop = None if running else (job.ended or job.updated or job.started)
+        runs.append(
+            TrainingRun(
+                job.name, job.display_name, job.started, stop, job_hourly(job.spec, catalog)
+            )
+        )
+    for study in tuning_jobs:
+        hourly = job_hourly(study.trial_job, catalog)
+        for trial in study.trials:
+            if trial.started is None:
+                continue
+            stop = None if trial.is_active else (trial.ended or trial.started)
+            name = f"{study.display_name} trial {trial.id}"
+            runs.append(
+                TrainingRun(f"{study.name}/trials/{trial.id}", name, trial.started, stop, hourly)
+            )
+    return runs
+
+
+def jobs_burn(
+    jobs: Iterable[Job],
+    now: datetime,
+    catalog: PriceCatalog | None = None,
+    *,
+    tuning_jobs: Iterable[TuningJob] = (),
+    ledger: RunLedger | None = None,
+    complete: bool = True,
+) -> JobsBurn:
+    """What running training (jobs and tuning trials) costs now ($/h), and what training cost
+    since midnight. With a `ledger`, runs seen before are remembered (a deleted job's cost stays
+    in today's figure); `complete`: the listing is the whole region."""
+    catalog = catalog or get_catalog()
+    runs = training_runs(jobs, tuning_jobs, catalog)
+    if ledger is None:
+        ledger = RunLedger()
+    ledger.observe_training(runs, now, complete=complete)
+    rate, unknown = 0.0, []
+    for run in runs:
+        if run.stop is not None:
             continue
-        hourly = job_hourly(job.spec, catalog)
-        if hourly is None:
-            unknown.append(job.display_name)
-            continue
-        if running:
-            rate += hourly
-        if end is not None:
-            spent += hourly * _overlap_hours(job.started, end, day_start, now)
-    return JobsBurn(rate, spent, tuple(unknown))
+        if run.hourly is None:
+            unknown.append(run.name)
+        else:
+            rate += run.hourly
+    spent = ledger.training_between(start_of_day(now), now)
+    return JobsBurn(rate, spent.value, tuple(dict.fromkeys(unknown + list(spent.unknown))))
 
 
 @dataclass(frozen=True)
@@ -532,6 +581,38 @@ class RunLedger:
     born: dict[str, datetime] = field(default_factory=dict)
     last_seen: dict[str, datetime] = field(default_factory=dict)
     gone: dict[str, datetime] = field(default_factory=dict)
+    # Vertex AI training (jobs and tuning trials), by run id, with when each was last listed.
+    training: dict[str, TrainingRun] = field(default_factory=dict)
+    training_seen: dict[str, datetime] = field(default_factory=dict)
+
+    def observe_training(
+        self, runs: Iterable[TrainingRun], now: datetime, *, complete: bool = True
+    ) -> None:
+        """Feed listed training runs. `complete`: a run the ledger holds as running and the
+        listing lacks was deleted — it ended when it was last seen."""
+        listed = set()
+        for run in runs:
+            listed.add(run.id)
+            self.training[run.id] = run
+            self.training_seen[run.id] = now
+        if not complete:
+            return
+        for run_id, run in list(self.training.items()):
+            if run_id not in listed and run.stop is None:
+                seen = self.training_seen.get(run_id, run.start)
+                self.training[run_id] = replace(run, stop=max(run.start, seen))
+
+    def training_between(self, lo: datetime, hi: datetime) -> Estimate:
+        total, unknown = 0.0, []
+        for run in self.training.values():
+            hours = _overlap_hours(run.start, run.stop or hi, lo, hi)
+            if hours == 0:
+                continue
+            if run.hourly is None:
+                unknown.append(run.name)
+            else:
+                total += run.hourly * hours
+        return Estimate(total, tuple(unknown))
 
     def observe(
         self,
@@ -637,6 +718,10 @@ class RunLedger:
                 del self.gone[instance_id]
         for instance_id, runs in self.runs.items():
             self.runs[instance_id] = [r for r in runs if r.stop is None or r.stop >= when]
+        for run_id, run in list(self.training.items()):
+            if run.stop is not None and run.stop < when:
+                del self.training[run_id]
+                self.training_seen.pop(run_id, None)
 
 
 def runs_of(instance: Instance, catalog: PriceCatalog, ledger: RunLedger | None) -> list[Run]:

@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tui.services.pricing import Run, RunLedger, start_of_month
+from tui.services.pricing import Run, RunLedger, TrainingRun, start_of_month
 from tui.services.state_files import read_json_object, write_private
 
 FILE_NAME = "spend.json"
+PARTS = ("instances", "training")
 SAVE_EVERY = timedelta(seconds=60)
 
 
@@ -50,11 +51,44 @@ def to_json(ledger: RunLedger, *, with_last_seen: bool = True) -> dict[str, Any]
         if with_last_seen:
             entry["last_seen"] = _iso(ledger.last_seen.get(instance_id))
         instances[instance_id] = entry
-    return {"instances": instances}
+    training = {
+        run_id: {
+            "name": run.name,
+            "start": _iso(run.start),
+            "stop": _iso(run.stop),
+            "hourly": run.hourly,
+            **({"last_seen": _iso(ledger.training_seen.get(run_id))} if with_last_seen else {}),
+        }
+        for run_id, run in ledger.training.items()
+    }
+    return {"instances": instances, "training": training}
+
+
+def _training_from_json(ledger: RunLedger, data: Any) -> None:
+    if not isinstance(data, dict):
+        return
+    for run_id, entry in data.items():
+        if not isinstance(entry, dict):
+            continue
+        start, hourly = _time(entry.get("start")), entry.get("hourly")
+        if start is None or not (hourly is None or isinstance(hourly, int | float)):
+            continue
+        ledger.training[str(run_id)] = TrainingRun(
+            str(run_id),
+            str(entry.get("name") or run_id),
+            start,
+            _time(entry.get("stop")),
+            None if hourly is None else float(hourly),
+        )
+        seen = _time(entry.get("last_seen"))
+        if seen is not None:
+            ledger.training_seen[str(run_id)] = seen
 
 
 def from_json(data: Any) -> RunLedger:
     ledger = RunLedger()
+    if isinstance(data, dict):
+        _training_from_json(ledger, data.get("training"))
     instances = data.get("instances") if isinstance(data, dict) else None
     if not isinstance(instances, dict):
         return ledger
@@ -108,17 +142,34 @@ class SpendStore:
     def load(self) -> RunLedger:
         return from_json(self._read_all().get(self.project))
 
-    def save(self, ledger: RunLedger, now: datetime, *, force: bool = False) -> bool:
-        """Write when the runs changed, or every SAVE_EVERY (for the last-seen times)."""
+    def save(
+        self,
+        ledger: RunLedger,
+        now: datetime,
+        *,
+        force: bool = False,
+        parts: tuple[str, ...] = PARTS,
+    ) -> bool:
+        """Write when the runs changed, or every SAVE_EVERY (for the last-seen times).
+
+        `parts`: what this writer keeps ("instances" for the VMs pane, "training" for the Jobs
+        pane; `status` and `watch` keep both); the other part in the file is left as it is.
+        """
         with self._lock:
-            shape = json.dumps(to_json(ledger, with_last_seen=False), sort_keys=True)
+            whole = to_json(ledger, with_last_seen=False)
+            shape = json.dumps({p: whole[p] for p in parts}, sort_keys=True)
             due = self._saved_at is None or now - self._saved_at >= SAVE_EVERY
             if not force and shape == self._saved_shape and not due:
                 return False
             # Keep this month and the last: "this month" and a month-end look back.
             ledger.forget_before(start_of_month(start_of_month(now) - timedelta(days=1)))
             data = self._read_all()
-            data[self.project] = to_json(ledger)
+            section = data.get(self.project)
+            section = dict(section) if isinstance(section, dict) else {}
+            fresh = to_json(ledger)
+            for part in parts:
+                section[part] = fresh[part]
+            data[self.project] = section
             write_private(self.path, json.dumps(data, sort_keys=True))
             self._saved_shape, self._saved_at = shape, now
             return True
