@@ -12,20 +12,21 @@ import pytest
 
 from tui.services import hpconfig as hp
 from tui.services.errors import InvalidArgument
-from tui.services.hpconfig import HpConfigError, HpConfigInvalid, ParameterSpec
+from tui.services.hpconfig import HpConfigInvalid, ParameterSpec
+from tui.services.yaml_lines import YamlProblem
 
 DATA = Path(__file__).parent / "data" / "hp"
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = {"val_abs_rel", "val_rmse", "val_delta1", "val_loss"}
 
 
-def errors_of(text: str, **kwargs: object) -> list[HpConfigError]:
+def errors_of(text: str, **kwargs: object) -> list[YamlProblem]:
     with pytest.raises(HpConfigInvalid) as caught:
         hp.parse_hp_config(dedent(text), "hptuning.yaml", **kwargs)  # type: ignore[arg-type]
     return caught.value.errors
 
 
-def where(errors: list[HpConfigError]) -> list[tuple[int | None, str]]:
+def where(errors: list[YamlProblem]) -> list[tuple[int | None, str]]:
     return [(e.line, e.field_path) for e in errors]
 
 

@@ -29,8 +29,9 @@ from tui.services.errors import CloudpaneError, translate
 from tui.services.job_models import TrainerJobRequest
 
 if TYPE_CHECKING:
-    from tui.services.hpconfig import HpConfigError, HpTuningSpec
+    from tui.services.hpconfig import HpTuningSpec
     from tui.services.tuning import TuningJob, TuningService  # noqa: F401
+    from tui.services.yaml_lines import YamlProblem
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -94,7 +95,7 @@ class NewStudyScreen(ModalScreen["TuningJob | None"]):
         self.initial_path = path
         self.path = path or Path()
         self.spec: HpTuningSpec | None = None
-        self.errors: list[HpConfigError] = []
+        self.errors: list[YamlProblem] = []
         self.submitting = False
         self.converted_yaml = ""  # the Vertex YAML of a legacy file
 

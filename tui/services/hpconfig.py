@@ -8,7 +8,7 @@ Two formats are in the wild:
   converted field by field to Vertex's, with a note for everything that changed or was dropped.
 
 Both become an `HpTuningSpec`. Every problem in the file is collected (not just the first) as an
-`HpConfigError` naming file, line, field path and what would be valid; `HpConfigInvalid` carries
+`YamlProblem` naming file, line, field path and what would be valid; `HpConfigInvalid` carries
 them all, so nothing is submitted until the file is clean. Field names and enums follow the
 Vertex AI v1 REST reference (google.cloud.aiplatform.v1 StudySpec / CustomJobSpec) and the
 AI Platform Training v1 reference (TrainingInput / HyperparameterSpec / ParameterSpec).
@@ -26,7 +26,6 @@ from typing import Any, Literal
 import yaml
 
 from tui.services import yaml_lines as yl
-from tui.services.errors import InvalidArgument
 from tui.services.pricing import format_money, format_rate
 from tui.services.yaml_lines import (
     BOOL,
@@ -40,6 +39,7 @@ from tui.services.yaml_lines import (
     Message,
     MessageSchema,
     StringMap,
+    YamlProblem,
 )
 
 
@@ -108,50 +108,11 @@ GRID_LIMIT = 100_000
 # -- errors ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HpConfigError:
-    """One problem: `hptuning.yaml:12: studySpec.parameters[1].doubleValueSpec.minValue: …`."""
-
-    file: str
-    line: int | None
-    field_path: str
-    message: str
-    column: int | None = None
-
-    def __str__(self) -> str:
-        where = self.file
-        if self.line:
-            where += f":{self.line}"
-            if self.column:
-                where += f":{self.column}"
-        return (
-            f"{where}: {self.field_path}: {self.message}"
-            if self.field_path
-            else f"{where}: {self.message}"
-        )
-
-
-class HpConfigInvalid(InvalidArgument):
-    """The file has errors (all of them in `errors`); nothing may be submitted."""
+class HpConfigInvalid(yl.YamlInvalid):
+    """The tuning file has errors (all of them in `errors`); nothing may be submitted."""
 
     title = "Invalid tuning config"
-    SHOWN = 20
-
-    def __init__(self, errors: Iterable[HpConfigError]) -> None:
-        self.errors = list(errors)
-        name = self.errors[0].file if self.errors else "tuning config"
-        count = len(self.errors)
-        lines = [str(e) for e in self.errors[: self.SHOWN]]
-        if count > self.SHOWN:
-            lines.append(f"… and {count - self.SHOWN} more")
-        plural = "error" if count == 1 else "errors"
-        super().__init__(
-            f"{name} has {count} {plural}:\n" + "\n".join(lines),
-            "Fix the file and load it again; nothing was submitted.",
-        )
-
-    def __str__(self) -> str:
-        return f"{self.message}\n{self.hint}"
+    what = "tuning config"
 
 
 # -- the typed spec ----------------------------------------------------------------------------
@@ -520,7 +481,7 @@ def load_hp_config(
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise HpConfigInvalid(
             [
-                HpConfigError(
+                YamlProblem(
                     path.name, None, "", f"cannot be read: {reason} ({path}). Check the path."
                 )
             ]
@@ -544,16 +505,16 @@ def parse_hp_config(
         root = yl.compose(text)
     except yl.YamlSyntaxError as exc:
         raise HpConfigInvalid(
-            [HpConfigError(filename, exc.line, "", f"invalid YAML: {exc.message}", exc.column)]
+            [YamlProblem(filename, exc.line, "", f"invalid YAML: {exc.message}", exc.column)]
         ) from None
     if root is None:
         raise HpConfigInvalid(
-            [HpConfigError(filename, 1, "", "the file is empty; " + _WHAT_IS_VALID)]
+            [YamlProblem(filename, 1, "", "the file is empty; " + _WHAT_IS_VALID)]
         )
     if not isinstance(root, yaml.MappingNode):
         raise HpConfigInvalid(
             [
-                HpConfigError(
+                YamlProblem(
                     filename, root.start_mark.line + 1, "", "must be a mapping; " + _WHAT_IS_VALID
                 )
             ]
@@ -567,10 +528,8 @@ def parse_hp_config(
         line = keys.get("hyperparameters")
         if line is not None:
             message = "AI Platform's hyperparameters block must be nested under trainingInput:"
-            raise HpConfigInvalid([HpConfigError(filename, line, "hyperparameters", message)])
-        raise HpConfigInvalid(
-            [HpConfigError(filename, root.start_mark.line + 1, "", _WHAT_IS_VALID)]
-        )
+            raise HpConfigInvalid([YamlProblem(filename, line, "hyperparameters", message)])
+        raise HpConfigInvalid([YamlProblem(filename, root.start_mark.line + 1, "", _WHAT_IS_VALID)])
     parse = _Parse(filename, known_metrics, known_flags)
     if is_legacy and not is_vertex:
         return parse.legacy(root)
@@ -629,7 +588,7 @@ class _Parse:
         problems = sorted(self.reader.problems, key=lambda p: p.line)
         if problems:
             raise HpConfigInvalid(
-                HpConfigError(self.filename, p.line, p.path, p.message) for p in problems
+                YamlProblem(self.filename, p.line, p.path, p.message) for p in problems
             )
 
     def line(self, path: str) -> int:

@@ -14,7 +14,6 @@ until the file is clean. The schema is the one `hpconfig` uses for trialJobSpec.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,10 @@ from typing import Any
 import yaml
 
 from tui.services import yaml_lines as yl
-from tui.services.errors import InvalidArgument
 from tui.services.hpconfig import VERTEX_SCHEMAS
 from tui.services.job_models import JobSpec
 from tui.services.jobs import spec_from_job_spec, spec_to_job_spec, validate_job_spec
+from tui.services.yaml_lines import YamlProblem
 
 CUSTOM_JOB_SCHEMAS: dict[str, yl.MessageSchema] = {
     **VERTEX_SCHEMAS,
@@ -62,42 +61,11 @@ class JobSpecFile:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class JobSpecProblem:
-    """One problem: `train.yaml:12: workerPoolSpecs[0].machineSpec.machineType: …`."""
-
-    file: str
-    line: int | None
-    field_path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return (
-            f"{where}: {self.field_path}: {self.message}"
-            if self.field_path
-            else f"{where}: {self.message}"
-        )
-
-
-class JobSpecFileError(InvalidArgument):
+class JobSpecFileError(yl.YamlInvalid):
     """The job spec file has errors (all of them in `errors`)."""
 
     title = "Invalid job spec"
-    SHOWN = 20
-
-    def __init__(self, errors: Iterable[JobSpecProblem]) -> None:
-        self.errors = list(errors)
-        name = self.errors[0].file if self.errors else "job spec"
-        count = len(self.errors)
-        lines = [str(e) for e in self.errors[: self.SHOWN]]
-        if count > self.SHOWN:
-            lines.append(f"… and {count - self.SHOWN} more")
-        plural = "error" if count == 1 else "errors"
-        super().__init__(
-            f"{name} has {count} {plural}:\n" + "\n".join(lines),
-            "Fix the file and load it again; nothing was submitted.",
-        )
+    what = "job spec"
 
 
 def load_job_spec(
@@ -111,7 +79,7 @@ def load_job_spec(
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise JobSpecFileError(
             [
-                JobSpecProblem(
+                YamlProblem(
                     path.name, None, "", f"cannot be read: {reason} ({path}). Check the path."
                 )
             ]
@@ -129,7 +97,7 @@ def parse_job_spec(
     """Validate YAML text into a JobSpec; JobSpecFileError lists every problem."""
 
     def fail(line: int | None, path: str, message: str) -> JobSpecFileError:
-        return JobSpecFileError([JobSpecProblem(filename, line, path, message)])
+        return JobSpecFileError([YamlProblem(filename, line, path, message)])
 
     try:
         root = yl.compose(text)
@@ -206,7 +174,7 @@ def parse_job_spec(
 def _errors(filename: str, reader: yl.Reader) -> JobSpecFileError:
     problems = sorted(reader.problems, key=lambda p: (p.line, p.path))
     return JobSpecFileError(
-        JobSpecProblem(filename, p.line or None, p.path, p.message) for p in problems
+        YamlProblem(filename, p.line or None, p.path, p.message) for p in problems
     )
 
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from tui.services.errors import InvalidArgument
 
 # -- schema ------------------------------------------------------------------------------------
 
@@ -399,3 +401,53 @@ def _expected(ftype: FieldType) -> str:
             "duration": "a duration like '3600s'",
         }[ftype.kind]
     return "a value"
+
+
+# --- problems: one located problem type for every YAML file cloudpane reads ------------------
+
+
+@dataclass(frozen=True)
+class YamlProblem:
+    """One problem: `hptuning.yaml:12: studySpec.parameters[1].doubleValueSpec.minValue: …`."""
+
+    file: str
+    line: int | None
+    field_path: str
+    message: str
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line:
+            where += f":{self.line}"
+            if self.column:
+                where += f":{self.column}"
+        return (
+            f"{where}: {self.field_path}: {self.message}"
+            if self.field_path
+            else f"{where}: {self.message}"
+        )
+
+
+class YamlInvalid(InvalidArgument):
+    """A file has problems (all of them in `errors`); nothing may be submitted."""
+
+    title = "Invalid file"
+    what = "file"  # what the file is, when no problem names it
+    SHOWN = 20
+
+    def __init__(self, errors: Iterable[YamlProblem]) -> None:
+        self.errors = list(errors)
+        name = self.errors[0].file if self.errors else self.what
+        count = len(self.errors)
+        lines = [str(e) for e in self.errors[: self.SHOWN]]
+        if count > self.SHOWN:
+            lines.append(f"… and {count - self.SHOWN} more")
+        plural = "error" if count == 1 else "errors"
+        super().__init__(
+            f"{name} has {count} {plural}:\n" + "\n".join(lines),
+            "Fix the file and load it again; nothing was submitted.",
+        )
+
+    def __str__(self) -> str:
+        return f"{self.message}\n{self.hint}"
