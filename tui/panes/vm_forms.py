@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Log, Select, Static, Switch, TextArea
+from textual.widgets import Button, Input, Select, Switch, TextArea
 from textual.worker import Worker
 
 from tui.panes.base import report_worker_failure
@@ -18,6 +18,7 @@ from tui.services.errors import CloudpaneError
 from tui.services.idle_stop import IdleStop, with_watcher
 from tui.services.models import AcceleratorType, Image, Instance, InstanceSpec, MachineType
 from tui.services.policy import AutoStopSyntaxError, parse_auto_stop
+from tui.widgets.literal import Label, Log, Static
 
 if TYPE_CHECKING:
     from tui.services.compute import ComputeService
