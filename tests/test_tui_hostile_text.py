@@ -30,12 +30,14 @@ from textual.widgets import Log
 from tui.app import CloudpaneApp
 from tui.config import Config
 from tui.panes.buckets import BucketsPane
+from tui.panes.job_forms import JobFormScreen
 from tui.panes.job_logs import LogScreen
 from tui.panes.jobs import JobsPane
 from tui.panes.vms import VmsPane
 from tui.sandbox.daemon import SandboxInfo
 from tui.services.clients import Backend
 from tui.services.connect import Connection
+from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.details import DetailsScreen
 
 SIZE = (160, 50)
@@ -248,6 +250,32 @@ async def test_a_job_named_close_tag_does_not_crash_the_app_when_hidden_panes_wa
         assert_literal(app, "jobs pane", MARKUP_CLOSE, cells=3)
 
 
+async def test_clicking_a_job_name_made_of_a_click_action_does_nothing(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo, tmp_path: Path
+) -> None:
+    """A job named `[@click=app.screenshot('victim.txt', DIR)]CLICK-ME[/]` showed as
+    "CLICK-ME", and a click on it wrote DIR/victim.txt (a file of the user's, overwritten)."""
+    name = click_name(tmp_path)
+    await asyncio.to_thread(create_jobs, clean_sandbox, {"click": name})
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        jobs = app.query_one(JobsPane)
+        await pilot.press("3")
+        await wait_for(pilot, lambda: jobs.jobs and app.query_one("#jobs-table").row_count == 1)
+        await pilot.pause(0.3)
+        assert_inert(app, "jobs table")
+        assert_literal(app, "jobs table", name)
+        table = jobs.query_one("#jobs-table")
+        for offset in ((2, 1), (5, 1), (9, 1)):  # on "CLICK-ME" where markup would put it
+            if isinstance(app.screen, DetailsScreen):
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: not isinstance(app.screen, DetailsScreen))
+            await pilot.click(table, offset=offset)
+            await pilot.pause(0.2)
+        assert not (tmp_path / "victim.txt").exists(), "a click on a job name wrote a file"
+        assert app.is_running
+
+
 @pytest.fixture
 def hostile_jobs(clean_sandbox: Backend, tmp_path: Path) -> dict[str, str]:
     """Every hostile string as a job display name (Vertex allows 128 characters), plus a
@@ -272,15 +300,9 @@ async def test_jobs_pane_shows_hostile_names_labels_errors_and_log_lines_literal
         assert_inert(app, "jobs table")
         assert_literal(app, "jobs table", *hostile_jobs.values())
 
-        # Clicking the name that was a `@click` action: nothing is written.
         table = jobs.query_one("#jobs-table")
         names = [jobs.jobs[str(row.key.value)].display_name for row in table.ordered_rows]  # type: ignore[attr-defined]
         row = names.index(hostile_jobs["click-victim"])
-        await pilot.click(table, offset=(4, row + 1))  # moves the cursor there
-        if not isinstance(app.screen, DetailsScreen):
-            await pilot.click(table, offset=(4, row + 1))  # selects: the details open
-        await pilot.pause(0.3)
-        assert not (tmp_path / "victim.txt").exists(), "a click on a job name wrote a file"
 
         # Details (YAML with labels and the error), then the job's logs.
         while isinstance(app.screen, DetailsScreen):
@@ -303,6 +325,19 @@ async def test_jobs_pane_shows_hostile_names_labels_errors_and_log_lines_literal
         assert_inert(app, "job logs")
         assert_literal(app, "job logs", HOSTILE["osc52-clipboard"], HOSTILE["markup-click"])
         await pilot.press("escape")
+
+        # The re-run form (its name field prefilled with the name) and the delete question.
+        await wait_for(pilot, lambda: not isinstance(app.screen, LogScreen))
+        for key, screen_type in (("e", JobFormScreen), ("ctrl+d", ConfirmScreen)):
+            table.move_cursor(row=names.index(hostile_jobs["osc52-clipboard"]))  # type: ignore[attr-defined]
+            table.focus()
+            await pilot.press(key)
+            await wait_for(pilot, lambda t=screen_type: isinstance(app.screen, t))  # type: ignore[misc]
+            await pilot.pause(0.3)
+            assert_inert(app, f"{screen_type.__name__}")
+            assert_literal(app, screen_type.__name__, hostile_jobs["osc52-clipboard"], cells=10)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda t=screen_type: not isinstance(app.screen, t))  # type: ignore[misc]
 
         # A notification that quotes a hostile name: `c` on an ended job says so.
         await wait_for(pilot, lambda: not isinstance(app.screen, LogScreen))
@@ -381,10 +416,11 @@ async def test_notifications_are_literal_whatever_the_caller_asks(
 
 
 def test_no_module_shows_text_through_textual_widgets_that_parse_markup() -> None:
-    """`Static`, `Label`, `DataTable` and `Log` come from tui/widgets/literal.py, where a
-    string is always literal and escaped; importing Textual's own would reopen the hole."""
+    """`Static`, `Label`, `DataTable`, `Log` and `Input` come from tui/widgets/literal.py,
+    where a string is always literal and escaped; importing Textual's own would reopen the
+    hole."""
     root = Path(__file__).resolve().parent.parent / "tui"
-    guarded = {"Static", "Label", "DataTable", "Log"}
+    guarded = {"Static", "Label", "DataTable", "Log", "Input"}
     offenders = []
     for path in root.rglob("*.py"):
         if path.name == "literal.py":

@@ -18,7 +18,7 @@ from textual.containers import Horizontal
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ from tui.panes.jobs import JobsPane
 from tui.panes.vms import VmsPane
 from tui.services.connect import Connection, connect
 from tui.services.errors import CloudpaneError, translate
-from tui.widgets.literal import Static
+from tui.widgets.literal import Input, Static
 
 PANES = ("vms", "buckets", "jobs")
 BACKGROUND_PANES_DELAY = 5.0  # seconds after connecting before hidden panes start loading

@@ -62,6 +62,19 @@ def visible_lines(text: object) -> str:
     return "\n".join(visible(line) for line in str(text).split("\n"))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def masked(text: object) -> str:
+    """The text with each unsafe character replaced by one U+FFFD, so the length is kept.
+
+    For an editable field prefilled with cloud text (a job name in the re-run form): its
+    cursor and selection count characters of the value, which must stay exact, so the shown
+    text needs one character per character. Prefer `visible` wherever nothing is edited.
+    """
+    return _SURROGATE.sub("\ufffd", _UNSAFE.sub("\ufffd", str(text)))
+
+
 def cloud_text(text: object, style: str = "", *, multiline: bool = False) -> Any:
     """A Rich Text of the cloud's text: literal (never markup), nothing that can act."""
     from rich.text import Text

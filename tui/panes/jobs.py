@@ -14,7 +14,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
-from textual.widgets import Input
 from textual.widgets.data_table import RowDoesNotExist
 
 from tui.format import duration, utcnow
@@ -26,7 +25,7 @@ from tui.services.job_models import Job
 from tui.services.pricing import jobs_burn
 from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.details import DetailsScreen, console_url
-from tui.widgets.literal import DataTable, Static
+from tui.widgets.literal import DataTable, Input, Static
 from tui.widgets.operations import OperationsBar
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ and takes the app down. Escape sequences (OSC 52 writes the clipboard, CSI 2J cl
 screen) would reach the terminal through any of them, and through `Log`.
 
 cloudpane never means markup in these widgets, so instead of escaping at hundreds of call
-sites the panes import `Static`, `Label`, `DataTable` and `Log` from here: the same widgets
+sites the panes import `Static`, `Label`, `DataTable`, `Log` and `Input` from here: the same widgets
 (same CSS type names, same messages, same queries), except that a string is always literal
 text and every control character, escape and bidi override is shown escaped
 (`tui.inert.visible`). A Rich `Text` built by the panes keeps its styles; its characters are
@@ -24,14 +24,15 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.visual import VisualType
 from textual.widgets import DataTable as _DataTable
+from textual.widgets import Input as _Input
 from textual.widgets import Label as _Label
 from textual.widgets import Log as _Log
 from textual.widgets import Static as _Static
 from textual.widgets._data_table import ColumnKey, RowKey
 
-from tui.inert import visible, visible_lines
+from tui.inert import masked, visible, visible_lines
 
-__all__ = ["DataTable", "Label", "Log", "Static", "inert_cell", "inert_content"]
+__all__ = ["DataTable", "Input", "Label", "Log", "Static", "inert_cell", "inert_content"]
 
 CellT = TypeVar("CellT")
 
@@ -136,3 +137,24 @@ class Log(_Log):
     @classmethod
     def _process_line(cls, line: str) -> str:
         return visible(line.expandtabs())
+
+
+class Input(_Input):
+    """Textual's Input, but what it draws has no control, escape or bidi character.
+
+    A field may be prefilled with cloud text (the re-run form's job name, an upload's folder).
+    The value stays exact; only the drawing changes, one U+FFFD for each unsafe character so
+    the cursor and the selection still line up. The placeholder is shown escaped.
+    """
+
+    @property
+    def _value(self) -> Text:
+        if self.password:
+            return super()._value
+        text = Text(masked(self.value), no_wrap=True, overflow="ignore", end="")
+        if self.highlighter is not None:
+            text = self.highlighter(text)
+        return text
+
+    def validate_placeholder(self, placeholder: str) -> str:
+        return visible(placeholder)
