@@ -33,6 +33,7 @@ from tui.panes.buckets import BucketsPane
 from tui.panes.job_forms import JobFormScreen
 from tui.panes.job_logs import LogScreen
 from tui.panes.jobs import JobsPane
+from tui.panes.tuning import TuningScreen
 from tui.panes.vms import VmsPane
 from tui.sandbox.daemon import SandboxInfo
 from tui.services.clients import Backend
@@ -110,6 +111,45 @@ def create_jobs(backend: Backend, names: dict[str, str]) -> dict[str, str]:
         )
         ids[key] = created.name.rsplit("/", 1)[-1]
     return ids
+
+
+def create_tuning_jobs(backend: Backend, names: dict[str, str]) -> None:
+    """One hyperparameter tuning job per name, through aiplatform_v1 (missing package: its
+    one trial fails at once)."""
+    from google.cloud import aiplatform_v1 as v1
+
+    client = job_client(backend)
+    for key, name in names.items():
+        pool = v1.WorkerPoolSpec(
+            machine_spec=v1.MachineSpec(machine_type="n1-standard-4"),
+            replica_count=1,
+            python_package_spec=v1.PythonPackageSpec(
+                executor_image_uri=EXECUTOR,
+                package_uris=[f"gs://{BUCKET}/{key}.tar.gz"],
+                python_module="trainer.task",
+            ),
+        )
+        study = v1.StudySpec(
+            metrics=[v1.StudySpec.MetricSpec(metric_id="loss", goal="MINIMIZE")],
+            parameters=[
+                v1.StudySpec.ParameterSpec(
+                    parameter_id="lr",
+                    double_value_spec=v1.StudySpec.ParameterSpec.DoubleValueSpec(
+                        min_value=0.1, max_value=1.0
+                    ),
+                )
+            ],
+        )
+        job = v1.HyperparameterTuningJob(
+            display_name=name,
+            study_spec=study,
+            max_trial_count=1,
+            parallel_trial_count=1,
+            trial_job_spec=v1.CustomJobSpec(worker_pool_specs=[pool]),
+        )
+        client.create_hyperparameter_tuning_job(
+            parent=f"projects/{backend.project}/locations/{REGION}", hyperparameter_tuning_job=job
+        )
 
 
 def write_log_lines(backend: Backend, job_id: str) -> None:
@@ -351,6 +391,30 @@ async def test_jobs_pane_shows_hostile_names_labels_errors_and_log_lines_literal
         assert app.is_running
 
 
+async def test_tuning_screen_shows_hostile_study_names_literally(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    names = {key: tagged(key, value, 128) for key, value in HOSTILE.items()}
+    await asyncio.to_thread(create_tuning_jobs, clean_sandbox, names)
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.query_one(JobsPane).loaded)
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, TuningScreen))
+        table = app.screen.query_one("#tuning-jobs")
+        await wait_for(pilot, lambda: table.row_count == len(names))  # type: ignore[attr-defined]
+        await pilot.pause(0.5)
+        cells = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}  # type: ignore[attr-defined]
+        assert cells == {shown(name) for name in names.values()}
+        for index in range(table.row_count):  # type: ignore[attr-defined]
+            table.move_cursor(row=index)  # type: ignore[attr-defined]
+            await pilot.pause(0.1)
+            assert_inert(app, f"tuning jobs, row {index}")
+        assert_literal(app, "tuning jobs", shown(names["markup-close"]).split("#")[0])
+        assert app.is_running
+
+
 async def test_buckets_pane_shows_hostile_object_names_literally(
     clean_sandbox: Backend, sandbox_info: SandboxInfo
 ) -> None:
@@ -367,6 +431,20 @@ async def test_buckets_pane_shows_hostile_object_names_literally(
         assert_inert(app, "objects")
         # A name with a `/` is listed as a folder (`▸ [bold]x[/`): its first part is shown.
         assert_literal(app, "objects", *(fit(v, 900).split("/")[0] for v in HOSTILE.values()))
+
+        # Its details, permissions, download and delete dialogs, each on the worst name.
+        name = tagged("osc52-clipboard", fit(HOSTILE["osc52-clipboard"], 900))
+        table = buckets.table()
+        for key in ("i", "p", "d", "ctrl+d"):
+            table.move_cursor(row=table.get_row_index(name))
+            table.focus()
+            await pilot.press(key)
+            await wait_for(pilot, lambda: len(app.screen_stack) > 1)
+            await pilot.pause(0.5)
+            assert_inert(app, f"object, key {key}")
+            assert_literal(app, f"object, key {key}", HOSTILE["osc52-clipboard"], cells=10)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: len(app.screen_stack) == 1)
         assert app.is_running
 
 
