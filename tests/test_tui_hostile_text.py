@@ -1,9 +1,9 @@
-"""Cloud text is data in the TUI: hostile names, labels, metadata, log lines and serial output.
+"""Cloud text is data in the TUI: hostile names, metadata, log lines and serial output.
 
 A corpus of hostile strings (tests/support/hostile.py: Rich markup, `@click`, a bare `[/]`,
 OSC 52/8/0, CSI 2J, bidi overrides, zero-width, 10,000 characters, emoji, CJK) is pushed into
 the sandbox with Google's own clients: VM description, metadata and serial output, object
-names, Vertex job display names, labels and error texts, Cloud Logging entries. Then every
+names, Vertex job and tuning job display names and error texts, Cloud Logging entries. Then every
 pane and its detail and log views are opened with Pilot, and what would be sent to the
 terminal is checked: no escape sequence but Textual's own colours and cursor moves (no OSC:
 no link, no clipboard write, no window title; no screen clear), no `@click` action or link
@@ -90,7 +90,8 @@ def job_client(backend: Backend):  # type: ignore[no-untyped-def]
 
 def create_jobs(backend: Backend, names: dict[str, str]) -> dict[str, str]:
     """One custom job per name, through aiplatform_v1; its package is missing, so it fails
-    at once (no trainer runs) with an error that quotes the hostile package URI."""
+    at once (no trainer runs) with an error that quotes the hostile package URI. (Labels
+    cannot carry the corpus: Vertex, and the sandbox, accept only [a-z0-9_-] in them.)"""
     from google.cloud import aiplatform_v1 as v1
 
     client = job_client(backend)
@@ -107,7 +108,6 @@ def create_jobs(backend: Backend, names: dict[str, str]) -> dict[str, str]:
         )
         job = v1.CustomJob(
             display_name=name,
-            labels={"note": HOSTILE.get(key, key)[:63]},
             job_spec=v1.CustomJobSpec(worker_pool_specs=[pool]),
         )
         created = client.create_custom_job(
@@ -334,7 +334,7 @@ def hostile_jobs(clean_sandbox: Backend, tmp_path: Path) -> dict[str, str]:
     return names
 
 
-async def test_jobs_pane_shows_hostile_names_labels_errors_and_log_lines_literally(
+async def test_jobs_pane_shows_hostile_names_errors_and_log_lines_literally(
     clean_sandbox: Backend, sandbox_info: SandboxInfo, hostile_jobs: dict[str, str], tmp_path: Path
 ) -> None:
     app = make_app(clean_sandbox, sandbox_info)
