@@ -15,9 +15,10 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 from tui.config import Config
 from tui.format import utcnow
 from tui.gc_policy import GcPolicy
+from tui.inert import visible, visible_lines
 from tui.messages import JobCosts, VmCosts
 from tui.panes.base import Pane
 from tui.panes.buckets import BucketsPane
@@ -33,6 +35,7 @@ from tui.panes.jobs import JobsPane
 from tui.panes.vms import VmsPane
 from tui.services.connect import Connection, connect
 from tui.services.errors import CloudpaneError, translate
+from tui.widgets.literal import Input, Static
 
 PANES = ("vms", "buckets", "jobs")
 BACKGROUND_PANES_DELAY = 5.0  # seconds after connecting before hidden panes start loading
@@ -278,6 +281,30 @@ class CloudpaneApp(App[None]):
             header = self.query_one(StatusHeader)
             header.backend_text = f"not connected: {error.title}"
             header.refresh_text()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification is literal text, whatever the caller asked for.
+
+        Notifications carry cloud text (job and object names, Google's error messages), and
+        Textual parses a message as markup by default: `[@click=…]` would become an action
+        and a bare `[/]` would raise. cloudpane never means markup in a notification, so it
+        is switched off here, once, and controls and escape sequences are shown escaped.
+        """
+        super().notify(
+            visible_lines(message),
+            title=visible(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def show_error(self, error: CloudpaneError) -> None:
         self.notify(

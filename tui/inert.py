@@ -51,15 +51,29 @@ def visible(text: object) -> str:
     """The text with every control, escape and invisible format character shown escaped."""
     value = text if isinstance(text, str) else str(text)
     # Lone surrogates (from JSON "\ud800") cannot be encoded for a terminal: show them too.
-    if any("\ud800" <= c <= "\udfff" for c in value):
-        value = "".join(f"\\u{ord(c):04x}" if "\ud800" <= c <= "\udfff" else c for c in value)
+    # (A regex search, not a loop over the characters: tables call this for every cell.)
+    if _SURROGATE.search(value):
+        value = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
     return _UNSAFE.sub(_escape, value)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone surrogates: see `visible`
 
 
 def visible_lines(text: object) -> str:
     """Like `visible`, but keeps line breaks (for multi-line blocks: a traceback, serial
     output, a YAML view), escaping everything else."""
     return "\n".join(visible(line) for line in str(text).split("\n"))
+
+
+def masked(text: object) -> str:
+    """The text with each unsafe character replaced by one U+FFFD, so the length is kept.
+
+    For an editable field prefilled with cloud text (a job name in the re-run form): its
+    cursor and selection count characters of the value, which must stay exact, so the shown
+    text needs one character per character. Prefer `visible` wherever nothing is edited.
+    """
+    return _SURROGATE.sub("\ufffd", _UNSAFE.sub("\ufffd", str(text)))
 
 
 def cloud_text(text: object, style: str = "", *, multiline: bool = False) -> Any:

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 from textual import on
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import RowDoesNotExist
 from textual.worker import Worker, WorkerState
 
 from tui.services.errors import CloudpaneError, ReadOnly, translate
+from tui.widgets.literal import DataTable, Input, Static
 
 if TYPE_CHECKING:
     from tui.services.connect import Connection

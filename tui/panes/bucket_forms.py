@@ -11,7 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Select, Switch
 
 from tui.panes.vm_forms import DialogScreen
 from tui.services.storage import (
@@ -23,6 +23,7 @@ from tui.services.storage import (
 )
 from tui.services.storage_models import bucket_name_warning
 from tui.widgets.clipboard import ClipboardTooLarge, copy_to_clipboard
+from tui.widgets.literal import Input, Label, Static
 
 LOCATION_HINT = (
     "Best close to the machines and users that read it: a region next to your VMs is "

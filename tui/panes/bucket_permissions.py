@@ -13,7 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Input, Label, Select, Static
+from textual.widgets import Button, Select
 
 from tui.panes.bucket_sharing import ServiceGetter, Sharing, show_error
 from tui.panes.bucket_tables import sync_table
@@ -21,6 +21,7 @@ from tui.panes.vm_forms import DialogScreen
 from tui.services.errors import CloudpaneError
 from tui.services.storage_models import AclEntry, Bucket, IamBinding
 from tui.widgets.confirm import ConfirmScreen
+from tui.widgets.literal import DataTable, Input, Label, Static
 
 IAM_ROLES: list[tuple[str, str]] = [
     ("roles/storage.objectViewer", "Storage Object Viewer: list and read objects"),

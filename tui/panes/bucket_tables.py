@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from tui.format import bytes_human
 from tui.services.storage_models import NOT_PUBLIC, PUBLIC, SUBJECT_TO_ACLS, Blob, Bucket
+from tui.widgets.literal import DataTable
 
 Cell = str | Text
 

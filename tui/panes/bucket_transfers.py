@@ -19,11 +19,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, DirectoryTree, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, DirectoryTree, ProgressBar, Select
 
 from tui.format import bytes_human
 from tui.panes.vm_forms import DialogScreen
 from tui.services.storage_models import OnExists, TransferProgress
+from tui.widgets.literal import Input, Label, Static
 
 Choice = Literal["skip", "overwrite", "rename"]
 ON_EXISTS_CHOICES: list[tuple[str, Choice]] = [

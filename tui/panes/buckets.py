@@ -17,7 +17,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from tui.panes import bucket_flows
@@ -45,6 +44,7 @@ from tui.services.storage_models import PUBLIC, Blob, Bucket, ObjectPage
 from tui.widgets.big_table import BigTable
 from tui.widgets.clipboard import copy_to_clipboard
 from tui.widgets.details import DetailsScreen, console_url
+from tui.widgets.literal import DataTable, Input, Static
 from tui.widgets.operations import OperationsBar
 
 if TYPE_CHECKING:

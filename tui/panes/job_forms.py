@@ -21,7 +21,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Select, Switch
 
 from tui.panes.vm_forms import DialogScreen
 from tui.services.job_models import (
@@ -34,6 +34,7 @@ from tui.services.job_models import (
     training_machine_types,
 )
 from tui.widgets.confirm import ConfirmScreen
+from tui.widgets.literal import Input, Label, Static
 
 # --- hardware and prices ----------------------------------------------------------------------
 

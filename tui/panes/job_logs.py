@@ -33,11 +33,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Log, Static
+from textual.widgets import Footer
 
 from tui.services.errors import CloudpaneError, translate
 from tui.services.job_models import Job, LogEntry
 from tui.services.log_levels import shown_severity
+from tui.widgets.literal import Input, Log, Static
 
 if TYPE_CHECKING:
     from tui.services.clients import Backend

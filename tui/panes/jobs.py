@@ -14,7 +14,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
-from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from tui.format import duration, utcnow
@@ -27,6 +26,7 @@ from tui.services.pricing import RunLedger, jobs_burn
 from tui.services.spend_ledger import SpendStore
 from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.details import DetailsScreen, console_url
+from tui.widgets.literal import DataTable, Input, Static
 from tui.widgets.operations import OperationsBar
 
 if TYPE_CHECKING:

@@ -23,13 +23,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Static
+from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
 from tui.services.errors import CloudpaneError, ReadOnly, translate
 from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.details import DetailsScreen
+from tui.widgets.literal import DataTable, Static
 
 if TYPE_CHECKING:
     from tui.services.connect import Connection

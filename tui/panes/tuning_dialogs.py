@@ -12,10 +12,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Label, RichLog, Static
+from textual.widgets import RichLog
 from textual.worker import Worker, WorkerState
 
+from tui.inert import cloud_text, visible_lines
 from tui.services.errors import translate
+from tui.widgets.literal import Label, Static
 
 if TYPE_CHECKING:
     from tui.services.tuning import TuningJob, TuningService
@@ -68,7 +70,7 @@ class TrialLogsScreen(ModalScreen[None]):
         log.clear()
         self.lines = [f"{e.task_name or '-':<14} {e.severity[:1]} {e.text}" for e in entries]
         for line in self.lines or ["(no log lines yet)"]:
-            log.write(line)
+            log.write(cloud_text(line))  # log lines are cloud text: escaped, literal
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         notify_worker_failure(self, event)
@@ -105,7 +107,9 @@ class ExportScreen(ModalScreen[None]):
         with Vertical(classes="dialog wide", id="export-dialog"):
             yield Label(f"Best trial of {self.job.display_name}", classes="dialog-title")
             with VerticalScroll():
-                yield Static(Syntax(self.yaml_text, "yaml", theme="ansi_dark", word_wrap=True))
+                yield Static(
+                    Syntax(visible_lines(self.yaml_text), "yaml", theme="ansi_dark", word_wrap=True)
+                )
                 yield Label("As trainer flags:")
                 yield Static(self.flags_text, id="export-flags", markup=False)
             yield Label(

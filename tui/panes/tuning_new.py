@@ -22,11 +22,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, DirectoryTree, Input, Label, Static
+from textual.widgets import Button, DirectoryTree
 from textual.worker import Worker, WorkerState
 
 from tui.services.errors import CloudpaneError, translate
 from tui.services.job_models import TrainerJobRequest
+from tui.widgets.literal import DataTable, Input, Label, Static
 
 if TYPE_CHECKING:
     from tui.services.hpconfig import HpTuningSpec

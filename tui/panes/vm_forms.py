@@ -10,14 +10,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Log, Select, Static, Switch, TextArea
+from textual.widgets import Button, Select, Switch, TextArea
 from textual.worker import Worker
 
+from tui.inert import visible
 from tui.panes.base import report_worker_failure
 from tui.services.errors import CloudpaneError
 from tui.services.idle_stop import IdleStop, with_watcher
 from tui.services.models import AcceleratorType, Image, Instance, InstanceSpec, MachineType
 from tui.services.policy import AutoStopSyntaxError, parse_auto_stop
+from tui.widgets.literal import Input, Label, Log, Static
 
 if TYPE_CHECKING:
     from tui.services.compute import ComputeService
@@ -194,13 +196,15 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
             return
         self.images = {f"{i.project}/{i.family}": i for i in images}
         zone_select = self.query_one("#zone", Select)
-        zone_select.set_options([(z.name, z.name) for z in sorted(zones, key=lambda z: z.name)])
+        zone_select.set_options(
+            [(visible(z.name), z.name) for z in sorted(zones, key=lambda z: z.name)]
+        )
         names = {z.name for z in zones}
         if self.default_zone in names:
             zone_select.value = self.default_zone
         image_select = self.query_one("#image", Select)
         image_select.set_options(
-            [(f"{i.family} ({i.project})", key) for key, i in self.images.items()]
+            [(visible(f"{i.family} ({i.project})"), key) for key, i in self.images.items()]
         )
         if self.images:
             image_select.value = next(iter(self.images))
@@ -226,7 +230,7 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
         self.accelerators = {a.name: a for a in accelerators}
         machine.set_options(
             [
-                (f"{m.name}  ({m.vcpus} vCPU, {m.memory_mb / 1024:.0f} GB)", m.name)
+                (visible(f"{m.name}  ({m.vcpus} vCPU, {m.memory_mb / 1024:.0f} GB)"), m.name)
                 for m in sorted(machine_types, key=lambda m: (m.family, m.vcpus, m.name))
             ]
         )
@@ -261,7 +265,7 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
         allowed = attachable_accelerators(machine.family)
         offered = [a for a in self.accelerators.values() if a.name in allowed]
         gpu.disabled = not offered
-        gpu.set_options([(f"{a.description} ({a.name})", a.name) for a in offered])
+        gpu.set_options([(visible(f"{a.description} ({a.name})"), a.name) for a in offered])
         if not allowed:
             note.update(
                 f"{machine.family} machines take no GPUs; choose n1 for T4/P4/P100/V100, "
@@ -420,7 +424,7 @@ class MachineTypeScreen(DialogScreen[str | None]):
         select = self.query_one("#machine", Select)
         select.set_options(
             [
-                (f"{m.name}  ({m.vcpus} vCPU, {m.memory_mb / 1024:.0f} GB)", m.name)
+                (visible(f"{m.name}  ({m.vcpus} vCPU, {m.memory_mb / 1024:.0f} GB)"), m.name)
                 for m in sorted(types, key=lambda m: (m.family, m.vcpus, m.name))
                 if m.name != self.instance.machine_type
             ]

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, OptionList, Static, Switch
+from textual.widgets import Button, OptionList, Switch
 from textual.widgets.option_list import Option
 
 from tui.format import utcnow
@@ -18,6 +18,7 @@ from tui.services import policy
 from tui.services.idle_stop import IdleStop
 from tui.services.models import Instance
 from tui.services.policy import TurnOffWarning
+from tui.widgets.literal import DataTable, Input, Label, Static
 
 
 @dataclass(frozen=True)

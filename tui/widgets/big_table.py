@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from typing import Any, TypeVar, overload
 
 from rich.text import TextType
-from textual.widgets import DataTable
 from textual.widgets._data_table import RowKey
+
+from tui.widgets.literal import DataTable
 
 CellT = TypeVar("CellT")
 

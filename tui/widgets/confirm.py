@@ -7,7 +7,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button
+
+from tui.widgets.literal import Input, Label, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -12,7 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
+
+from tui.inert import visible_lines
+from tui.widgets.literal import Label, Static
 
 
 def to_yaml(resource: dict[str, Any]) -> str:
@@ -52,7 +54,8 @@ class DetailsScreen(ModalScreen[None]):
     ) -> None:
         super().__init__()
         self.title_text = title
-        self.text = resource if isinstance(resource, str) else to_yaml(resource)
+        # Cloud text: YAML quotes some controls, not ESC-free bidi or all of C1; escape the rest.
+        self.text = visible_lines(resource if isinstance(resource, str) else to_yaml(resource))
         self.console_url = console_url
         self.summary = summary  # one line of our own above the resource (e.g. buy or rent)
 

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, ProgressBar
+from textual.widgets import ProgressBar
 
 from tui.services import transfer_control
+from tui.widgets.literal import Label
 
 if TYPE_CHECKING:
     from textual.app import App

@@ -7,11 +7,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, OptionList, Static
+from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from tui.inert import cloud_text
 from tui.services.clients import Backend
 from tui.services.errors import CloudpaneError
+from tui.widgets.literal import Label, Static
 
 
 class ProjectPickerScreen(ModalScreen[str | None]):
@@ -47,7 +49,8 @@ class ProjectPickerScreen(ModalScreen[str | None]):
                 current_index = index
             current = " (current)" if project.project_id == self.backend.project else ""
             label = f"{project.project_id}  {project.display_name}{current}"
-            options.add_option(Option(label, id=project.project_id))
+            # A display name is anyone's text: literal, never markup (tui/inert.py).
+            options.add_option(Option(cloud_text(label), id=project.project_id))
         message.update(f"{len(projects)} project(s). enter switches, esc cancels.")
         if projects:
             options.highlighted = current_index
