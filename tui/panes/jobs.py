@@ -266,7 +266,7 @@ class JobsPane(TablePane):
             )
         else:
             self.app.notify(
-                f"{job.display_name} {job.status.lower()}: {job.error or 'no reason given'}"[:600],
+                f"{job.display_name} {job.status.lower()}: {job.reason or 'no reason given'}"[:600],
                 title="Job ended",
                 severity="error",
                 timeout=15,

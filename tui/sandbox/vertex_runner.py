@@ -232,11 +232,12 @@ async def start_replica(
     cwd: Path,
     env: dict[str, str],
     on_line: LineCallback,
+    python: str = "",
 ) -> Replica:
-    """Start `python -m module args` in its own process group."""
+    """Start `python -m module args` in its own process group (`python`: the image's)."""
     cwd.mkdir(parents=True, exist_ok=True)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
+        python or sys.executable,
         "-m",
         module,
         *args,
