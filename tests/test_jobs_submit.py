@@ -1,0 +1,215 @@
+"""`cloudpane jobs submit|list|describe|logs|cancel` with code that is not the bundled trainer.
+
+Each test packages a real folder or script, uploads it with the real google-cloud-storage client
+and creates the job with the real aiplatform client on the session's sandbox, which installs the
+package into its executor image's environment and runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.jobs_helpers import storage_client
+from tui.__main__ import build_parser
+from tui.cli import jobs as jobs_cli
+from tui.services.clients import Backend
+from tui.services.jobs import JobsService
+
+REGION = "us-central1"
+
+
+def staged(backend: Backend) -> str:
+    client = storage_client(backend)
+    if client.lookup_bucket("stage") is None:
+        client.create_bucket("stage")
+    return "gs://stage/runs"
+
+
+def run_submit(backend: Backend, *argv: str) -> tuple[int, str]:
+    args = build_parser().parse_args(["jobs", "submit", *argv])
+    out, err = io.StringIO(), io.StringIO()
+    code = asyncio.run(jobs_cli.submit(args, backend, REGION, out=out, err=err, poll_seconds=0.2))
+    return code, out.getvalue() + err.getvalue()
+
+
+def run_verb(backend: Backend, verb: str, *argv: str) -> tuple[int, str]:
+    args = build_parser().parse_args(["jobs", verb, *argv])
+    out = io.StringIO()
+    if verb == "list":
+        code = asyncio.run(jobs_cli.list_jobs(backend, REGION, args.format, out))
+    elif verb == "describe":
+        code = asyncio.run(jobs_cli.describe(backend, args.job, REGION, args.format, out))
+    else:
+        code = asyncio.run(
+            jobs_cli.show_logs(backend, args.job, REGION, args.format, args.follow, out)
+        )
+    return code, out.getvalue()
+
+
+def job_id_of(output: str) -> str:
+    line = next(line for line in output.splitlines() if line.startswith("Submitted job"))
+    return line.rsplit("/", 1)[1]
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def test_a_folder_with_pyproject_and_a_dependency_is_built_installed_and_run(
+    clean_sandbox: Backend, tmp_path: Path
+) -> None:
+    project = write(
+        tmp_path / "depthy",
+        {
+            "pyproject.toml": """
+                [build-system]
+                requires = ["setuptools>=61"]
+                build-backend = "setuptools.build_meta"
+
+                [project]
+                name = "depthy"
+                version = "0.3"
+                dependencies = ["pyjokes"]
+            """,
+            "depthy/__init__.py": "",
+            "depthy/task.py": """
+                import sys
+                from importlib.metadata import version
+                import pyjokes  # the declared dependency, not in the image
+                print("depthy ran with", sys.argv[1:], "pyjokes", version("pyjokes"))
+            """,
+        },
+    )
+    code, output = run_submit(
+        clean_sandbox,
+        "--package", str(project), "--module", "depthy.task",
+        "--staging-bucket", staged(clean_sandbox), "--wait", "--", "--lr", "0.1",
+    )  # fmt: skip
+    assert code == 0, output
+    assert (
+        "Packaged 3 files" in output
+        and "depthy-0.3.tar.gz (built from its pyproject.toml)" in output
+    )
+    assert "Job SUCCEEDED" in output
+    _, logs = run_verb(clean_sandbox, "logs", job_id_of(output))
+    assert "depthy ran with ['--lr', '0.1'] pyjokes" in logs
+
+
+def test_a_bare_folder_is_autopackaged_and_follow_streams_its_lines(
+    clean_sandbox: Backend, tmp_path: Path
+) -> None:
+    folder = write(
+        tmp_path / "bare",
+        {
+            "trainer/__init__.py": "",
+            "trainer/util.py": "GREETING = 'from util'\n",
+            "trainer/task.py": """
+                from trainer.util import GREETING
+                import importlib.util as u
+                print("bare task", GREETING)
+                print("sees daemon packages:", [m for m in ("tui", "textual", "yaml") if u.find_spec(m)])
+            """,
+            "notes/ignored.txt": "kept as data\n",
+        },
+    )
+    code, output = run_submit(
+        clean_sandbox,
+        "--package", str(folder), "--module", "trainer.task",
+        "--staging-bucket", staged(clean_sandbox), "--follow",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "(a bare folder, packaged for it)" in output
+    assert "bare task from util" in output  # streamed by --follow
+    assert "sees daemon packages: []" in output  # the image's environment, not the daemon's
+    assert "Preparing image" in output or "Using the prepared environment" in output
+
+
+def test_a_failing_script_says_why_in_one_line_everywhere(
+    clean_sandbox: Backend, tmp_path: Path
+) -> None:
+    script = (
+        write(
+            tmp_path,
+            {"oops.py": "print('starting')\nimport not_a_module_anywhere\n"},
+        )
+        / "oops.py"
+    )
+    code, output = run_submit(
+        clean_sandbox,
+        "--script",
+        str(script),
+        "--staging-bucket",
+        staged(clean_sandbox),
+        "--follow",
+    )
+    assert code == 1, output  # --follow/--wait: 1 when the job did not succeed
+    why = "ModuleNotFoundError: No module named 'not_a_module_anywhere'"
+    assert output.rstrip().splitlines()[-1] == f"Job FAILED: {why}"
+    job_id = job_id_of(output)
+    _, listing = run_verb(clean_sandbox, "list", "--format", "json")
+    rows = {row["id"]: row for row in json.loads(listing)}
+    assert rows[job_id]["reason"] == why
+    described_code, described = run_verb(clean_sandbox, "describe", job_id)
+    assert described_code == 1
+    assert f"reason:        {why}" in described.splitlines()
+
+
+def test_a_two_worker_job_gets_the_second_pool_and_tf_config(
+    clean_sandbox: Backend, tmp_path: Path
+) -> None:
+    script = (
+        write(
+            tmp_path,
+            {
+                "cluster.py": """
+                import json, os
+                tf = json.loads(os.environ["TF_CONFIG"])
+                spec = json.loads(os.environ["CLUSTER_SPEC"])
+                print("role", tf["task"]["type"], tf["task"]["index"], spec["task"]["type"],
+                      sorted(tf["cluster"]))
+            """
+            },
+        )
+        / "cluster.py"
+    )
+    code, output = run_submit(
+        clean_sandbox,
+        "--script", str(script), "--replicas", "2",
+        "--staging-bucket", staged(clean_sandbox), "--wait",
+    )  # fmt: skip
+    assert code == 0, output
+    job_id = job_id_of(output)
+    job = asyncio.run(
+        JobsService(clean_sandbox).get_job(
+            f"projects/{clean_sandbox.project}/locations/{REGION}/customJobs/{job_id}"
+        )
+    )
+    assert [p.replica_count for p in job.spec.worker_pools] == [1, 1]
+    _, logs = run_verb(clean_sandbox, "logs", job_id)
+    assert "role chief 0 workerpool0 ['chief', 'worker']" in logs
+    assert "role worker 0 workerpool1 ['chief', 'worker']" in logs
+
+
+def test_submit_refuses_a_module_that_is_not_in_the_folder(
+    clean_sandbox: Backend, tmp_path: Path
+) -> None:
+    folder = write(tmp_path / "code", {"train.py": "print(1)\n"})
+    args = build_parser().parse_args(
+        ["jobs", "submit", "--package", str(folder), "--module", "trainer.task",
+         "--staging-bucket", "gs://stage"]
+    )  # fmt: skip
+    from tui.services.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=re.escape("no trainer/__init__.py or trainer.py")):
+        jobs_cli.build_package(args, tmp_path / "out")
