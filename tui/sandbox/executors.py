@@ -269,16 +269,11 @@ def pip_install(venv: Path, args: Sequence[str], what: str) -> None:
             f"Could not install {what}: pip ran longer than {PIP_TIMEOUT} s."
         ) from None
     if result.returncode != 0:
-        reason = _last_line(result.stderr or result.stdout)
-        if re.search(r"No matching distribution|Could not find a version", reason):
-            offline = re.search(
-                r"NewConnectionError|Connection refused|Failed to establish|"
-                r"Temporary failure in name resolution|Network is unreachable",
-                result.stderr + result.stdout,
-            )
-            if offline:
-                reason = "the package registry could not be reached (offline?)"
-        raise ExecutorError(f"Could not install {what}: {reason.removeprefix('ERROR: ')}")
+        output = result.stderr + result.stdout
+        reason = _last_line(output).removeprefix("ERROR: ")
+        if "(from versions: none)" in output:
+            reason += " (no package registry offered it: offline?)"
+        raise ExecutorError(f"Could not install {what}: {reason}")
 
 
 # --- preparing ---------------------------------------------------------------------------------
