@@ -30,7 +30,9 @@ def test_an_image_name_says_which_framework_and_version_its_environment_has(
     monkeypatch.delenv(executors.OVERRIDE_ENV, raising=False)
     first = executors.image_environment(TF_IMAGE).requirements[0]
     assert first == "tensorflow-cpu==2.17.*"
-    gpu = executors.image_environment("us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-15.py310:latest")
+    gpu = executors.image_environment(
+        "us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-15.py310:latest"
+    )
     assert gpu.requirements[0] == "tensorflow-cpu==2.15.*"  # the sandbox has no GPU
     torch = executors.image_environment(
         "us-docker.pkg.dev/vertex-ai/training/pytorch-gpu.2-4.py310:latest"
