@@ -213,3 +213,76 @@ def test_submit_refuses_a_module_that_is_not_in_the_folder(
 
     with pytest.raises(InvalidArgument, match=re.escape("no trainer/__init__.py or trainer.py")):
         jobs_cli.build_package(args, tmp_path / "out")
+
+
+def test_buckets_away_from_the_region_are_named_before_anything_is_submitted(
+    clean_sandbox: Backend, tmp_path: Path
+) -> None:
+    client = storage_client(clean_sandbox)
+    client.create_bucket("eu-stage", location="europe-west4")
+    client.create_bucket("far-data", location="asia-east1")
+    client.create_bucket("near-data", location="us-central1")
+    script = write(tmp_path, {"noop.py": "print('noop')\n"}) / "noop.py"
+    code, output = run_submit(
+        clean_sandbox,
+        "--script", str(script), "--staging-bucket", "gs://eu-stage/runs",
+        "--", "--data", "gs://far-data/train/", "--val=gs://near-data/val/",
+    )  # fmt: skip
+    assert code == 0, output
+    warnings = [line for line in output.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        "Warning: The staging bucket gs://eu-stage is in EUROPE-WEST4, the job runs in "
+        "us-central1: Vertex AI expects the staging bucket in the job's region; use a bucket "
+        "in us-central1.",
+        "Warning: gs://far-data is in ASIA-EAST1, the job runs in us-central1: every read "
+        "crosses regions (egress charged per GB, slower reads); copy the data to a bucket in "
+        "us-central1.",
+    ]
+    assert output.index("Warning:") < output.index("Creating the training job")
+
+
+def test_local_run_tries_the_job_in_the_sandbox_and_submits_only_what_succeeded(
+    clean_sandbox: Backend, private_sandbox: Path, tmp_path: Path
+) -> None:
+    from tui.cli.jobs_local import submit_after_local_run
+    from tui.sandbox import daemon
+    from tui.services.clients import sandbox_backend
+
+    info = daemon.start(private_sandbox, env={"CLOUDPANE_SANDBOX_TIMING": '{"operation": 0.05}'})
+    remote = sandbox_backend(info.url, info.project)  # stands in for the Google project
+    staged(remote)
+    script = (
+        write(
+            tmp_path,
+            {
+                "smoke.py": "import sys\nprint('args', sys.argv[1:])\nsys.exit(3 if '--break' in sys.argv else 0)\n"
+            },
+        )
+        / "smoke.py"
+    )
+
+    def local_run(*argv: str) -> tuple[int, str]:
+        args = build_parser().parse_args(
+            ["jobs", "submit", "--script", str(script), "--staging-bucket", "gs://stage/runs",
+             "--local-run", *argv]
+        )  # fmt: skip
+        out = io.StringIO()
+        code = asyncio.run(
+            submit_after_local_run(
+                args, remote, clean_sandbox, REGION, out=out, err=out, poll_seconds=0.2
+            )
+        )
+        return code, out.getvalue()
+
+    remote_jobs = JobsService(remote)
+    code, output = local_run("--smoke-args=--break", "--", "--lr", "1")
+    assert code == 1, output
+    assert "The sandbox run FAILED" in output and "Nothing was submitted." in output
+    assert asyncio.run(remote_jobs.list_jobs(REGION)) == []
+
+    code, output = local_run("--smoke-args=--epochs=1", "--", "--lr", "1")
+    assert code == 0, output
+    assert "args ['--lr', '1', '--epochs=1']" in output  # the sandbox run, with its smoke args
+    [submitted] = asyncio.run(remote_jobs.list_jobs(REGION))
+    assert submitted.spec.worker_pools[0].args == ("--lr", "1")
+    assert output.rstrip().splitlines()[-2].startswith(f"Submitted job smoke: {submitted.name}")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from tui.config import Config
     from tui.services.clients import Backend
-    from tui.services.job_models import Job, TrainerJobRequest
+    from tui.services.job_models import Job, LogEntry, TrainerJobRequest
     from tui.services.jobs import JobsService
     from tui.services.packaging import BuiltPackage
 
@@ -70,6 +70,12 @@ def add_arguments(verbs: Any) -> None:
         "--local-run",
         action="store_true",
         help="on a Google project: run it in the sandbox first, submit only if it succeeded",
+    )
+    submit.add_argument(
+        "--smoke-args",
+        default="",
+        metavar="ARGS",
+        help='with --local-run: added for the sandbox run only, e.g. --smoke-args="--epochs=1"',
     )
     submit.add_argument("args", nargs="*", metavar="-- ARGS", help="arguments for your code")
 
@@ -201,6 +207,49 @@ def submit_request(args: argparse.Namespace, region: str, default_name: str) -> 
     )
 
 
+async def location_warnings(
+    backend: Backend, req: TrainerJobRequest, args: Sequence[str], out: TextIO
+) -> None:
+    """Say, before anything is submitted, which buckets live away from the job's region."""
+    from tui.services.data_location import bucket_locations, buckets_in, notes
+    from tui.services.jobs import split_bucket
+
+    staging, _ = split_bucket(req.staging_bucket)
+    names = [staging, *buckets_in(args)]
+    for note in notes(req.region, staging, await bucket_locations(backend, names)):
+        print(f"Warning: {note}", file=out, flush=True)
+
+
+async def submit_built(
+    backend: Backend,
+    req: TrainerJobRequest,
+    built: BuiltPackage,
+    *,
+    out: TextIO,
+    wait: bool,
+    follow: bool,
+    poll_seconds: float,
+) -> tuple[int, Job]:
+    """Upload `built`, create the job, and wait or follow it if asked: (exit code, job)."""
+    from tui.services.jobs import JobsService
+
+    service = JobsService(backend)
+    await location_warnings(backend, req, req.trainer_args, out)
+    job = await service.submit_code(
+        req, built.archives, built.module, lambda text: print(text, file=out, flush=True)
+    )
+    print(f"Submitted job {job.display_name}: {job.name}", file=out, flush=True)
+    print(f"  id {job.id}; follow it with `cloudpane jobs logs {job.id} --follow`", file=out)
+    if not (wait or follow):
+        return EXIT_OK, job
+    final = await wait_for(service, job.name, out, poll_seconds, follow=follow, backend=backend)
+    return (EXIT_OK if final.state == "JOB_STATE_SUCCEEDED" else EXIT_JOB_FAILED), final
+
+
+def default_name(args: argparse.Namespace) -> str:
+    return str(args.script.stem if args.script is not None else args.package.resolve().name)
+
+
 async def submit(
     args: argparse.Namespace,
     backend: Backend,
@@ -211,26 +260,21 @@ async def submit(
     poll_seconds: float = 2.0,
 ) -> int:
     """Package, upload, create; then wait or follow if asked. The exit code."""
-    from tui.services.jobs import JobsService
-
-    service = JobsService(backend)
     with tempfile.TemporaryDirectory(prefix="cloudpane-package-") as tmp:
         built = await asyncio.to_thread(build_package, args, Path(tmp))
-        name = args.script.stem if args.script is not None else args.package.resolve().name
-        req = submit_request(args, region, name)
+        req = submit_request(args, region, default_name(args))
         print(f"Packaged {built.summary()}", file=out, flush=True)
         print(f"Module: {built.module}", file=out, flush=True)
-        job = await service.submit_code(
-            req, built.archives, built.module, lambda text: print(text, file=out, flush=True)
+        code, _ = await submit_built(
+            backend,
+            req,
+            built,
+            out=out,
+            wait=args.wait,
+            follow=args.follow,
+            poll_seconds=poll_seconds,
         )
-    print(f"Submitted job {job.display_name}: {job.name}", file=out, flush=True)
-    print(f"  id {job.id}; follow it with `cloudpane jobs logs {job.id} --follow`", file=out)
-    if not (args.wait or args.follow):
-        return EXIT_OK
-    final = await wait_for(
-        service, job.name, out, poll_seconds, follow=args.follow, backend=backend
-    )
-    return EXIT_OK if final.state == "JOB_STATE_SUCCEEDED" else EXIT_JOB_FAILED
+    return code
 
 
 async def wait_for(
@@ -326,7 +370,7 @@ async def show_logs(
         final = await wait_for(JobsService(backend), name, out, 2.0, follow=True, backend=backend)
         return EXIT_OK if final.state == "JOB_STATE_SUCCEEDED" else EXIT_JOB_FAILED
     logs = LogsService(backend)
-    entries = []
+    entries: list[LogEntry] = []
     cursor: str | None = None
     while True:
         page = await logs.read(name.rsplit("/", 1)[-1], cursor=cursor, page_size=500)
@@ -377,10 +421,16 @@ def run_jobs(args: argparse.Namespace, config: Config) -> int:
         )
         backend = connection.backend
         if verb == "submit":
-            if args.local_run:
+            if args.local_run and backend.is_sandbox:
+                print("Already on the sandbox: --local-run has nothing to try first.", file=out)
+            elif args.local_run:
                 from tui.cli.jobs_local import submit_after_local_run
+                from tui.services.connect import connect_sandbox
 
-                return asyncio.run(submit_after_local_run(args, backend, region, out=out, err=err))
+                local = connect_sandbox(config).backend
+                return asyncio.run(
+                    submit_after_local_run(args, backend, local, region, out=out, err=err)
+                )
             return asyncio.run(submit(args, backend, region, out=out, err=err))
         if verb == "list":
             return asyncio.run(list_jobs(backend, region, args.format, out))

@@ -68,7 +68,9 @@ def trainer_version() -> str:
 
 def trainer_requirements() -> tuple[str, ...]:
     """What the trainer installs beyond the container's TensorFlow."""
-    return tuple(_init_constants()["REQUIREMENTS"])  # type: ignore[call-overload]
+    requirements = _init_constants()["REQUIREMENTS"]
+    assert isinstance(requirements, (tuple, list))
+    return tuple(str(r) for r in requirements)
 
 
 def bundled_module(name: str) -> ModuleType:
