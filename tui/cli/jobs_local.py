@@ -29,18 +29,6 @@ if TYPE_CHECKING:
     from tui.services.clients import Backend
 
 
-async def _ensure_bucket(local: Backend, bucket: str) -> None:
-    from tui.services.clients import call
-    from tui.services.storage import StorageService
-
-    def ensure() -> None:
-        client = StorageService(local).client()
-        if client.lookup_bucket(bucket) is None:
-            client.create_bucket(bucket)
-
-    await call(ensure, action=f"create gs://{bucket} in the sandbox")
-
-
 async def submit_after_local_run(
     args: argparse.Namespace,
     remote: Backend,
@@ -53,6 +41,7 @@ async def submit_after_local_run(
 ) -> int:
     """Run in `local` (the sandbox) with the smoke arguments; if it succeeded, submit to `remote`."""
     from tui.services.jobs import split_bucket
+    from tui.services.local_first import ensure_bucket
 
     with tempfile.TemporaryDirectory(prefix="cloudpane-package-") as tmp:
         built = await asyncio.to_thread(build_package, args, Path(tmp))
@@ -61,7 +50,7 @@ async def submit_after_local_run(
         smoke = tuple(shlex.split(args.smoke_args or ""))
         trial = dataclasses.replace(req, trainer_args=(*req.trainer_args, *smoke))
         print("Trying it in the sandbox first (same package, image and arguments)…", file=out)
-        await _ensure_bucket(local, split_bucket(req.staging_bucket)[0])
+        await ensure_bucket(local, split_bucket(req.staging_bucket)[0])
         code, job = await submit_built(
             local, trial, built, out=out, wait=True, follow=True, poll_seconds=poll_seconds
         )

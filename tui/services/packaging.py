@@ -273,3 +273,25 @@ def build_declared(folder: Path, out_dir: Path) -> Path:
         f"{folder} could not be built as it declares: {lines[-1] if lines else 'no output'}",
         "Run `python -m build --sdist` in the folder to see why.",
     )
+
+
+def describe_source(path: Path, module: str = "") -> tuple[str, str]:
+    """(what will be packaged, a problem or "") for the form, from the disk alone (no build)."""
+    path = path.expanduser()
+    if path.is_file():
+        if path.suffix != ".py":
+            return "", f"{path.name} is not a Python script (.py)."
+        size = path.stat().st_size
+        return f"Script {path.name}: 1 file, {human_size(size)}; runs as python -m {path.stem}.", ""
+    if not path.is_dir():
+        return "", f"{path} is neither a folder nor a script."
+    files = list(_walk(path))
+    size = sum(p.stat().st_size for p in files)
+    count = f"{len(files)} file{'s' if len(files) != 1 else ''}, {human_size(size)}"
+    declared = next((n for n in ("pyproject.toml", "setup.py") if (path / n).is_file()), "")
+    how = f"built from its {declared}" if declared else "a bare folder, packaged for it"
+    if not module:
+        return f"Folder {path.name}: {count} ({how}).", "Give the module to run, e.g. trainer.task."
+    if not _MODULE.match(module):
+        return f"Folder {path.name}: {count} ({how}).", f"{module!r} is not a module name."
+    return f"Folder {path.name}: {count} ({how}); runs python -m {module}.", ""
