@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.jobs_helpers import storage_client
+from tests.jobs_helpers import storage_client, wait_until
 from tui.__main__ import build_parser
 from tui.cli import jobs as jobs_cli
 from tui.services.clients import Backend
 from tui.services.jobs import JobsService
+from tui.services.logs import LogsService
 
 REGION = "us-central1"
 
@@ -286,3 +287,36 @@ def test_local_run_tries_the_job_in_the_sandbox_and_submits_only_what_succeeded(
     [submitted] = asyncio.run(remote_jobs.list_jobs(REGION))
     assert submitted.spec.worker_pools[0].args == ("--lr", "1")
     assert output.rstrip().splitlines()[-2].startswith(f"Submitted job smoke: {submitted.name}")
+
+
+def test_cancel_and_logs_follow_from_the_command_line(
+    clean_sandbox: Backend, tmp_path: Path
+) -> None:
+    script = (
+        write(
+            tmp_path,
+            {
+                "forever.py": "import time\nprint('looping', flush=True)\nwhile True:\n    time.sleep(0.1)\n"
+            },
+        )
+        / "forever.py"
+    )
+    code, output = run_submit(
+        clean_sandbox, "--script", str(script), "--staging-bucket", staged(clean_sandbox)
+    )
+    assert code == 0, output  # without --wait: submitted is success
+    job_id = job_id_of(output)
+    name = f"projects/{clean_sandbox.project}/locations/{REGION}/customJobs/{job_id}"
+    logs = LogsService(clean_sandbox)
+    wait_until(
+        lambda: any("looping" in e.text for e in asyncio.run(logs.tail(job_id))),
+        timeout=120,
+        what="the script to run",
+    )
+    out = io.StringIO()
+    assert asyncio.run(jobs_cli.cancel(clean_sandbox, job_id, REGION, out)) == 0
+    assert out.getvalue().strip() == f"Cancelling {name}"
+    code, followed = run_verb(clean_sandbox, "logs", job_id, "--follow")
+    assert code == 1  # it ended CANCELLED
+    assert "looping" in followed
+    assert followed.rstrip().splitlines()[-1] == "Job CANCELLED: CANCELED"
