@@ -19,6 +19,8 @@ import pytest
 from tests.jobs_helpers import storage_client, wait_until
 from tui.__main__ import build_parser
 from tui.cli import jobs as jobs_cli
+from tui.cli.status import report_status
+from tui.config import Config
 from tui.services.clients import Backend
 from tui.services.jobs import JobsService
 from tui.services.logs import LogsService
@@ -164,6 +166,9 @@ def test_a_failing_script_says_why_in_one_line_everywhere(
     described_code, described = run_verb(clean_sandbox, "describe", job_id)
     assert described_code == 1
     assert f"reason:        {why}" in described.splitlines()
+    status = io.StringIO()
+    assert report_status(clean_sandbox, Config(), out=status, width=200) == 1
+    assert f"✗ oops: {why}" in status.getvalue().splitlines()
 
 
 def test_a_two_worker_job_gets_the_second_pool_and_tf_config(
