@@ -263,15 +263,15 @@ def failure_line(message: str) -> str:
 
     Vertex's `error.message` (and the sandbox's) is a sentence, then often the replica's last
     log lines — a traceback whose *last* exception line is the cause. That line, when there is
-    one; otherwise the message's first line.
+    one; otherwise the message without its log tail, joined into one line.
     """
     lines = [line.strip() for line in message.splitlines() if line.strip()]
-    if not lines:
-        return ""
     for line in reversed(lines):
         if _EXCEPTION_LINE.match(line):
             return line
-    return lines[0]
+    # No exception: the sentence before the log tail, on one line.
+    summary = message.split("Last log lines:", 1)[0]
+    return " ".join(summary.split())
 
 
 @dataclass(frozen=True)
