@@ -229,6 +229,43 @@ async def shot_tuning(app: CloudpaneApp, pilot: Pilot) -> None:
     await pilot.press("escape")
 
 
+async def shot_own_code(app: CloudpaneApp, pilot: Pilot) -> None:
+    """The submit form with a person's own package: what will be uploaded, and the price."""
+    from textual.widgets import Input
+
+    from tui.panes.job_forms import JobFormScreen
+    from tui.panes.jobs import JobsPane
+
+    code = Path.cwd() / "my-model"
+    (code / "trainer").mkdir(parents=True, exist_ok=True)
+    (code / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "my-model"\nversion = "0.1"\ndependencies = ["pandas"]\n'
+    )
+    (code / "trainer" / "__init__.py").write_text("")
+    (code / "trainer" / "task.py").write_text("print('training')\n" * 40)
+    await pilot.press("3")
+    app.query_one(JobsPane).focus_main()
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(app.screen, JobFormScreen))
+    form = app.screen
+    values = {
+        "#name": "my-model-t4",
+        "#code": "./my-model",
+        "#module": "trainer.task",
+        "#extra-args": "--epochs 20 --data gs://depth-models/data",
+        "#staging": "gs://depth-models/runs",
+    }
+    for selector, value in values.items():
+        form.query_one(selector, Input).value = value
+    await pilot.pause(0.5)
+    form.query_one("#code", Input).focus()
+    await pilot.pause(0.5)
+    app.clear_notifications()
+    app.save_screenshot(str(OUT / "jobs-own-code.svg"))
+    await pilot.press("escape")
+
+
 SHOTS: dict[str, Callable[[CloudpaneApp, Pilot], Awaitable[None]]] = {
     "vms": shot_vms,
     "create": shot_create,
@@ -236,6 +273,7 @@ SHOTS: dict[str, Callable[[CloudpaneApp, Pilot], Awaitable[None]]] = {
     "buckets": shot_buckets,
     "jobs": shot_jobs,
     "tuning": shot_tuning,
+    "own-code": shot_own_code,
 }
 
 
@@ -249,7 +287,9 @@ async def main(only: set[str]) -> None:
             backend = sandbox_backend(info.url, info.project)
             await seed_vms(backend)
             await seed_buckets(backend, Path(tmp))
-            await seed_job(backend)
+            if not only or "jobs" in only:
+                await seed_job(backend)
+            os.chdir(tmp)  # the own-code shot shows ./my-model, not a temporary path
             app = CloudpaneApp(
                 Config(refresh_seconds=1), connection=Connection(backend, "", data_dir)
             )

@@ -17,12 +17,23 @@ from tui.services.clients import Backend, sandbox_backend
 
 # Fast lifecycle transitions for tests (seconds).
 TEST_TIMING = '{"provisioning": 0.2, "staging": 0.2, "stopping": 0.2, "operation": 0.05}'
+# Executor images get the TensorFlow already installed here (linked, whatever its version)
+# instead of downloading the image's own: tests must not fetch a framework
+# (tui/sandbox/executors.py; test_executors.py covers the real mapping with its own daemon).
+TEST_EXECUTORS = '{"^tf-": ["tensorflow-cpu"]}'
+os.environ.setdefault("CLOUDPANE_SANDBOX_EXECUTORS", TEST_EXECUTORS)  # every daemon tests start
 
 
 @pytest.fixture(scope="session")
 def sandbox_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemon.SandboxInfo]:
     data_dir = tmp_path_factory.mktemp("sandbox")
-    info = daemon.start(data_dir, env={"CLOUDPANE_SANDBOX_TIMING": TEST_TIMING})
+    info = daemon.start(
+        data_dir,
+        env={
+            "CLOUDPANE_SANDBOX_TIMING": TEST_TIMING,
+            "CLOUDPANE_SANDBOX_EXECUTORS": TEST_EXECUTORS,
+        },
+    )
     yield info
     daemon.stop(data_dir)
 

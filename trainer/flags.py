@@ -13,8 +13,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
-from trainer import __version__
-from trainer.storage_io import join
+# Relative: cloudpane loads this package under another name (tui/services/trainer_package.py).
+from . import __version__
+from .storage_io import join
 
 HYPERTUNE_METRICS = (
     "loss",

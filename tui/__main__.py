@@ -1,4 +1,4 @@
-"""cloudpane's command line: the TUI (no verb), `status`, `watch`, `serve`, `jobs tune`,
+"""cloudpane's command line: the TUI (no verb), `status`, `watch`, `serve`, `jobs submit|list|describe|logs|cancel|tune`,
 `sandbox …`, `prices refresh|show`.
 
 Keep this module light: `cloudpane` with no verb must reach the first frame fast, so every
@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = verbs.add_parser("jobs", help="Vertex AI training jobs")
     jobs_verbs = jobs.add_subparsers(dest="jobs_verb", metavar="ACTION", required=True)
     add_tune_arguments(jobs_verbs.add_parser("tune", help="hyperparameter tuning from a YAML file"))
+    from tui.cli.jobs import add_arguments as add_jobs_arguments
+
+    add_jobs_arguments(jobs_verbs)
     return parser
 
 
@@ -406,6 +409,10 @@ def main(argv: list[str] | None = None) -> int:
             from tui.cli.tune import run_tune
 
             return run_tune(args, config)
+        if args.verb == "jobs":
+            from tui.cli.jobs import run_jobs
+
+            return run_jobs(args, config)
         return run_tui(args, config)
     except CloudpaneError as exc:
         print(f"cloudpane: {exc.message}", file=err)

@@ -82,6 +82,13 @@ class JobRow:
     def status(self) -> str:
         return self.state.removeprefix("JOB_STATE_")
 
+    @property
+    def reason(self) -> str | None:
+        """Why it failed, in one line (the exception's last line)."""
+        from tui.services.job_models import failure_line
+
+        return failure_line(self.error) if self.error else None
+
 
 @dataclass(frozen=True)
 class ProjectReport:

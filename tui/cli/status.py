@@ -255,7 +255,7 @@ def render(report: ProjectReport, console: Console) -> None:
                     Text.assemble(
                         ("✗ ", "red"),
                         (visible(job.display_name), "bold"),
-                        f": {visible(job.error or 'no reason')}",
+                        f": {visible(job.reason or 'no reason')}",
                     ),
                     soft_wrap=True,
                 )

@@ -146,8 +146,8 @@ class EventDiff:
                         continue
                     old = before.removeprefix("JOB_STATE_") if before else "NEW"
                     text = f"{job.display_name} ({job.id}) {old} -> {job.status}"
-                    if job.error and job.status == "FAILED":
-                        text += f": {job.error}"
+                    if job.reason and job.status == "FAILED":
+                        text += f": {job.reason}"
                     found.append(
                         Event(
                             "JOB",

@@ -177,11 +177,22 @@ def fresh_output(directory: str, now: datetime | None = None) -> str:
 
 
 @dataclass(frozen=True)
+class CodeSource:
+    """A person's own code chosen in the form: packaged when the form is submitted."""
+
+    path: Path  # a folder or a .py script
+    module: str = ""  # for a folder: what to run
+    requirements: tuple[str, ...] = ()
+    local_first: bool = False  # on Google: run it in the sandbox first
+
+
+@dataclass(frozen=True)
 class JobSubmission:
-    """A new bundled-trainer job (`request`) or a ready spec (`spec`)."""
+    """A new job (`request`: the bundled trainer, or `code`) or a ready spec (`spec`)."""
 
     request: TrainerJobRequest | None = None
     spec: JobSpec | None = None
+    code: CodeSource | None = None
 
     @property
     def display_name(self) -> str:
@@ -222,7 +233,7 @@ def price_text(
 
 
 class JobFormScreen(DialogScreen[JobSubmission | None]):
-    """Submit the bundled trainer, or re-run / edit a spec; saves the spec as YAML too."""
+    """Submit the bundled trainer or your own code, or re-run / edit a spec; saves YAML too."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
@@ -249,7 +260,7 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
         self.default_region = base.region if base else region
         self.staging_bucket = staging_bucket
         self.base = base
-        self.title_text = title or ("Edit job" if base else "Submit the bundled trainer")
+        self.title_text = title or ("Edit job" if base else "Submit a training job")
         self.notes = notes
         self.output_dir = ""
         if base is not None:
@@ -353,13 +364,33 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
                                     compact=True,
                                 )
                         if key == "data":
-                            with _field("Other trainer arguments"):
+                            with _field("Other arguments (all of them for your code)"):
                                 yield Input(
                                     shlex.join(rest),
                                     placeholder="--train-examples=512 --levels=3",
                                     id="extra-args",
                                     compact=True,
                                 )
+                if base is None:
+                    with _pair():
+                        with _field("Your code: folder or script (empty: bundled trainer)"):
+                            yield Input(
+                                "", placeholder="./my-model or train.py", id="code", compact=True
+                            )
+                        with _field("Module to run (for a folder)"):
+                            yield Input("", placeholder="trainer.task", id="module", compact=True)
+                    with _pair():
+                        with _field("Requirements (pip names, space-separated)"):
+                            yield Input(
+                                "",
+                                placeholder="pandas scikit-learn",
+                                id="requirements",
+                                compact=True,
+                            )
+                        if not self.sandbox:
+                            with _field("Try in the sandbox first"):
+                                yield Switch(value=True, id="local-first")
+                    yield Static("", id="code-note", classes="field-note", markup=False)
                 with _field(staging_label):
                     yield Input(staging_value, placeholder=staging_hint, id="staging", compact=True)
             yield Static("", id="form-error", classes="field-error", markup=False)
@@ -374,6 +405,7 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
         self.query_one("#name", Input).focus()
         self.update_gpu_choices()
         self.update_summary()
+        self.update_code_note()
 
     # ------------------------------------------------------------ hardware
     def chosen_machine(self) -> str:
@@ -454,6 +486,31 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
     def _inputs_changed(self) -> None:
         self.update_summary()
 
+    @on(Input.Changed, "#code")
+    @on(Input.Changed, "#module")
+    def _code_changed(self) -> None:
+        self.update_code_note()
+
+    def code_path(self) -> str:
+        found = self.query("#code")
+        return found.first(Input).value.strip() if found else ""
+
+    def update_code_note(self) -> str:
+        """Show what will be packaged (files, size, how); the problem with it, or ""."""
+        from tui.services.packaging import describe_source
+
+        path = self.code_path()
+        notes = self.query("#code-note")
+        if not notes:
+            return ""
+        if not path:
+            notes.first(Static).update("The bundled trainer (its fields above) is packaged.")
+            return ""
+        module = self.query_one("#module", Input).value.strip()
+        text, problem = describe_source(Path(path), module)
+        notes.first(Static).update("\n".join(t for t in (text, problem) if t))
+        return problem
+
     def replicas(self) -> int | None:
         text = self.query_one("#replicas", Input).value.strip()
         return int(text) if text.isdigit() else None
@@ -492,6 +549,12 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
         staging = self.query_one("#staging", Input).value.strip()
         image = str(self.query_one("#image", Select).value)
         spot = self.query_one("#spot", Switch).value
+        if self.base is None and self.code_path():
+            # Your own code takes only its own arguments, not the bundled trainer's fields.
+            try:
+                args = tuple(shlex.split(self.query_one("#extra-args", Input).value))
+            except ValueError as exc:
+                return None, f"Other arguments: {exc}."
         if self.base is None:
             from tui.services.jobs import validate_trainer_request
 
@@ -509,7 +572,21 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
                 output_prefix=self.output_prefix,
             )
             problems = validate_trainer_request(request)
-            return (None, _lines(problems)) if problems else (JobSubmission(request=request), "")
+            if problems:
+                return None, _lines(problems)
+            if not self.code_path():
+                return JobSubmission(request=request), ""
+            problem = self.update_code_note()
+            if problem:
+                return None, problem
+            switch = self.query("#local-first")
+            code = CodeSource(
+                path=Path(self.code_path()).expanduser(),
+                module=self.query_one("#module", Input).value.strip(),
+                requirements=tuple(self.query_one("#requirements", Input).value.split()),
+                local_first=bool(switch and switch.first(Switch).value),
+            )
+            return JobSubmission(request=request, code=code), ""
         from tui.services.jobs import edit_spec, validate_job_spec
 
         edits = self.edits(name, replicas, gpu, count, image, spot, args, staging)
@@ -560,6 +637,8 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
             return None, problem
         if submission.spec is not None:
             return submission.spec, ""
+        if submission.code is not None:
+            return None, "Your code is packaged when it is submitted; save its job's spec after."
         from tui.services.jobs import split_bucket, trainer_job_spec
         from tui.services.trainer_package import sdist_filename
 

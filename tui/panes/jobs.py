@@ -296,7 +296,7 @@ class JobsPane(TablePane):
             )
         else:
             self.app.notify(
-                f"{job.display_name} {job.status.lower()}: {job.error or 'no reason given'}"[:600],
+                f"{job.display_name} {job.status.lower()}: {job.reason or 'no reason given'}"[:600],
                 title="Job ended",
                 severity="error",
                 timeout=15,
@@ -499,7 +499,10 @@ class JobsPane(TablePane):
 
         try:
             service = await self.get_service()
-            if submission.request is not None:
+            if submission.code is not None and submission.request is not None:
+                self.staging_bucket = submission.request.staging_bucket
+                job = await self.submit_code(submission, progress)
+            elif submission.request is not None:
                 self.staging_bucket = submission.request.staging_bucket
                 job = await service.submit_trainer(submission.request, progress=progress)
             else:
@@ -530,6 +533,25 @@ class JobsPane(TablePane):
             markup=False,
         )
         self.refresh_jobs()
+
+    async def submit_code(self, submission: JobSubmission, progress: Callable[[str], None]) -> Job:
+        """Package the person's code; with "Try in the sandbox first", run it there, then here."""
+        import tempfile
+
+        from tui.services.connect import connect_sandbox
+        from tui.services.local_first import package_code, run_in_sandbox
+
+        code, request = submission.code, submission.request
+        assert code is not None and request is not None and self.connection is not None
+        service = await self.get_service()
+        with tempfile.TemporaryDirectory(prefix="cloudpane-package-") as tmp:
+            built = await asyncio.to_thread(package_code, code, Path(tmp))
+            progress(f"Packaged {built.summary()}")
+            if code.local_first and not self.connection.backend.is_sandbox:
+                config = self.app.config  # type: ignore[attr-defined]
+                local = await asyncio.to_thread(connect_sandbox, config)
+                await run_in_sandbox(local.backend, request, built, progress)
+            return await service.submit_code(request, built.archives, built.module, progress)
 
     # cancel, delete ----------------------------------------------------------
     def action_cancel(self) -> None:

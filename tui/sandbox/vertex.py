@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from tui.sandbox import executors
 from tui.sandbox import vertex_runner as runner
 from tui.sandbox.context import SandboxContext
 from tui.sandbox.errors import ApiError
@@ -305,6 +306,20 @@ async def _lifecycle(ctx: SandboxContext, key: str, run: JobRun) -> None:
     if run.cancel.is_set():
         _finish(ctx, key, "JOB_STATE_CANCELLED", {"code": CODE_CANCELLED, "message": "CANCELED"})
         return
+    loop = asyncio.get_running_loop()
+
+    def say(text: str) -> None:  # from the preparing thread to the job's log
+        loop.call_soon_threadsafe(_service_line, ctx, key, text)
+
+    try:
+        pythons = await asyncio.to_thread(_prepare_executors, ctx, pools, job_dir, say)
+    except executors.ExecutorError as exc:
+        _service_line(ctx, key, str(exc), "ERROR")
+        _finish(ctx, key, "JOB_STATE_FAILED", {"code": CODE_INVALID, "message": str(exc)})
+        return
+    if run.cancel.is_set():
+        _finish(ctx, key, "JOB_STATE_CANCELLED", {"code": CODE_CANCELLED, "message": "CANCELED"})
+        return
 
     counts = [int(p.get("replicaCount") or 0) if p else 0 for p in pools]
     ports = {(p, i): runner.free_port() for p, c in enumerate(counts) for i in range(c)}
@@ -329,6 +344,7 @@ async def _lifecycle(ctx: SandboxContext, key: str, run: JobRun) -> None:
                 cwd=job_dir / f"workerpool{p}-{i}",
                 env=env,
                 on_line=on_line,
+                python=pythons[p],
             )
             run.replicas.append(replica)
     ctx.store.put(RUNTIME_KIND, key, {"pids": [[r.pid, r.create_time] for r in run.replicas]})
@@ -354,6 +370,27 @@ def _prepare_packages(base_url: str, pools: list[dict[str, Any]], job_dir: Path)
     return paths
 
 
+def _prepare_executors(
+    ctx: SandboxContext, pools: list[dict[str, Any]], job_dir: Path, say: executors.Say
+) -> list[str]:
+    """Each pool's interpreter: its executor image's environment with its packages installed."""
+    pythons: list[str] = []
+    for p, pool in enumerate(pools):
+        package = (pool or {}).get("pythonPackageSpec")
+        if not package:
+            pythons.append("")
+            continue
+        archives = [
+            archive
+            for n in range(len(package["packageUris"]))
+            for archive in sorted((job_dir / "packages" / f"{p}-{n}").iterdir())
+        ]
+        image = executors.image_environment(str(package.get("executorImageUri", "")))
+        root = ctx.data_dir / "executors"
+        pythons.append(str(executors.prepare_packages(root, image, archives, say)))
+    return pythons
+
+
 def _replica_env(
     ctx: SandboxContext,
     project: str,
@@ -362,9 +399,10 @@ def _replica_env(
     import_path: str,
     output: str,
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CONFIG", "CLUSTER_SPEC"))}
-    existing = env.get("PYTHONPATH", "")
-    env["PYTHONPATH"] = import_path + (os.pathsep + existing if existing else "")
+    # Not the daemon's own packages: the job sees its image's environment and its package.
+    leaks = ("TF_CONFIG", "CLUSTER_SPEC", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(leaks)}
+    env["PYTHONPATH"] = import_path
     env.update(runner.output_dirs(output))
     env.update(
         {

@@ -2,8 +2,8 @@
 
 - The trainer package is fetched from the sandbox's own Cloud Storage over its HTTP API (so this
   module needs nothing of the storage module's internals) and unpacked into the job's folder;
-  the replica imports it from there (`PYTHONPATH`), with the daemon's own Python environment in
-  place of the executor image.
+  the replica imports it from there (`PYTHONPATH`), run by the interpreter of its executor
+  image's environment (executors.py), never the daemon's.
 - Each replica is `python -m MODULE ARGS` in its own process group with the environment Vertex
   sets: AIP_MODEL_DIR / AIP_CHECKPOINT_DIR / AIP_TENSORBOARD_LOG_DIR under the base output
   directory, CLOUD_ML_JOB_ID, CLOUD_ML_PROJECT_ID, and CLUSTER_SPEC + TF_CONFIG (loopback ports)
@@ -232,11 +232,12 @@ async def start_replica(
     cwd: Path,
     env: dict[str, str],
     on_line: LineCallback,
+    python: str = "",
 ) -> Replica:
-    """Start `python -m module args` in its own process group."""
+    """Start `python -m module args` in its own process group (`python`: the image's)."""
     cwd.mkdir(parents=True, exist_ok=True)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
+        python or sys.executable,
         "-m",
         module,
         *args,

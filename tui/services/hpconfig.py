@@ -48,18 +48,18 @@ def bundled_trainer_metrics() -> frozenset[str]:
 
     trainer.flags imports no TensorFlow, so this is instant.
     """
-    from trainer.flags import HYPERTUNE_METRICS
+    from tui.services.trainer_package import bundled_module
 
-    return frozenset(HYPERTUNE_METRICS)
+    return frozenset(bundled_module("flags").HYPERTUNE_METRICS)
 
 
 def bundled_trainer_flags() -> frozenset[str]:
     """The bundled trainer's flag names with underscores (it accepts `-` and `_` alike)."""
-    from trainer.flags import build_parser
+    from tui.services.trainer_package import bundled_module
 
     return frozenset(
         option[2:].replace("-", "_")
-        for action in build_parser()._actions
+        for action in bundled_module("flags").build_parser()._actions
         for option in action.option_strings
         if option.startswith("--")
     )

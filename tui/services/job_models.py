@@ -252,6 +252,28 @@ ACTIVE_STATES = frozenset(
 )
 
 
+# `ModuleNotFoundError: No module named 'x'`, `tensorflow.errors.NotFoundError: …`, `KeyError: 1`
+_EXCEPTION_LINE = re.compile(
+    r"^(?:[A-Za-z_][\w]*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning|Failure)\b(?::.*)?$"
+)
+
+
+def failure_line(message: str) -> str:
+    """The one line that says why a job failed.
+
+    Vertex's `error.message` (and the sandbox's) is a sentence, then often the replica's last
+    log lines — a traceback whose *last* exception line is the cause. That line, when there is
+    one; otherwise the message without its log tail, joined into one line.
+    """
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if _EXCEPTION_LINE.match(line):
+            return line
+    # No exception: the sentence before the log tail, on one line.
+    summary = message.split("Last log lines:", 1)[0]
+    return " ".join(summary.split())
+
+
 @dataclass(frozen=True)
 class Job:
     """A Vertex AI CustomJob as the UI shows it."""
@@ -289,6 +311,11 @@ class Job:
     @property
     def hardware(self) -> str:
         return self.spec.hardware
+
+    @property
+    def reason(self) -> str | None:
+        """Why it failed, in one line (the exception's last line, not the traceback's top)."""
+        return failure_line(self.error) if self.error else None
 
     def running_time(self, now: datetime | None = None) -> timedelta | None:
         """How long it ran (or runs so far); None before it started."""

@@ -16,7 +16,7 @@ import dataclasses
 import json
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -361,8 +361,15 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:40] or "job"
 
 
-def trainer_job_spec(req: TrainerJobRequest, package_uri: str, output_uri: str) -> JobSpec:
-    """The CustomJob spec for the bundled trainer: a primary replica, plus workers if asked."""
+def trainer_job_spec(
+    req: TrainerJobRequest,
+    package_uri: str | Sequence[str],
+    output_uri: str,
+    module: str = TRAINER_MODULE,
+) -> JobSpec:
+    """The CustomJob spec for a package (the bundled trainer by default): a primary replica,
+    plus workers in the second pool if asked (Vertex sets TF_CONFIG / CLUSTER_SPEC for them)."""
+    uris = (package_uri,) if isinstance(package_uri, str) else tuple(package_uri)
     gpu = bool(req.accelerator_type and req.accelerator_count)
     image = req.executor_image_uri or (DEFAULT_GPU_IMAGE if gpu else DEFAULT_CPU_IMAGE)
     primary = WorkerPool(
@@ -371,8 +378,8 @@ def trainer_job_spec(req: TrainerJobRequest, package_uri: str, output_uri: str) 
         accelerator_type=req.accelerator_type if gpu else None,
         accelerator_count=req.accelerator_count if gpu else 0,
         executor_image_uri=image,
-        package_uris=(package_uri,),
-        python_module=TRAINER_MODULE,
+        package_uris=uris,
+        python_module=module,
         args=tuple(req.trainer_args),
     )
     pools = [primary]
@@ -510,28 +517,77 @@ class JobsService:
             with tempfile.TemporaryDirectory(prefix="cloudpane-sdist-") as tmp:
                 say("Building the trainer package…")
                 sdist = build_trainer_sdist(Path(tmp))
-                name = f"{prefix}/package/{sdist.name}"
-                say(f"Uploading {sdist.name} to gs://{bucket}/{name}…")
-                blob = self._storage().bucket(bucket).blob(name)
-                blob.upload_from_filename(str(sdist), content_type="application/gzip")
-            return f"gs://{bucket}/{name}"
+                return self._upload_sdist(bucket, prefix, sdist, say)
 
         package_uri = await call(
             package_and_upload, action=f"upload the trainer package to gs://{bucket}"
         )
         return package_uri, f"gs://{bucket}/{prefix}"
 
-    def _storage(self) -> Any:
-        def build() -> Any:
-            from google.cloud import storage  # type: ignore[attr-defined]
+    def _upload_sdist(
+        self, bucket: str, prefix: str, sdist: Path, say: Callable[[str], None]
+    ) -> str:
+        """Upload one archive below gs://BUCKET/PREFIX/package/ (blocking); its URI."""
+        name = f"{prefix}/package/{sdist.name}"
+        say(f"Uploading {sdist.name} to gs://{bucket}/{name}…")
+        blob = self._storage().bucket(bucket).blob(name)
+        blob.upload_from_filename(str(sdist), content_type="application/gzip")
+        return f"gs://{bucket}/{name}"
 
-            return storage.Client(
-                project=self.backend.project,
-                credentials=self.backend.credentials,
-                client_options=self.backend.client_options() or None,
+    def _output_prefix(self, req: TrainerJobRequest, folder: str) -> tuple[str, str]:
+        problems = validate_trainer_request(req)
+        if problems:
+            raise InvalidArgument(
+                "The job settings are not valid:\n" + "\n".join(f"- {p}" for p in problems),
+                "Fix the listed fields and submit again.",
             )
+        bucket, base = split_bucket(req.staging_bucket)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        prefix = req.output_prefix.strip("/") or "/".join(
+            p for p in (base, f"{folder}/{_slug(req.display_name)}-{stamp}") if p
+        )
+        return bucket, prefix
 
-        return client(self.backend, "jobs.storage", build)
+    async def submit_code(
+        self,
+        req: TrainerJobRequest,
+        archives: Sequence[Path],
+        module: str,
+        progress: Callable[[str], None] | None = None,
+    ) -> Job:
+        """Upload a user's packaged code (tui/services/packaging.py) and create its job."""
+        say = progress or (lambda text: None)
+        spec, _ = await self.stage_code(req, archives, module, say)
+        say("Creating the training job…")
+        return await self.submit(spec)
+
+    async def stage_code(
+        self,
+        req: TrainerJobRequest,
+        archives: Sequence[Path],
+        module: str,
+        say: Callable[[str], None],
+    ) -> tuple[JobSpec, str]:
+        """Upload the archives to the staging bucket; the job spec to submit and its output URI.
+
+        (`--local-run` submits the same spec to the sandbox first, then to Vertex.)
+        """
+        bucket, prefix = self._output_prefix(req, "cloudpane-jobs")
+
+        def upload() -> list[str]:
+            return [self._upload_sdist(bucket, prefix, a, say) for a in archives]
+
+        uris = await call(upload, action=f"upload the package to gs://{bucket}")
+        output = f"gs://{bucket}/{prefix}"
+        spec = trainer_job_spec(req, uris, output, module=module)
+        check_job_spec(spec)
+        return spec, output
+
+    def _storage(self) -> Any:
+        """The one google-cloud-storage client of this backend (StorageService's)."""
+        from tui.services.storage import StorageService
+
+        return StorageService(self.backend).client()
 
     async def list_jobs(self, region: str | None = None) -> list[Job]:
         """The region's custom jobs, newest first."""

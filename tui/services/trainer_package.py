@@ -8,17 +8,27 @@ always uploads as the same object.
 
 This module must not import TensorFlow: it runs inside the TUI. ``trainer/__init__.py`` is
 import-light for that reason.
+
+No name clash with the user's code: Google's template calls a training package ``trainer``, so
+cloudpane never imports (nor installs) its own as a top-level ``trainer``. An installed cloudpane
+carries the trainer's source as ``tui/_trainer`` (setup.py maps it there); a source checkout
+reads ``trainer/`` beside ``tui/``. Its version and requirements are read from the source, and
+the few modules the TUI needs (flags) are loaded under a private name (`bundled_module`).
 """
 
 from __future__ import annotations
 
+import ast
 import gzip
+import importlib
+import importlib.util
 import io
 import os
+import sys
 import tarfile
+from functools import cache
 from pathlib import Path
-
-import trainer
+from types import ModuleType
 
 DIST_NAME = "cloudpane-trainer"
 # A fixed time for every entry (2024-01-01): reproducible, and after 1980 so that a wheel
@@ -27,13 +37,54 @@ _MTIME = 1704067200
 _PACKAGE_SUFFIXES = (".py", ".yaml")
 
 
+_ALIAS = "cloudpane_bundled_trainer"
+
+
+def trainer_source() -> Path:
+    """The folder of the bundled trainer's source (installed, or in a source checkout)."""
+    tui_dir = Path(__file__).resolve().parent.parent
+    for folder in (tui_dir / "_trainer", tui_dir.parent / "trainer"):
+        if (folder / "task.py").is_file() and (folder / "__init__.py").is_file():
+            return folder
+    raise FileNotFoundError(f"the bundled trainer's source is not beside {tui_dir}")
+
+
+@cache
+def _init_constants() -> dict[str, object]:
+    """`__version__` and `REQUIREMENTS` of trainer/__init__.py, read without importing it."""
+    tree = ast.parse((trainer_source() / "__init__.py").read_text())
+    found: dict[str, object] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name) and target.id in ("__version__", "REQUIREMENTS"):
+                found[target.id] = ast.literal_eval(node.value)
+    return found
+
+
 def trainer_version() -> str:
-    return trainer.__version__
+    return str(_init_constants()["__version__"])
 
 
 def trainer_requirements() -> tuple[str, ...]:
     """What the trainer installs beyond the container's TensorFlow."""
-    return tuple(trainer.REQUIREMENTS)
+    requirements = _init_constants()["REQUIREMENTS"]
+    assert isinstance(requirements, (tuple, list))
+    return tuple(str(r) for r in requirements)
+
+
+def bundled_module(name: str) -> ModuleType:
+    """A module of the bundled trainer (e.g. "flags"), under a name no user's code has."""
+    if _ALIAS not in sys.modules:
+        folder = trainer_source()
+        spec = importlib.util.spec_from_file_location(
+            _ALIAS, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+        assert spec is not None and spec.loader is not None
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[_ALIAS] = package
+        spec.loader.exec_module(package)
+    return importlib.import_module(f"{_ALIAS}.{name}")
 
 
 def sdist_filename(version: str | None = None) -> str:
@@ -42,7 +93,7 @@ def sdist_filename(version: str | None = None) -> str:
 
 def _package_files() -> list[tuple[str, Path]]:
     """(path inside the archive, source file) for every file of the trainer package."""
-    root = Path(trainer.__file__).resolve().parent
+    root = trainer_source()
     files = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
@@ -106,7 +157,7 @@ def build_trainer_sdist(out_dir: Path) -> Path:
     for name, path in _package_files():
         entries[f"{top}/{name}"] = path.read_bytes()
     if f"{top}/trainer/task.py" not in entries:
-        raise FileNotFoundError(f"the trainer package at {trainer.__file__} has no task.py")
+        raise FileNotFoundError(f"the trainer package at {trainer_source()} has no task.py")
 
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
