@@ -33,6 +33,7 @@ from tui.services.job_models import (
     accelerators_for,
     training_machine_types,
 )
+from tui.services.packaging import CodeSource
 from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.literal import Input, Label, Static
 
@@ -174,16 +175,6 @@ def fresh_output(directory: str, now: datetime | None = None) -> str:
 
 
 # --- what the form produces -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CodeSource:
-    """A person's own code chosen in the form: packaged when the form is submitted."""
-
-    path: Path  # a folder or a .py script
-    module: str = ""  # for a folder: what to run
-    requirements: tuple[str, ...] = ()
-    local_first: bool = False  # on Google: run it in the sandbox first
 
 
 @dataclass(frozen=True)

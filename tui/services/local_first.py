@@ -11,15 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tui.services.clients import Backend, call
 from tui.services.errors import InvalidArgument
 from tui.services.job_models import Job, TrainerJobRequest
-from tui.services.packaging import BuiltPackage, package_folder, package_script
-
-if TYPE_CHECKING:
-    from tui.panes.job_forms import CodeSource
+from tui.services.packaging import BuiltPackage, CodeSource, package_folder, package_script
 
 
 def package_code(code: CodeSource, out_dir: Path) -> BuiltPackage:

@@ -45,6 +45,16 @@ _PYPROJECT = (
 
 
 @dataclass(frozen=True)
+class CodeSource:
+    """A person's own code (chosen in the form): packaged when the job is submitted."""
+
+    path: Path  # a folder or a .py script
+    module: str = ""  # for a folder: what to run
+    requirements: tuple[str, ...] = ()
+    local_first: bool = False  # on Google: run it in the sandbox first
+
+
+@dataclass(frozen=True)
 class BuiltPackage:
     """What will be uploaded: the archives (the user's first), the module to run, and why."""
 
