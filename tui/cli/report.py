@@ -181,33 +181,22 @@ def job_row(job: Job) -> JobRow:
 
 
 async def _read_instances(backend: Backend) -> list[Instance]:
-    import asyncio
+    """Every instance with its disk types, read as REST JSON (rest_reads): no
+    google-cloud-compute import, which alone took longer than `gcloud compute instances list`."""
+    from tui.services.rest_reads import RestReader
 
-    def build() -> Any:
-        # google-cloud-compute takes seconds to import: off the event loop, so signals land.
-        from tui.services.compute import ComputeService
-
-        return ComputeService(backend)
-
-    service = await asyncio.to_thread(build)
-    instances: list[Instance] = await service.list_instances()
-    return instances
+    return await RestReader(backend).list_instances()
 
 
 async def _read_jobs(backend: Backend, region: str) -> tuple[list[Job], list[TuningJob]]:
-    """The region's custom jobs and tuning jobs (whose running trials are billed too)."""
+    """The region's custom jobs and tuning jobs (whose running trials are billed too), read
+    as REST JSON: google-cloud-aiplatform takes seconds to import only to read two lists."""
     import asyncio
 
-    def build() -> Any:
-        from tui.services.jobs import JobsService
-        from tui.services.tuning import TuningService
+    from tui.services.rest_reads import RestReader
 
-        return JobsService(backend), TuningService(backend)
-
-    jobs_service, tuning_service = await asyncio.to_thread(build)
-    jobs, studies = await asyncio.gather(
-        jobs_service.list_jobs(region), tuning_service.list_jobs(region)
-    )
+    reader = RestReader(backend)
+    jobs, studies = await asyncio.gather(reader.list_jobs(region), reader.list_tuning_jobs(region))
     return jobs, studies
 
 

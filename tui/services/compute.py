@@ -157,68 +157,94 @@ def segment(path: str, name: str) -> str:
     return ""
 
 
-def _disk_type(disk: Any, disk_types: Mapping[str, str] | None) -> str:
+def _disk_type(disk: Mapping[str, Any], disk_types: Mapping[str, str] | None) -> str:
     """The short disk type ("pd-balanced"), or "" when unknown.
 
     An Instance does not say it: it comes from the Disk resources (disks.aggregatedList).
     """
-    if disk.type_ == "SCRATCH":
+    if disk.get("type") == "SCRATCH":
         return "local-ssd"
     if disk_types is None:
         return ""
-    return disk_types.get(disk_path(disk.source), "")
+    return disk_types.get(disk_path(str(disk.get("source", ""))), "")
 
 
-def instance_from_proto(inst: Any, disk_types: Mapping[str, str] | None = None) -> Instance:
-    """A compute_v1.Instance → models.Instance (short names, parsed timestamps).
+def instance_to_json(inst: Any) -> dict[str, Any]:
+    """A compute_v1.Instance (proto-plus or raw protobuf) → the REST JSON Google sends
+    (camelCase json names such as `networkIP`, int64 as strings, unset fields absent), so
+    the GAPIC path and the REST path (rest_reads) feed the one parser, `instance_from_json`."""
+    from google.protobuf.json_format import MessageToDict
+
+    result: dict[str, Any] = MessageToDict(_raw(inst), preserving_proto_field_name=False)
+    return result
+
+
+def _int(value: Any) -> int:
+    """JSON int64 are strings ("10"); int32 are numbers."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def instance_from_json(
+    data: Mapping[str, Any], disk_types: Mapping[str, str] | None = None
+) -> Instance:
+    """An instance's REST JSON (Google's camelCase) → models.Instance (short names, parsed
+    timestamps). The one parser: the GAPIC path converts its protobuf first (instance_to_json).
 
     `disk_types` maps `disk_path(disk link)` → short disk type; without it disk types are ""
     (unknown), which pricing shows as "price unknown".
     """
-    raw = _raw(inst)
     internal_ip = external_ip = None
-    if raw.network_interfaces:
-        nic = raw.network_interfaces[0]
-        internal_ip = nic.network_i_p or None
-        for access in nic.access_configs:
-            if access.nat_i_p:
-                external_ip = access.nat_i_p
+    nics = data.get("networkInterfaces") or ()
+    if nics:
+        nic = nics[0]
+        internal_ip = nic.get("networkIP") or None
+        for access in nic.get("accessConfigs") or ():
+            if access.get("natIP"):
+                external_ip = access["natIP"]
                 break
-    sched = raw.scheduling
+    sched = data.get("scheduling") or {}
     max_run = None
-    if sched.HasField("max_run_duration"):
-        max_run = int(sched.max_run_duration.seconds) or None
+    if sched.get("maxRunDuration") is not None:
+        max_run = _int((sched["maxRunDuration"] or {}).get("seconds")) or None
+    metadata = data.get("metadata") or {}
     return Instance(
-        id=str(raw.id),
-        name=raw.name,
-        zone=short_name(raw.zone),
-        status=raw.status,
-        machine_type=short_name(raw.machine_type),
+        id=str(data.get("id", "0")),
+        name=str(data.get("name", "")),
+        zone=short_name(str(data.get("zone", ""))),
+        status=str(data.get("status", "")),
+        machine_type=short_name(str(data.get("machineType", ""))),
         accelerators=tuple(
-            Accelerator(short_name(a.accelerator_type), int(a.accelerator_count))
-            for a in raw.guest_accelerators
+            Accelerator(
+                short_name(str(a.get("acceleratorType", ""))), _int(a.get("acceleratorCount"))
+            )
+            for a in data.get("guestAccelerators") or ()
         ),
         internal_ip=internal_ip,
         external_ip=external_ip,
-        created=parse_timestamp(raw.creation_timestamp),
-        last_start=parse_timestamp(raw.last_start_timestamp),
-        last_stop=parse_timestamp(raw.last_stop_timestamp),
-        spot=sched.provisioning_model == "SPOT" or bool(sched.preemptible),
+        created=parse_timestamp(str(data.get("creationTimestamp", ""))),
+        last_start=parse_timestamp(str(data.get("lastStartTimestamp", ""))),
+        last_stop=parse_timestamp(str(data.get("lastStopTimestamp", ""))),
+        spot=sched.get("provisioningModel") == "SPOT" or bool(sched.get("preemptible")),
         disks=tuple(
             Disk(
-                name=short_name(d.source) or d.device_name,
-                size_gb=int(d.disk_size_gb),
+                name=short_name(str(d.get("source", ""))) or str(d.get("deviceName", "")),
+                size_gb=_int(d.get("diskSizeGb")),
                 type=_disk_type(d, disk_types),
-                boot=bool(d.boot),
+                boot=bool(d.get("boot")),
             )
-            for d in raw.disks
+            for d in data.get("disks") or ()
         ),
         max_run_seconds=max_run,
-        termination_time=parse_timestamp(sched.termination_time),
-        termination_action=sched.instance_termination_action or None,
-        labels=dict(raw.labels),
-        has_startup_script=any(item.key == "startup-script" for item in raw.metadata.items),
-        self_link=raw.self_link,
+        termination_time=parse_timestamp(str(sched.get("terminationTime", ""))),
+        termination_action=sched.get("instanceTerminationAction") or None,
+        labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
+        has_startup_script=any(
+            item.get("key") == "startup-script" for item in metadata.get("items") or ()
+        ),
+        self_link=str(data.get("selfLink", "")),
     )
 
 
@@ -266,7 +292,7 @@ log = logging.getLogger(__name__)
 # A mutation waits less than a read for a throttled or failing API: the user is watching it.
 WRITE_RETRY_SECONDS = 12.0
 
-# Only what instance_from_proto and the disk bookkeeping read (a partial response): half the
+# Only what instance_from_json and the disk bookkeeping read (a partial response): half the
 # bytes of whole instances, and ~40 % less JSON→protobuf parsing, which otherwise competes
 # with the UI thread for the interpreter in a project of thousands of instances.
 INSTANCE_LIST_FIELDS = (
@@ -334,44 +360,46 @@ class ComputeService:
                 return self._list_pages(client, request, "")
 
         if not self._known_disks:  # first listing: read both at once
-            protos, fresh = await asyncio.gather(
+            items, fresh = await asyncio.gather(
                 call(fetch, action="list instances"), self._disk_types_or_none()
             )
         else:  # later polls: disks only when one is new
-            protos = await call(fetch, action="list instances")
-            fresh = await self._disk_types_or_none() if self._unknown_disks(protos) else None
-        types = self._learn_disks(protos, fresh)
+            items = await call(fetch, action="list instances")
+            fresh = await self._disk_types_or_none() if self._unknown_disks(items) else None
+        types = self._learn_disks(items, fresh)
         # Thousands of conversions: in a thread, or the UI waits for them.
-        return await asyncio.to_thread(lambda: [instance_from_proto(i, types) for i in protos])
+        return await asyncio.to_thread(lambda: [instance_from_json(i, types) for i in items])
 
     @staticmethod
-    def _list_pages(client: Any, request: Any, mask: str) -> list[Any]:
+    def _list_pages(client: Any, request: Any, mask: str) -> list[dict[str, Any]]:
+        """Every page, each instance as its REST JSON (the one parser's input)."""
         metadata = [("x-goog-fieldmask", mask)] if mask else []
-        found: list[Any] = []
+        found: list[dict[str, Any]] = []
         pages = client.aggregated_list(request=request, retry=read_retry(), metadata=metadata)
         for _, scoped in pages:
-            found.extend(scoped.instances)
+            found.extend(instance_to_json(i) for i in scoped.instances)
         return found
 
-    def _unknown_disks(self, protos: list[Any]) -> bool:
-        for inst in protos:
-            raw = _raw(inst)
-            owner = str(raw.id)
-            for d in raw.disks:
-                if d.type_ != "SCRATCH" and d.source:
-                    known = self._known_disks.get(disk_path(d.source))
+    def _unknown_disks(self, items: list[dict[str, Any]]) -> bool:
+        for inst in items:
+            owner = str(inst.get("id", "0"))
+            for d in inst.get("disks") or ():
+                if d.get("type") != "SCRATCH" and d.get("source"):
+                    known = self._known_disks.get(disk_path(d["source"]))
                     if known is None or known[0] != owner:
                         return True
         return False
 
-    def _learn_disks(self, protos: list[Any], fresh: Mapping[str, str] | None) -> dict[str, str]:
+    def _learn_disks(
+        self, items: list[dict[str, Any]], fresh: Mapping[str, str] | None
+    ) -> dict[str, str]:
         """Remember newly read types (with the instance each disk is on); the types that are
         known for the disks as attached now."""
         owners = {
-            disk_path(d.source): str(raw.id)
-            for raw in (_raw(i) for i in protos)
-            for d in raw.disks
-            if d.source
+            disk_path(d["source"]): str(inst.get("id", "0"))
+            for inst in items
+            for d in inst.get("disks") or ()
+            if d.get("source")
         }
         for path, kind in (fresh or {}).items():
             self._known_disks[path] = (owners.get(path, ""), kind)
@@ -424,30 +452,31 @@ class ComputeService:
         """One instance, with its disk types (a boot disk is usually named like its instance,
         so that disk is read at the same time; any other disk right after)."""
 
-        def fetch() -> Any:
+        def fetch() -> dict[str, Any]:
             client = self._client("InstancesClient")
-            return client.get(project=self.project, zone=zone, instance=name, retry=read_retry())
+            found = client.get(project=self.project, zone=zone, instance=name, retry=read_retry())
+            return instance_to_json(found)
 
         guess = f"projects/{self.project}/zones/{zone}/disks/{name}"
         inst, types = await asyncio.gather(
             call(fetch, action=f"get instance {name}"), self._disk_type_of(guess)
         )
-        if not _raw(inst).name:  # parsed, but not an instance (a proxy's page, a stub)
+        if not inst.get("name"):  # parsed, but not an instance (a proxy's page, a stub)
             raise BadAnswer(
                 f"Could not get instance {name}: the API's answer holds no instance.",
                 BAD_ANSWER_HINT,
             )
         missing = [
-            disk_path(d.source)
-            for d in _raw(inst).disks
-            if d.type_ != "SCRATCH"
-            and d.source
-            and disk_path(d.source) not in types
-            and disk_path(d.source) != guess  # already asked for; it failed
+            disk_path(d["source"])
+            for d in inst.get("disks") or ()
+            if d.get("type") != "SCRATCH"
+            and d.get("source")
+            and disk_path(d["source"]) not in types
+            and disk_path(d["source"]) != guess  # already asked for; it failed
         ]
         for found in await asyncio.gather(*(self._disk_type_of(p) for p in missing)):
             types.update(found)
-        return instance_from_proto(inst, types)
+        return instance_from_json(inst, types)
 
     async def instance_resource(self, zone: str, name: str) -> dict[str, Any]:
         """The instance's full resource as Google's JSON (camelCase), for the details view."""
