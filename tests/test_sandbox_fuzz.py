@@ -181,6 +181,8 @@ VALID = {
     "region": REGION,
     "instance": VM,
     "disk": VM,
+    "network": "default",
+    "subnetwork": "default",
     "name": "e2-small",
     "family": "debian-12",
     "image": "debian-12-bookworm-v20250101",

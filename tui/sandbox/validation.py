@@ -46,6 +46,8 @@ PATH_PATTERNS: dict[str, str] = {
     "disk": NAME_OR_ID,
     "operation": NAME_OR_ID,
     "image": NAME_OR_ID,
+    "network": NAME_OR_ID,
+    "subnetwork": NAME_OR_ID,
     "family": RFC1035,
     "name": RFC1035,  # machine and accelerator types
     "verb": r"[a-zA-Z]{1,64}",
