@@ -147,10 +147,15 @@ def _html_page(detail: str) -> str | None:
     return f'an HTML page ("{text}")' if text else "an HTML page"
 
 
+class MalformedAnswer(ValueError):
+    """An API answer that parsed as JSON but not in the shape the API documents (raised by
+    cloudpane's own JSON readers, as the client libraries raise ParseError)."""
+
+
 def _is_bad_json(exc: BaseException) -> bool:
     import json
 
-    if isinstance(exc, json.JSONDecodeError):  # requests' JSONDecodeError is one too
+    if isinstance(exc, json.JSONDecodeError | MalformedAnswer):  # requests' is a JSONDecodeError
         return True
     try:
         from google.protobuf.json_format import ParseError

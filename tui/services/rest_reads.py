@@ -26,7 +26,7 @@ from tui.services.compute import (
     instance_from_json,
     short_name,
 )
-from tui.services.errors import CloudpaneError
+from tui.services.errors import CloudpaneError, MalformedAnswer
 from tui.services.models import Instance
 
 COMPUTE = "https://compute.googleapis.com"
@@ -76,10 +76,7 @@ class RestReader:
                 response = session.get(url, params=query, headers=headers, timeout=TIMEOUT_S)
                 if response.status_code >= 400:
                     raise gexc.from_http_response(response)
-                body = response.json()
-                if not isinstance(body, dict):
-                    raise ValueError(f"expected a JSON object, got {type(body).__name__}")
-                return body
+                return expect(response.json(), dict, "the answer")
 
             token = ""
             while True:
@@ -95,20 +92,28 @@ class RestReader:
 
     # ---- Compute Engine
 
-    def instance_dicts(self, mask: str = INSTANCE_LIST_FIELDS) -> list[dict[str, Any]]:
+    def instance_dicts(
+        self, mask: str = INSTANCE_LIST_FIELDS, filter: str = ""
+    ) -> list[dict[str, Any]]:
         """instances.aggregatedList (all pages) as REST JSON dicts, with the services' mask."""
         from google.api_core.exceptions import BadRequest
 
         url = f"{compute_root(self.backend)}/compute/v1/projects/{self.backend.project}"
         url += "/aggregated/instances"
-        params = {"maxResults": 500}
+        params: dict[str, Any] = {"maxResults": 500}
+        if filter:
+            params["filter"] = filter
 
         def read(fields: str) -> list[dict[str, Any]]:
             headers = {"X-Goog-FieldMask": fields} if fields else None
             found: list[dict[str, Any]] = []
             for scopes in self.pages(url, "items", params, headers):
-                for scoped in scopes.values():
-                    found.extend(scoped.get("instances") or ())
+                for scoped in expect(scopes, dict, "items").values():
+                    found.extend(
+                        expect(
+                            expect(scoped, dict, "a zone").get("instances") or [], list, "instances"
+                        )
+                    )
             return found
 
         try:
@@ -125,8 +130,10 @@ class RestReader:
         found: dict[str, str] = {}
         headers = {"X-Goog-FieldMask": DISK_LIST_FIELDS}
         for scopes in self.pages(url, "items", {"maxResults": 500}, headers):
-            for scoped in scopes.values():
-                for disk in scoped.get("disks") or ():
+            for scoped in expect(scopes, dict, "items").values():
+                for disk in expect(
+                    expect(scoped, dict, "a zone").get("disks") or [], list, "disks"
+                ):
                     found[disk_path(str(disk.get("selfLink", "")))] = short_name(
                         str(disk.get("type", ""))
                     )
@@ -153,7 +160,7 @@ class RestReader:
         url = f"{vertex_root(self.backend, region)}/v1/{parent}/{collection}"
         found: list[dict[str, Any]] = []
         for page in self.pages(url, collection, {"pageSize": 100}):
-            found.extend(page)
+            found.extend(item for item in expect(page, list, collection) if isinstance(item, dict))
         return found
 
     async def list_jobs(self, region: str) -> list[Any]:
@@ -181,3 +188,10 @@ class RestReader:
 def _newest_first(jobs: list[Any]) -> list[Any]:
     epoch = datetime.min.replace(tzinfo=timezone.utc)
     return sorted(jobs, key=lambda j: j.created or epoch, reverse=True)
+
+
+def expect(value: Any, kind: type, what: str) -> Any:
+    """`value` if it has the documented JSON type, else MalformedAnswer (reads as BadAnswer)."""
+    if not isinstance(value, kind):
+        raise MalformedAnswer(f"{what} is a JSON {type(value).__name__}, not a {kind.__name__}")
+    return value
