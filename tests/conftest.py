@@ -40,8 +40,14 @@ def sandbox_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemon.Sa
 
 @pytest.fixture(scope="session")
 def sandbox(sandbox_info: daemon.SandboxInfo) -> Backend:
-    """A Backend pointing the real google-cloud clients at the sandbox."""
-    return sandbox_backend(sandbox_info.url, sandbox_info.project)
+    """A Backend pointing the real google-cloud clients at the sandbox (as its owner)."""
+    return sandbox_backend(sandbox_info.url, sandbox_info.project, data_dir=sandbox_info.data_dir)
+
+
+@pytest.fixture(scope="session")
+def owner_headers(sandbox_info: daemon.SandboxInfo) -> dict[str, str]:
+    """The header a raw HTTP request (urllib, requests) needs to be the sandbox's owner."""
+    return sandbox_info.owner_headers()
 
 
 @pytest.fixture

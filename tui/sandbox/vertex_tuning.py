@@ -647,7 +647,7 @@ async def _lifecycle(ctx: SandboxContext, key: str, run: TuningRun) -> None:
     pools: list[dict[str, Any]] = doc["trialJobSpec"]["workerPoolSpecs"]
     try:
         import_dirs = await asyncio.to_thread(
-            vertex._prepare_packages, ctx.base_url, pools, job_dir
+            vertex._prepare_packages, ctx, pools, job_dir
         )
         proposer = await asyncio.to_thread(make_proposer, spec, int(job_id) % 2**32)
     except (runner.PackageError, ValueError) as exc:
