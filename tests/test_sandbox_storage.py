@@ -19,7 +19,6 @@ import google_crc32c
 import pytest
 import requests
 from google.api_core import exceptions as gexc
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage  # type: ignore[attr-defined]
 
 from tui.sandbox import daemon
@@ -496,7 +495,9 @@ def test_plain_client_with_sandbox_env(
     """What `cloudpane sandbox env` prints is all a plain `storage.Client()` needs."""
     from tui.sandbox.tool_env import tool_env
 
-    for name, value in tool_env(sandbox_info.url, sandbox_info.project, sandbox_info.data_dir).items():
+    for name, value in tool_env(
+        sandbox_info.url, sandbox_info.project, sandbox_info.data_dir
+    ).items():
         monkeypatch.setenv(name, value)
     plain = storage.Client()
     made = plain.create_bucket("trainer-output")

@@ -21,7 +21,6 @@ import contextlib
 import heapq
 import json
 import logging
-import os
 import random
 import re
 import secrets

@@ -45,8 +45,7 @@ class NotYourSandbox(RuntimeError):
 def stranger_message(url: str) -> str:
     where = url.removeprefix("http://").rstrip("/")
     return (
-        f"Something else is listening on {where}, not your sandbox; "
-        "run `cloudpane sandbox start`."
+        f"Something else is listening on {where}, not your sandbox; run `cloudpane sandbox start`."
     )
 
 

@@ -352,9 +352,7 @@ async def _lifecycle(ctx: SandboxContext, key: str, run: JobRun) -> None:
     await _supervise(ctx, key, run, spec)
 
 
-def _prepare_packages(
-    ctx: SandboxContext, pools: list[dict[str, Any]], job_dir: Path
-) -> list[str]:
+def _prepare_packages(ctx: SandboxContext, pools: list[dict[str, Any]], job_dir: Path) -> list[str]:
     """Fetch and unpack every pool's packages; the PYTHONPATH of each pool."""
     paths: list[str] = []
     for p, pool in enumerate(pools):

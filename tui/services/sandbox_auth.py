@@ -82,8 +82,9 @@ class SandboxCredentials(Credentials):  # type: ignore[misc]
         started = _process_start(pid) if pid else None
         if started is None:
             raise SandboxGone(
-                f"The sandbox at {self.sandbox_url} is not running.",
-                "Start it again: cloudpane sandbox start.",
+                f"The sandbox at {self.sandbox_url} has stopped.",
+                "Check that the sandbox is running: `cloudpane sandbox status` "
+                "(start it with `cloudpane sandbox start`).",
             )
         try:
             health = owner.verify_daemon(self.sandbox_url, self.token or "", timeout=5.0)
@@ -94,7 +95,7 @@ class SandboxCredentials(Credentials):  # type: ignore[misc]
         if health is None:
             raise SandboxGone(
                 f"The sandbox at {self.sandbox_url} does not answer.",
-                "Check it with: cloudpane sandbox status.",
+                "Check that the sandbox is running: `cloudpane sandbox status`.",
             )
         return pid, started
 
