@@ -168,7 +168,11 @@ def proxy(clean_sandbox: Backend) -> Iterator[CuttingProxy]:
 @pytest.fixture
 def flaky_svc(proxy: CuttingProxy, clean_sandbox: Backend) -> StorageService:
     """The same sandbox, reached through the cutting proxy."""
-    return StorageService(sandbox_backend(proxy.url, clean_sandbox.project, data_dir=clean_sandbox.credentials.data_dir))
+    return StorageService(
+        sandbox_backend(
+            proxy.url, clean_sandbox.project, data_dir=clean_sandbox.credentials.data_dir
+        )
+    )
 
 
 @pytest.fixture

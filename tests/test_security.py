@@ -123,9 +123,7 @@ async def test_no_credential_in_errors_logs_screen_or_files(
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     # (but the two owner-only files whose job is to hold the owner token)
     holders = {sandbox_info.data_dir / "owner-token", sandbox_info.data_dir / "adc.json"}
-    written += [
-        p for p in sandbox_info.data_dir.rglob("*") if p.is_file() and p not in holders
-    ]
+    written += [p for p in sandbox_info.data_dir.rglob("*") if p.is_file() and p not in holders]
     assert written
     for path in written:
         data = path.read_bytes()

@@ -81,8 +81,8 @@ def storage_refusal(method: str, raw_path: str) -> str:
             f"Permission '{perm}' denied on resource (or it may not exist)."
         )
     if len(rest) == 2 or rest[2] not in ("o",):
-        verb = {"GET": "get", "DELETE": "delete", "POST": "update"}.get(method, "update")
-        perm = f"storage.buckets.{verb}"
+        bucket_verb = {"GET": "get", "DELETE": "delete", "POST": "update"}.get(method, "update")
+        perm = f"storage.buckets.{bucket_verb}"
         return (
             f"Anonymous caller does not have {perm} access to the Google Cloud Storage bucket. "
             f"Permission '{perm}' denied on resource (or it may not exist)."
@@ -91,8 +91,8 @@ def storage_refusal(method: str, raw_path: str) -> str:
         perm = "storage.objects.create" if method == "POST" else "storage.objects.list"
         what = "bucket"
     else:
-        verb = {"GET": "get", "HEAD": "get", "DELETE": "delete", "POST": "create"}
-        perm = f"storage.objects.{verb.get(method, 'update')}"
+        object_verb = {"GET": "get", "HEAD": "get", "DELETE": "delete", "POST": "create"}
+        perm = f"storage.objects.{object_verb.get(method, 'update')}"
         what = "object"
     return (
         f"Anonymous caller does not have {perm} access to the Google Cloud Storage {what}. "
@@ -143,10 +143,10 @@ class OwnerMiddleware:
             raw = raw.split("?", 1)[0]
             if scope["type"] != "http" or not anonymous_may_try(scope["method"], raw):
                 storage = raw.startswith(("/storage/", "/upload/storage/", "/download/storage/"))
-                message = storage_refusal(scope.get("method", "GET"), raw) if storage else None
-                await self._refuse(
-                    scope, receive, send, 401, message or UNAUTHENTICATED, "UNAUTHENTICATED"
+                message = (
+                    storage_refusal(scope.get("method", "GET"), raw) if storage else UNAUTHENTICATED
                 )
+                await self._refuse(scope, receive, send, 401, message, "UNAUTHENTICATED")
                 return
         await self.app(scope, receive, send)
 

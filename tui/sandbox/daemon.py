@@ -121,6 +121,7 @@ def start(
     running = status(data_dir)
     if running:
         return running
+    owner.tighten_tree(data_dir)  # a data dir made by an older version was 0755/0644
     owner.private_dir(data_dir)
     (data_dir / STATE_FILE).unlink(missing_ok=True)
     previous = _free_previous_port(data_dir, host) if port == 0 else 0

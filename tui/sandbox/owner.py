@@ -68,6 +68,12 @@ def tighten_tree(root: Path) -> None:
     """
     if not root.exists() or not stat.S_IMODE(root.stat().st_mode) & 0o077:
         return
+    make_tree_private(root)
+
+
+def make_tree_private(root: Path) -> None:
+    """Take group and other bits off `root` and everything under it (e.g. an unpacked archive,
+    whose files keep the modes they had in it whatever the umask)."""
     for folder, dirs, files in os.walk(root):
         for name in [*dirs, *files]:
             path = os.path.join(folder, name)

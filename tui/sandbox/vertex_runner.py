@@ -35,6 +35,8 @@ from pathlib import Path
 
 import psutil
 
+from tui.sandbox.owner import make_tree_private
+
 LineCallback = Callable[[str, str, str], None]  # (task_name, severity, text)
 
 MAX_LINE = 64 * 1024
@@ -112,6 +114,7 @@ def unpack_package(archive: Path, dest: Path, module: str) -> Path:
             )
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
         raise PackageError(f"{archive.name} could not be unpacked ({exc}).") from None
+    make_tree_private(dest)  # archive members keep their 0644 modes otherwise
     top = module.split(".", 1)[0]
     candidates = [dest, *sorted(p for p in dest.iterdir() if p.is_dir())]
     candidates += [c / "src" for c in candidates if (c / "src").is_dir()]
