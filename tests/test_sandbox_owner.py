@@ -556,3 +556,49 @@ def test_an_old_open_folder_is_narrowed_at_start(private_sandbox: Path) -> None:
     (private_sandbox / "last-port").chmod(0o644)
     daemon.start(private_sandbox, env={"CLOUDPANE_SANDBOX_TIMING": TEST_TIMING})
     assert _open_modes(private_sandbox) == []
+
+
+# ---------------------------------------------------------------- the user's own tools
+
+
+TOOL_SCRIPT = r"""
+from google.cloud import storage
+client = storage.Client()
+bucket = client.bucket("tool-bucket")
+bucket.blob("from-tool.txt").upload_from_string(b"written by a plain client")
+print(sorted(b.name for b in client.list_blobs("tool-bucket")))
+"""
+
+
+def test_sandbox_env_is_all_a_plain_client_needs(own: daemon.SandboxInfo, backend: Backend) -> None:
+    gcs(backend).create_bucket("tool-bucket").blob("private.txt").upload_from_string(b"p")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CLOUDPANE_SANDBOX_DIR": str(own.data_dir),
+    }
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+    printed = subprocess.run(
+        [sys.executable, "-m", "tui", "sandbox", "env"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert own.token not in printed  # it names files, never the secret
+    exports = dict(
+        line.removeprefix("export ").split("=", 1) for line in printed.splitlines() if line
+    )
+    assert "STORAGE_EMULATOR_HOST" not in exports  # it would make storage.Client() anonymous
+    tool_env = {"PATH": env["PATH"], "HOME": str(own.data_dir.parent), **exports}
+    tool = subprocess.run(
+        [sys.executable, "-c", TOOL_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=tool_env,
+        cwd=own.data_dir.parent,
+        timeout=120,
+        check=False,
+    )
+    assert tool.returncode == 0, tool.stderr[-2000:]
+    assert "['from-tool.txt', 'private.txt']" in tool.stdout
