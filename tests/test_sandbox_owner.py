@@ -602,3 +602,39 @@ def test_sandbox_env_is_all_a_plain_client_needs(own: daemon.SandboxInfo, backen
     )
     assert tool.returncode == 0, tool.stderr[-2000:]
     assert "['from-tool.txt', 'private.txt']" in tool.stdout
+
+
+async def test_the_running_app_refuses_a_stranger_on_its_port(private_sandbox: Path) -> None:
+    """The finding: after `sandbox stop` another account took the port, and the running TUI kept
+    sending it requests and showed its answers as the sandbox project."""
+    import asyncio
+
+    from tests.test_interrupted_work import (
+        create_vm,
+        make_app,
+        start_private,
+        vm_names,
+        vms_message,
+    )
+    from tests.test_interrupted_work import wait_for as app_wait_for
+
+    info = start_private(private_sandbox)
+    port = int(info.url.rsplit(":", 1)[1])
+    await create_vm(info, "mine")
+    app = make_app(info)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app_wait_for(pilot, lambda: vm_names(app) == ["mine"])
+        await asyncio.to_thread(daemon.stop, private_sandbox)
+        squatter = Squatter(port)
+        try:
+            await asyncio.to_thread(start_private, private_sandbox)  # moves to another port
+            await app_wait_for(
+                pilot, lambda: "Something else is listening" in vms_message(app), timeout=30
+            )
+            assert f"127.0.0.1:{port}" in vms_message(app)
+            assert vm_names(app) == ["mine"]  # the last list, not the stranger's answer
+            assert app._exception is None
+        finally:
+            squatter.close()
+    assert squatter.seen  # it was asked to prove itself ...
+    assert not any("authorization" in h for h in squatter.seen)  # ... and sent no token
