@@ -170,7 +170,10 @@ def flaky_svc(proxy: CuttingProxy, clean_sandbox: Backend) -> StorageService:
     """The same sandbox, reached through the cutting proxy."""
     return StorageService(
         sandbox_backend(
-            proxy.url, clean_sandbox.project, data_dir=clean_sandbox.credentials.data_dir
+            proxy.url,
+            clean_sandbox.project,
+            data_dir=clean_sandbox.credentials.data_dir,
+            daemon_url=clean_sandbox.endpoint,  # the relay is ours: the daemon is behind it
         )
     )
 
@@ -481,7 +484,9 @@ async def test_stopped_download_leaves_no_file(
 def svc_info(svc: StorageService) -> daemon.SandboxInfo:
     backend = svc.backend
     assert backend.endpoint
-    return daemon.SandboxInfo(0, backend.endpoint, backend.project, backend.credentials.data_dir)
+    creds = backend.credentials
+    url = creds.daemon_url or backend.endpoint  # past the relay, to the daemon itself
+    return daemon.SandboxInfo(0, url, backend.project, creds.data_dir)
 
 
 # --- the app: a sandbox that goes away, quitting mid-operation ---------------------------------

@@ -300,10 +300,17 @@ def test_another_account_is_anonymous_and_cannot_read_the_folder(
 
 
 class Squatter:
-    """A plain HTTP server on a given port that answers everything 200 and records headers."""
+    """A plain HTTP server on a given port that answers everything 200 and records headers.
+
+    Once `relay_to` is set it passes the health challenge on to that address (the real
+    sandbox, moved to another port) and replays the answer, as a cleverer stranger would.
+    """
+
+    relay_to: str | None = None
 
     def __init__(self, port: int) -> None:
         seen: list[dict[str, str]] = []
+        squatter = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _answer(self) -> None:
@@ -312,6 +319,8 @@ class Squatter:
                 if length:
                     self.rfile.read(length)
                 body = json.dumps({"status": "ok", "project": "cloudpane-sandbox"}).encode()
+                if squatter.relay_to and self.path.startswith("/_sandbox/health"):
+                    body = raw(squatter.relay_to + self.path)[1]
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -350,10 +359,15 @@ async def test_a_stranger_on_the_port_is_never_sent_the_token(private_sandbox: P
         # `start` moves to another port rather than talk to the stranger ...
         moved = daemon.start(private_sandbox, env={"CLOUDPANE_SANDBOX_TIMING": TEST_TIMING})
         assert moved.url != info.url
-        # ... and the running app, whose address is now the stranger's, refuses it.
+        # ... and the running app, whose address is now the stranger's, refuses it,
         with pytest.raises(Unavailable, match=f"Something else is listening on 127.0.0.1:{port}"):
             await service.list_buckets()
         assert squatter.seen, "the stranger was asked to prove itself"
+        # even when the stranger passes the challenge on to the real daemon: its answer names
+        # the daemon's own address, not this one.
+        squatter.relay_to = moved.url
+        with pytest.raises(Unavailable, match=f"Something else is listening on 127.0.0.1:{port}"):
+            await service.list_buckets()
         # The CLI names the stranger when the folder still points at the port (a daemon killed
         # without cleaning up, its pid now another process's).
         state = {"pid": os.getpid(), "url": info.url, "project": info.project}

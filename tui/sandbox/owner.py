@@ -7,9 +7,10 @@ bearer token through their ordinary credentials (docs/security.md says why this 
 kernel's peer UID).
 
 The same secret proves the daemon to its clients: before a client sends the token it asks the
-daemon to answer a random nonce with HMAC-SHA256(secret, nonce), which only the secret's
-holder can do. A stranger that took the port after the sandbox stopped cannot answer, and never
-sees the token.
+daemon to answer a random nonce with HMAC-SHA256(secret, nonce + the daemon's own address),
+which only the secret's holder can do. A stranger that took the port after the sandbox stopped
+cannot answer, and never sees the token; nor can it pass the question on to the real daemon
+(now on another port) and replay its answer, because that answer names the other address.
 
 Stdlib only: the CLI, the services and the daemon all import it.
 """
@@ -158,15 +159,21 @@ def write_adc(data_dir: Path, token: str, base_url: str) -> Path:
 # --- the daemon proves itself -------------------------------------------------------------
 
 
-def proof(token: str, nonce: str) -> str:
-    return hmac.new(token.encode(), PROOF_CONTEXT + nonce.encode(), hashlib.sha256).hexdigest()
+def proof(token: str, nonce: str, address: str) -> str:
+    """The daemon's answer to `nonce`, bound to the address it serves (`http://HOST:PORT`)."""
+    message = PROOF_CONTEXT + nonce.encode() + b"\0" + address.rstrip("/").encode()
+    return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
 
 
-def verify_daemon(url: str, token: str, timeout: float = 2.0) -> dict | None:
+def verify_daemon(
+    url: str, token: str, timeout: float = 2.0, *, daemon_url: str | None = None
+) -> dict | None:
     """Ask the daemon at `url` to prove it holds `token`, without sending the token.
 
-    Returns its health document when it proves it; None when nothing answers; raises
-    NotYourSandbox when something answers but cannot prove it.
+    The answer must name `url` as the daemon's own address — or `daemon_url`, when `url` is a
+    relay the caller put there itself (the tests' fault-injecting proxy). Returns its health
+    document when it proves it; None when nothing answers; raises NotYourSandbox when
+    something answers but cannot prove it.
     """
     nonce = secrets.token_urlsafe(16)
     try:
@@ -184,6 +191,7 @@ def verify_daemon(url: str, token: str, timeout: float = 2.0) -> dict | None:
     except ValueError:
         raise NotYourSandbox(stranger_message(url)) from None
     answer = body.get("proof") if isinstance(body, dict) else None
-    if not isinstance(answer, str) or not hmac.compare_digest(answer, proof(token, nonce)):
+    expected = proof(token, nonce, daemon_url or url)
+    if not isinstance(answer, str) or not hmac.compare_digest(answer, expected):
         raise NotYourSandbox(stranger_message(url))
     return body

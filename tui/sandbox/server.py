@@ -70,7 +70,7 @@ def create_app(ctx: SandboxContext) -> Starlette:
         }
         nonce = request.query_params.get("nonce")
         if nonce and ctx.owner_token:  # the daemon proves it holds the secret (owner.py)
-            body["proof"] = owner.proof(ctx.owner_token, nonce[:200])
+            body["proof"] = owner.proof(ctx.owner_token, nonce[:200], ctx.base_url)
         return JSONResponse(body)
 
     async def token(request: Request) -> Response:

@@ -51,8 +51,13 @@ def sandbox_backend(
     zone: str = "us-central1-a",
     *,
     data_dir: Path,
+    daemon_url: str | None = None,
 ) -> Backend:
-    """The sandbox whose data directory is `data_dir` (its owner token is read from there)."""
+    """The sandbox whose data directory is `data_dir` (its owner token is read from there).
+
+    `daemon_url`: the daemon's own address when `url` is a relay in front of it that the
+    caller set up (the tests' fault-injecting proxy); the daemon must prove it is there.
+    """
     from tui.sandbox.owner import read_token
     from tui.services.sandbox_auth import SandboxCredentials
 
@@ -62,7 +67,7 @@ def sandbox_backend(
             f"The sandbox's owner token is missing from {data_dir}.",
             "Restart the sandbox: cloudpane sandbox stop; cloudpane sandbox start.",
         )
-    credentials = SandboxCredentials(token, url, data_dir)
+    credentials = SandboxCredentials(token, url, data_dir, daemon_url)
     return Backend(project, credentials, url, True, region, zone)
 
 

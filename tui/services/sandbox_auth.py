@@ -51,9 +51,10 @@ def _process_start(pid: int) -> float | None:
 class SandboxCredentials(Credentials):  # type: ignore[misc]
     """A bearer token for the sandbox at `url`, checked against the daemon before each use."""
 
-    def __init__(self, token: str, url: str, data_dir: Path) -> None:
+    def __init__(self, token: str, url: str, data_dir: Path, daemon_url: str | None = None) -> None:
         super().__init__(token=token)
         self.sandbox_url = url.rstrip("/")
+        self.daemon_url = daemon_url  # when `url` is a relay the caller set up (tests)
         self.data_dir = data_dir
         self._verified: tuple[int, float] | None = None  # (pid, start time) of the proven daemon
         self._guard_lock = threading.Lock()
@@ -87,7 +88,9 @@ class SandboxCredentials(Credentials):  # type: ignore[misc]
                 "(start it with `cloudpane sandbox start`).",
             )
         try:
-            health = owner.verify_daemon(self.sandbox_url, self.token or "", timeout=5.0)
+            health = owner.verify_daemon(
+                self.sandbox_url, self.token or "", timeout=5.0, daemon_url=self.daemon_url
+            )
         except owner.NotYourSandbox as exc:
             raise NotYourSandbox(
                 str(exc), "Nothing was sent to it. Stop that program, or restart cloudpane."
