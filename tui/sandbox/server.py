@@ -127,8 +127,9 @@ def create_app(ctx: SandboxContext) -> Starlette:
         Route("/_sandbox/requests", requests, methods=["GET", "POST"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/seed", seed, methods=["POST"]),
-        Route("/token", token, methods=["POST"]),
     ]
+    # OAuth's token endpoint takes a form body, not a JSON one: not behind the JSON checks.
+    oauth: list[BaseRoute] = [Route("/token", token, methods=["POST"])]
     api: list[BaseRoute] = []
     for module in modules:
         api.extend(module.routes(ctx))
@@ -159,7 +160,7 @@ def create_app(ctx: SandboxContext) -> Starlette:
         return error_response(500, f"Sandbox internal error: {exc}")
 
     return Starlette(
-        routes=guard_routes(admin + api),  # Google's front-end checks, before any handler
+        routes=oauth + guard_routes(admin + api),  # Google's front-end checks, before handlers
         middleware=[
             Middleware(OwnerMiddleware, ctx=ctx),  # first: every path, /_sandbox/* too
             Middleware(FaultMiddleware, settings_ref=ctx),
