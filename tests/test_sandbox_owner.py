@@ -407,7 +407,13 @@ print("ENVDUMP " + json.dumps(dict(os.environ)), flush=True)
 def env_sdist() -> bytes:
     files = {
         "envjob-0.1/PKG-INFO": b"Metadata-Version: 2.1\nName: envjob\nVersion: 0.1\n",
-        "envjob-0.1/setup.py": b"from setuptools import setup\nsetup(name='envjob')\n",
+        # Installing the package runs its setup.py (pip, in the executor's environment): code
+        # of the user's too, which must not see the daemon's variables either.
+        "envjob-0.1/setup.py": (
+            b"import os\n"
+            b"assert 'CANARY_TOKEN' not in os.environ, 'setup.py saw the daemon environment'\n"
+            b"from setuptools import setup\nsetup(name='envjob')\n"
+        ),
         "envjob-0.1/envjob/__init__.py": b"",
         "envjob-0.1/envjob/task.py": ENV_TASK.encode(),
     }
