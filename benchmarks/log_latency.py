@@ -220,7 +220,7 @@ def main() -> None:
         if not args.skip_latency:
             info = daemon.start(Path(tmp) / "latency")
             try:
-                backend = sandbox_backend(info.url, info.project)
+                backend = sandbox_backend(info.url, info.project, data_dir=info.data_dir)
                 results["latency"] = asyncio.run(latency(backend, args.seconds))
             finally:
                 daemon.stop(Path(tmp) / "latency")
@@ -240,7 +240,7 @@ def main() -> None:
         print(json.dumps(results, indent=2), flush=True)
         info = daemon.start(data_dir)
         try:
-            backend = sandbox_backend(info.url, info.project)
+            backend = sandbox_backend(info.url, info.project, data_dir=info.data_dir)
             results["read"] = asyncio.run(
                 volume(backend, job_id, min(args.read_lines, args.lines), middle_ns)
             )

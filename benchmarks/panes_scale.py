@@ -85,7 +85,7 @@ async def buckets(info: daemon.SandboxInfo, data_dir: Path, args: argparse.Names
     began = time.perf_counter()
     daemon.admin(info, "seed", {"objects": args.objects, "bucket": "bench-big"})
     print(f"seeded {args.objects:,} objects in {time.perf_counter() - began:.1f} s", flush=True)
-    app = make_app(sandbox_backend(info.url, info.project), data_dir)
+    app = make_app(sandbox_backend(info.url, info.project, data_dir=info.data_dir), data_dir)
     async with app.run_test(size=SIZE):
         pane = app.query_one(BucketsPane)
         send_key(app, "2")  # the Buckets tab
@@ -218,7 +218,7 @@ async def jobs(info: daemon.SandboxInfo, data_dir: Path, args: argparse.Namespac
 
     from tui.panes.jobs import JobsPane
 
-    backend = sandbox_backend(info.url, info.project)
+    backend = sandbox_backend(info.url, info.project, data_dir=info.data_dir)
     live = min(3, args.jobs)
     await submit_live_jobs(backend, live)
     app = make_app(backend, data_dir)
@@ -276,7 +276,7 @@ async def logview(info: daemon.SandboxInfo, data_dir: Path, args: argparse.Names
     from tui.panes.jobs import JobsPane
 
     job_id = args.job_id
-    app = make_app(sandbox_backend(info.url, info.project), data_dir)
+    app = make_app(sandbox_backend(info.url, info.project, data_dir=info.data_dir), data_dir)
     samples: list[tuple[int, float]] = []
     async with app.run_test(size=SIZE):
         pane = app.query_one(JobsPane)

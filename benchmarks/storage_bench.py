@@ -224,7 +224,7 @@ async def main() -> None:
         sys.exit(f"No sandbox is running for {args.data_dir}.")
     info = running or daemon.start(work / "sandbox")
     try:
-        svc = StorageService(sandbox_backend(info.url, info.project))
+        svc = StorageService(sandbox_backend(info.url, info.project, data_dir=info.data_dir))
         print(f"sandbox {info.url}, {os.cpu_count()} CPUs")
         await listing(svc, info, args.objects)
         await big_file(svc, work, args.big_mb)

@@ -44,7 +44,7 @@ async def run(instances: int, seconds: float) -> dict[str, float]:
         info = daemon.start(data_dir)
         try:
             daemon.admin(info, "seed", {"instances": instances, "zones": 20})
-            backend = sandbox_backend(info.url, info.project)
+            backend = sandbox_backend(info.url, info.project, data_dir=info.data_dir)
             app = CloudpaneApp(
                 Config(refresh_seconds=2), connection=Connection(backend, "", data_dir)
             )

@@ -284,7 +284,7 @@ async def main(only: set[str]) -> None:
         os.environ["CLOUDPANE_CONFIG_DIR"] = str(Path(tmp) / "config")
         info = daemon.start(data_dir)
         try:
-            backend = sandbox_backend(info.url, info.project)
+            backend = sandbox_backend(info.url, info.project, data_dir=info.data_dir)
             await seed_vms(backend)
             await seed_buckets(backend, Path(tmp))
             if not only or "jobs" in only:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,8 +41,30 @@ def sandbox_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemon.Sa
 
 @pytest.fixture(scope="session")
 def sandbox(sandbox_info: daemon.SandboxInfo) -> Backend:
-    """A Backend pointing the real google-cloud clients at the sandbox."""
-    return sandbox_backend(sandbox_info.url, sandbox_info.project)
+    """A Backend pointing the real google-cloud clients at the sandbox (as its owner)."""
+    return sandbox_backend(sandbox_info.url, sandbox_info.project, data_dir=sandbox_info.data_dir)
+
+
+def as_owner(
+    info: daemon.SandboxInfo, request: str | urllib.request.Request
+) -> urllib.request.Request:
+    """A raw request (urllib) to the sandbox, carrying its owner's token as Google's clients do."""
+    if isinstance(request, str):
+        request = urllib.request.Request(request)
+    for name, value in info.owner_headers().items():
+        request.add_header(name, value)
+    return request
+
+
+def owner_credentials(info: daemon.SandboxInfo) -> object:
+    """Credentials for a google-cloud client built by hand against the sandbox `info`."""
+    return sandbox_backend(info.url, info.project, data_dir=info.data_dir).credentials
+
+
+@pytest.fixture(scope="session")
+def owner_headers(sandbox_info: daemon.SandboxInfo) -> dict[str, str]:
+    """The header a raw HTTP request (urllib, requests) needs to be the sandbox's owner."""
+    return sandbox_info.owner_headers()
 
 
 @pytest.fixture

@@ -623,7 +623,7 @@ async def test_signed_url_in_the_sandbox_says_why_not(
         assert "at most 7 days" in str(app.screen.query_one("#form-error").render())
         app.screen.query_one("#signed-expiry", Input).value = "2h"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "anonymous credentials" in notifications(app))
+        await wait_for(pilot, lambda: "cannot sign URLs" in notifications(app))
         assert "Cannot sign" in notifications(app)
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from google.api_core import exceptions as gexc
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
+from tests.conftest import as_owner
 from tui.sandbox import daemon
 from tui.services import pricing
 from tui.services.clients import Backend
@@ -30,7 +30,7 @@ def svc(clean_sandbox: Backend) -> ComputeService:
 @pytest.fixture
 def disks(clean_sandbox: Backend) -> Any:
     return compute_v1.DisksClient(
-        credentials=AnonymousCredentials(),
+        credentials=clean_sandbox.credentials,
         transport="rest",
         client_options={"api_endpoint": clean_sandbox.endpoint},
     )
@@ -142,7 +142,9 @@ async def test_polls_read_disks_only_when_one_is_new(
     faults(fail_next=1, codes=[403], path_prefix=disks_path)
     assert [d.type for i in await svc.list_instances() for d in i.disks] == ["pd-ssd"]
     # The armed fault is still there: the second poll did not ask for disks.
-    with urllib.request.urlopen(f"{sandbox_info.url}/_sandbox/faults") as resp:
+    with urllib.request.urlopen(
+        as_owner(sandbox_info, f"{sandbox_info.url}/_sandbox/faults")
+    ) as resp:
         assert json.loads(resp.read())["fail_next"] == 1
     faults()  # disarm
     # The same name made again with another disk type: that disk is read again.

@@ -98,7 +98,7 @@ def test_offline_the_job_fails_with_one_line_saying_what_could_not_be_installed(
         },
     )
     try:
-        backend = sandbox_backend(info.url, info.project)
+        backend = sandbox_backend(info.url, info.project, data_dir=info.data_dir)
         storage_client(backend).create_bucket("stage")
         archive = tmp_path / "standin-0.1.tar.gz"
         archive.write_bytes(standin_sdist())

@@ -70,7 +70,7 @@ def soak_sandbox(tmp_path: Path) -> Iterator[tuple[daemon.SandboxInfo, Backend]]
     """A private daemon: the faults must not reach the other tests' sandbox."""
     info = daemon.start(tmp_path / "sandbox")
     try:
-        yield info, sandbox_backend(info.url, info.project)
+        yield info, sandbox_backend(info.url, info.project, data_dir=info.data_dir)
     finally:
         daemon.stop(tmp_path / "sandbox")
 

@@ -9,6 +9,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 
+from tests.conftest import as_owner
 from tui.sandbox import daemon
 from tui.services.clients import Backend
 from tui.services.compute import ComputeService
@@ -17,8 +18,8 @@ from tui.services.models import Image, InstanceSpec
 ZONE = "us-central1-a"
 
 
-def post(url: str) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=b"", method="POST")
+def post(info: daemon.SandboxInfo, url: str) -> tuple[int, dict]:
+    request = as_owner(info, urllib.request.Request(url, data=b"", method="POST"))
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -38,11 +39,11 @@ async def test_a_repeated_request_id_acts_once(
     await _instance(svc, "twice")
     base = f"{sandbox_info.url}/compute/v1/projects/{sandbox_info.project}/zones/{ZONE}"
     rid = str(uuid.uuid4())
-    first = post(f"{base}/instances/twice/stop?requestId={rid}")
-    again = post(f"{base}/instances/twice/stop?requestId={rid}")
+    first = post(sandbox_info, f"{base}/instances/twice/stop?requestId={rid}")
+    again = post(sandbox_info, f"{base}/instances/twice/stop?requestId={rid}")
     assert first[0] == again[0] == 200
     assert first[1]["name"] == again[1]["name"]  # the same operation, not a second stop
-    other = post(f"{base}/instances/twice/stop?requestId={uuid.uuid4()}")
+    other = post(sandbox_info, f"{base}/instances/twice/stop?requestId={uuid.uuid4()}")
     assert other[1]["name"] != first[1]["name"]
 
 
@@ -51,7 +52,7 @@ def test_a_request_id_must_be_a_uuid(
 ) -> None:
     base = f"{sandbox_info.url}/compute/v1/projects/{sandbox_info.project}/zones/{ZONE}"
     for bad in ("not-a-uuid", str(uuid.UUID(int=0))):
-        status, body = post(f"{base}/instances/any/stop?requestId={bad}")
+        status, body = post(sandbox_info, f"{base}/instances/any/stop?requestId={bad}")
         assert status == 400 and "must be a valid UUID" in body["error"]["message"]
 
 

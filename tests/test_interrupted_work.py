@@ -51,6 +51,12 @@ class CuttingProxy:
         self.target = (host, int(port))
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        # The sandbox answers only requests addressed to itself (a foreign Host is refused):
+        # the relay readdresses them and the links in the answers (a resumable upload's
+        # Location), as a reverse proxy does. Same length, so Content-Length still holds.
+        mine, theirs = self.url[7:].encode(), f"{host}:{port}".encode()
+        assert len(mine) == len(theirs), (mine, theirs)
+        self.rewrite = {"up": (mine, theirs), "down": (theirs, mine)}
         self.lock = threading.Lock()
         self.once: dict[str, int | None] = {"up": None, "down": None}
         self.every: dict[str, int | None] = {"up": None, "down": None}
@@ -103,6 +109,7 @@ class CuttingProxy:
                 data = b""
             if not data:
                 break
+            data = data.replace(*self.rewrite[way])
             cut_at: int | None = None
             with self.lock:
                 once = self.once[way]
@@ -161,7 +168,14 @@ def proxy(clean_sandbox: Backend) -> Iterator[CuttingProxy]:
 @pytest.fixture
 def flaky_svc(proxy: CuttingProxy, clean_sandbox: Backend) -> StorageService:
     """The same sandbox, reached through the cutting proxy."""
-    return StorageService(sandbox_backend(proxy.url, clean_sandbox.project))
+    return StorageService(
+        sandbox_backend(
+            proxy.url,
+            clean_sandbox.project,
+            data_dir=clean_sandbox.credentials.data_dir,
+            daemon_url=clean_sandbox.endpoint,  # the relay is ours: the daemon is behind it
+        )
+    )
 
 
 @pytest.fixture
@@ -470,7 +484,9 @@ async def test_stopped_download_leaves_no_file(
 def svc_info(svc: StorageService) -> daemon.SandboxInfo:
     backend = svc.backend
     assert backend.endpoint
-    return daemon.SandboxInfo(0, backend.endpoint, backend.project, Path())
+    creds = backend.credentials
+    url = creds.daemon_url or backend.endpoint  # past the relay, to the daemon itself
+    return daemon.SandboxInfo(0, url, backend.project, creds.data_dir)
 
 
 # --- the app: a sandbox that goes away, quitting mid-operation ---------------------------------
@@ -488,7 +504,7 @@ def make_app(info: daemon.SandboxInfo) -> Any:
     from tui.config import Config
     from tui.services.connect import Connection
 
-    backend = sandbox_backend(info.url, info.project)
+    backend = sandbox_backend(info.url, info.project, data_dir=info.data_dir)
     return CloudpaneApp(
         Config(refresh_seconds=0.5), connection=Connection(backend, "", info.data_dir)
     )
@@ -506,7 +522,7 @@ async def create_vm(info: daemon.SandboxInfo, name: str) -> None:
     from tui.services.compute import ComputeService
     from tui.services.models import Image, InstanceSpec
 
-    service = ComputeService(sandbox_backend(info.url, info.project))
+    service = ComputeService(sandbox_backend(info.url, info.project, data_dir=info.data_dir))
     spec = InstanceSpec(
         name=name, zone=ZONE, machine_type="e2-small", image=Image("debian-cloud", "debian-12")
     )
@@ -581,7 +597,7 @@ async def test_quit_during_an_upload_and_a_vm_stop(
 
     info = start_private(private_sandbox, stopping=4.0)  # the stop takes a while, as on Google
     await create_vm(info, "vm-1")
-    own = StorageService(sandbox_backend(info.url, info.project))
+    own = StorageService(sandbox_backend(info.url, info.project, data_dir=info.data_dir))
     await own.create_bucket("data", "us-central1")
     write_file(tmp_path / "big.bin", BIG)
     daemon.admin(info, "faults", {"latency_ms": 1000, "path_prefix": "/upload/"})
@@ -610,7 +626,7 @@ async def test_quit_during_an_upload_and_a_vm_stop(
     assert "stop vm-1 continues on Google's side" in summary
     daemon.admin(info, "faults", {})
     assert await object_state(own, "data", "big.bin") is None  # nothing partial in the bucket
-    compute = ComputeService(sandbox_backend(info.url, info.project))
+    compute = ComputeService(sandbox_backend(info.url, info.project, data_dir=info.data_dir))
     deadline = time.monotonic() + 20
     while (await compute.get_instance(ZONE, "vm-1")).status != "TERMINATED":
         assert time.monotonic() < deadline, "the stop did not carry on without the app"
@@ -621,7 +637,7 @@ async def test_quit_question_can_be_declined(private_sandbox: Path, tmp_path: Pa
     from tui.widgets.confirm import ConfirmScreen
 
     info = start_private(private_sandbox)
-    own = StorageService(sandbox_backend(info.url, info.project))
+    own = StorageService(sandbox_backend(info.url, info.project, data_dir=info.data_dir))
     await own.create_bucket("data", "us-central1")
     data = write_file(tmp_path / "big.bin", BIG)
     daemon.admin(info, "faults", {"latency_ms": 400, "path_prefix": "/upload/"})

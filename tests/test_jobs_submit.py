@@ -255,7 +255,7 @@ def test_local_run_tries_the_job_in_the_sandbox_and_submits_only_what_succeeded(
     from tui.services.clients import sandbox_backend
 
     info = daemon.start(private_sandbox, env={"CLOUDPANE_SANDBOX_TIMING": '{"operation": 0.05}'})
-    remote = sandbox_backend(info.url, info.project)  # stands in for the Google project
+    remote = sandbox_backend(info.url, info.project, data_dir=info.data_dir)  # "Google"
     staged(remote)
     script = (
         write(

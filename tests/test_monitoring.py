@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import itertools
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -13,6 +14,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +22,8 @@ from google.api import metric_pb2
 from google.api_core import exceptions as gexc
 from google.cloud import monitoring_v3
 
-from tui.sandbox import daemon
+from tests.conftest import as_owner
+from tui.sandbox import daemon, owner
 from tui.sandbox.monitoring import zero_ticks
 from tui.sandbox.monitoring_query import CpuHistory, SeriesInfo, align
 from tui.services import errors
@@ -261,7 +264,7 @@ def rest(info: daemon.SandboxInfo, **params: Any) -> tuple[int, dict[str, Any]]:
     query = urllib.parse.urlencode(params)
     url = f"{info.url}/v3/projects/{info.project}/timeSeries?{query}"
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
+        with urllib.request.urlopen(as_owner(info, url), timeout=10) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -367,8 +370,10 @@ async def test_service_retries_reads_and_translates_errors(mon: Backend, faults:
         await service.cpu_samples([inst], minutes=5)
 
 
-async def test_service_says_when_the_sandbox_is_unreachable() -> None:
-    gone = sandbox_backend("http://127.0.0.1:9", "nowhere")
+async def test_service_says_when_the_sandbox_is_unreachable(tmp_path: Path) -> None:
+    own = tmp_path / "sandbox"
+    owner.ensure_token(own)  # a sandbox folder whose daemon is not running
+    gone = sandbox_backend("http://127.0.0.1:9", "nowhere", data_dir=own)
     inst = Instance(id="1", name="x", zone=ZONE, status="RUNNING", machine_type="e2-medium")
     with pytest.raises(errors.Unavailable, match="sandbox status"):
         await MonitoringService(gone).cpu_samples([inst])
@@ -384,8 +389,12 @@ async def test_service_says_when_the_sandbox_is_unreachable() -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        other = sandbox_backend(f"http://127.0.0.1:{server.server_port}", "p")
-        with pytest.raises(errors.Unavailable, match="does not serve Cloud Monitoring"):
+        # The folder says a live daemon (this process) owns the port, but what answers there
+        # cannot prove it holds the token: it is refused before anything is sent to it.
+        url = f"http://127.0.0.1:{server.server_port}"
+        (own / "sandbox.json").write_text(json.dumps({"pid": os.getpid(), "url": url}))
+        other = sandbox_backend(url, "p", data_dir=own)
+        with pytest.raises(errors.Unavailable, match="not your sandbox"):
             await MonitoringService(other).cpu_samples([inst])
     finally:
         server.shutdown()

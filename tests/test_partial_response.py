@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import as_owner
 from tui.sandbox import daemon
 from tui.sandbox.partial_response import FieldMaskError, apply_mask, parse_mask
 from tui.services.clients import Backend
@@ -66,8 +67,10 @@ def test_malformed_masks_are_refused(mask: str) -> None:
         parse_mask(mask)
 
 
-def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, headers=headers or {})
+def _get(
+    info: daemon.SandboxInfo, url: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    request = as_owner(info, urllib.request.Request(url, headers=headers or {}))
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -80,18 +83,27 @@ def test_sandbox_applies_fields_and_the_header(
 ) -> None:
     base = f"{sandbox_info.url}/storage/v1/b?project={sandbox_info.project}"
     urllib.request.urlopen(
-        urllib.request.Request(
-            base,
-            data=json.dumps({"name": "masked"}).encode(),
-            headers={"Content-Type": "application/json"},
+        as_owner(
+            sandbox_info,
+            urllib.request.Request(
+                base,
+                data=json.dumps({"name": "masked"}).encode(),
+                headers={"Content-Type": "application/json"},
+            ),
         ),
         timeout=10,
     ).read()
-    status, whole = _get(base)
+    status, whole = _get(sandbox_info, base)
     assert status == 200 and "location" in whole["items"][0]
-    assert _get(base + "&fields=items(name)") == (200, {"items": [{"name": "masked"}]})
-    assert _get(base, {"X-Goog-FieldMask": "items/name"}) == (200, {"items": [{"name": "masked"}]})
-    status, error = _get(base + "&fields=items(name")
+    assert _get(sandbox_info, base + "&fields=items(name)") == (
+        200,
+        {"items": [{"name": "masked"}]},
+    )
+    assert _get(sandbox_info, base, {"X-Goog-FieldMask": "items/name"}) == (
+        200,
+        {"items": [{"name": "masked"}]},
+    )
+    status, error = _get(sandbox_info, base + "&fields=items(name")
     assert status == 400 and "missing ')'" in error["error"]["message"]
 
 
@@ -106,9 +118,12 @@ async def test_masked_listing_loses_nothing_the_pane_shows(
     # And the mask really trims the answer (half the bytes or better).
     url = f"{sandbox_info.url}/compute/v1/projects/{sandbox_info.project}/aggregated/instances"
 
-    full = urllib.request.urlopen(url, timeout=10).read()
+    full = urllib.request.urlopen(as_owner(sandbox_info, url), timeout=10).read()
     trimmed = urllib.request.urlopen(
-        urllib.request.Request(url, headers={"X-Goog-FieldMask": INSTANCE_LIST_FIELDS}),
+        as_owner(
+            sandbox_info,
+            urllib.request.Request(url, headers={"X-Goog-FieldMask": INSTANCE_LIST_FIELDS}),
+        ),
         timeout=10,
     ).read()
     assert len(trimmed) < 0.6 * len(full)

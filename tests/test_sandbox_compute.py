@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 from google.api_core import exceptions as gexc
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
+from tests.conftest import as_owner, owner_credentials
 from tui.sandbox import daemon
 from tui.services.clients import Backend
 
@@ -68,7 +68,7 @@ def gce(clean_sandbox: Backend) -> Clients:
     options = {"api_endpoint": clean_sandbox.endpoint}
 
     def make(cls: Any) -> Any:
-        return cls(credentials=AnonymousCredentials(), transport="rest", client_options=options)
+        return cls(credentials=clean_sandbox.credentials, transport="rest", client_options=options)
 
     return Clients(
         clean_sandbox.project,
@@ -551,7 +551,7 @@ def test_script_output_reaches_cloud_logging(
             headers={"Content-Type": "application/json"},
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=10) as resp:
+        with urllib.request.urlopen(as_owner(sandbox_info, request), timeout=10) as resp:
             return list(json.loads(resp.read()).get("entries", []))
 
     found = wait_for(entries)
@@ -600,7 +600,7 @@ def test_idle_vm_has_boot_lines_only(gce: Clients) -> None:
 
 
 def _raw_get(info: daemon.SandboxInfo, path: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{info.url}{path}", timeout=30) as resp:
+    with urllib.request.urlopen(as_owner(info, f"{info.url}{path}"), timeout=30) as resp:
         return json.loads(resp.read())
 
 
@@ -701,10 +701,10 @@ def test_restart_reboots_running_instances(private_sandbox: Path) -> None:
     info = daemon.start(private_sandbox, env=env)
     options = {"api_endpoint": info.url}
     ic = compute_v1.InstancesClient(
-        credentials=AnonymousCredentials(), transport="rest", client_options=options
+        credentials=owner_credentials(info), transport="rest", client_options=options
     )
     oc = compute_v1.ZoneOperationsClient(
-        credentials=AnonymousCredentials(), transport="rest", client_options=options
+        credentials=owner_credentials(info), transport="rest", client_options=options
     )
     op = ic.insert_unary(
         project=info.project,
@@ -721,7 +721,7 @@ def test_restart_reboots_running_instances(private_sandbox: Path) -> None:
     assert not pid_alive(first)  # the sandbox's "host" went down with it
     info = daemon.start(private_sandbox, env=env)
     ic = compute_v1.InstancesClient(
-        credentials=AnonymousCredentials(),
+        credentials=owner_credentials(info),
         transport="rest",
         client_options={"api_endpoint": info.url},
     )
@@ -792,5 +792,7 @@ def test_a_restarted_sandbox_keeps_its_address(private_sandbox: Path) -> None:
 
 
 def _monitoring_grpc(info: daemon.SandboxInfo) -> str:
-    with urllib.request.urlopen(f"{info.url}/_sandbox/monitoring", timeout=10) as resp:
+    with urllib.request.urlopen(
+        as_owner(info, f"{info.url}/_sandbox/monitoring"), timeout=10
+    ) as resp:
         return str(json.loads(resp.read())["grpcEndpoint"])

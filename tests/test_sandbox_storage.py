@@ -19,7 +19,6 @@ import google_crc32c
 import pytest
 import requests
 from google.api_core import exceptions as gexc
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage  # type: ignore[attr-defined]
 
 from tui.sandbox import daemon
@@ -37,7 +36,7 @@ def b64_crc(data: bytes) -> str:
 def gcs(clean_sandbox: Any, sandbox_info: daemon.SandboxInfo) -> storage.Client:
     return storage.Client(
         project=sandbox_info.project,
-        credentials=AnonymousCredentials(),
+        credentials=clean_sandbox.credentials,
         client_options={"api_endpoint": sandbox_info.url},
     )
 
@@ -104,9 +103,13 @@ def test_bucket_lifecycle(gcs: storage.Client) -> None:
         ("-dash-start", "start and end"),
     ],
 )
-def test_bucket_name_refused(clean_sandbox: Any, sandbox_info: Any, name: str, reason: str) -> None:
+def test_bucket_name_refused(
+    clean_sandbox: Any, sandbox_info: Any, owner_headers: dict[str, str], name: str, reason: str
+) -> None:
     # Raw JSON: the client library pre-checks some names itself; the server must too.
-    resp = requests.post(f"{sandbox_info.url}/storage/v1/b?project=p", json={"name": name})
+    resp = requests.post(
+        f"{sandbox_info.url}/storage/v1/b?project=p", json={"name": name}, headers=owner_headers
+    )
     assert resp.status_code == 400
     error = resp.json()["error"]
     assert reason in error["message"] and error["errors"][0]["reason"] == "invalid"
@@ -143,19 +146,23 @@ def test_small_upload_roundtrip_with_hashes(bucket: storage.Bucket) -> None:
     assert again.download_as_bytes(start=6, end=12) == data[6:13]
 
 
-def test_media_upload_and_download_headers(bucket: storage.Bucket, sandbox_info: Any) -> None:
+def test_media_upload_and_download_headers(
+    bucket: storage.Bucket, sandbox_info: Any, owner_headers: dict[str, str]
+) -> None:
     data = os.urandom(1000)
     url = f"{sandbox_info.url}/upload/storage/v1/b/test-bucket/o?uploadType=media&name=raw%2Fm.bin"
-    resp = requests.post(url, data=data, headers={"Content-Type": "application/x-test"})
+    resp = requests.post(
+        url, data=data, headers={"Content-Type": "application/x-test", **owner_headers}
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["md5Hash"] == b64_md5(data)
     media = f"{sandbox_info.url}/download/storage/v1/b/test-bucket/o/raw%2Fm.bin?alt=media"
-    got = requests.get(media, headers={"x-goog-api-client": "test", "Range": "bytes=-10"})
+    got = requests.get(media, headers={**owner_headers, "Range": "bytes=-10"})
     assert got.status_code == 206 and got.content == data[-10:]
     assert got.headers["Content-Range"] == "bytes 990-999/1000"
     assert f"md5={b64_md5(data)}" in got.headers["x-goog-hash"]
     assert got.headers["x-goog-generation"] == resp.json()["generation"]
-    bad = requests.get(media, headers={"x-goog-api-client": "t", "Range": "bytes=5000-"})
+    bad = requests.get(media, headers={**owner_headers, "Range": "bytes=5000-"})
     assert bad.status_code == 416
 
 
@@ -171,7 +178,9 @@ def test_large_resumable_upload(bucket: storage.Bucket, tmp_path: Any) -> None:
     assert out.read_bytes() == data
 
 
-def test_interrupted_resumable_upload_resumes(bucket: storage.Bucket, sandbox_info: Any) -> None:
+def test_interrupted_resumable_upload_resumes(
+    bucket: storage.Bucket, sandbox_info: Any, owner_headers: dict[str, str]
+) -> None:
     import io
 
     from google.resumable_media.requests import ResumableUpload
@@ -179,6 +188,7 @@ def test_interrupted_resumable_upload_resumes(bucket: storage.Bucket, sandbox_in
     chunk = 256 * 1024
     data = os.urandom(5 * chunk + 1000)
     transport = requests.Session()
+    transport.headers.update(owner_headers)
     url = f"{sandbox_info.url}/upload/storage/v1/b/test-bucket/o?uploadType=resumable"
     # No client-side checksum: the client did not send the cut-off bytes itself, so its running
     # CRC would miss them; the server's hashes are checked against the data below instead.
@@ -218,7 +228,9 @@ def test_interrupted_resumable_upload_resumes(bucket: storage.Bucket, sandbox_in
     assert blob.download_as_bytes() == data
 
 
-def test_corrupt_uploads_never_become_objects(bucket: storage.Bucket, sandbox_info: Any) -> None:
+def test_corrupt_uploads_never_become_objects(
+    bucket: storage.Bucket, sandbox_info: Any, owner_headers: dict[str, str]
+) -> None:
     data = b"payload that will be checked"
     boundary = "BOUNDARY"
     meta = json.dumps({"name": "bad.txt", "crc32c": b64_crc(b"something else")})
@@ -233,7 +245,7 @@ def test_corrupt_uploads_never_become_objects(bucket: storage.Bucket, sandbox_in
     resp = requests.post(
         f"{sandbox_info.url}/upload/storage/v1/b/test-bucket/o?uploadType=multipart",
         data=body,
-        headers={"Content-Type": f'multipart/related; boundary="{boundary}"'},
+        headers={"Content-Type": f'multipart/related; boundary="{boundary}"', **owner_headers},
     )
     assert resp.status_code == 400 and "CRC32C" in resp.json()["error"]["message"]
     assert bucket.get_blob("bad.txt") is None
@@ -242,6 +254,7 @@ def test_corrupt_uploads_never_become_objects(bucket: storage.Bucket, sandbox_in
     start = requests.post(
         f"{sandbox_info.url}/upload/storage/v1/b/test-bucket/o?uploadType=resumable",
         json={"name": "bad2.txt"},
+        headers=owner_headers,
     )
     final = requests.put(
         start.headers["Location"],
@@ -249,6 +262,7 @@ def test_corrupt_uploads_never_become_objects(bucket: storage.Bucket, sandbox_in
         headers={
             "Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}",
             "x-goog-hash": f"md5={b64_md5(b'other')}",
+            **owner_headers,
         },
     )
     assert final.status_code == 400 and "MD5" in final.json()["error"]["message"]
@@ -343,7 +357,9 @@ def test_seed_hook_writes_objects_directly(gcs: storage.Client, sandbox_info: An
 # --- ACLs, IAM, uniform access, public access prevention ----------------------------------------
 
 
-def test_object_and_bucket_acls(bucket: storage.Bucket, sandbox_info: Any) -> None:
+def test_object_and_bucket_acls(
+    bucket: storage.Bucket, sandbox_info: Any, owner_headers: dict[str, str]
+) -> None:
     blob = bucket.blob("acl.txt")
     blob.upload_from_string(b"x")
     blob.acl.reload()
@@ -356,11 +372,13 @@ def test_object_and_bucket_acls(bucket: storage.Bucket, sandbox_info: Any) -> No
     assert "READER" in fresh.acl.user("alice@example.com").get_roles()
     # The single-entry endpoints.
     base = f"{sandbox_info.url}/storage/v1/b/test-bucket/o/acl.txt/acl"
-    made = requests.post(base, json={"entity": "group-team@example.com", "role": "OWNER"})
+    session = requests.Session()
+    session.headers.update(owner_headers)
+    made = session.post(base, json={"entity": "group-team@example.com", "role": "OWNER"})
     assert made.status_code == 200 and made.json()["role"] == "OWNER"
-    assert requests.delete(f"{base}/group-team@example.com").status_code == 204
-    assert requests.get(f"{base}/group-team@example.com").status_code == 404
-    bad = requests.post(base, json={"entity": "nobody", "role": "READER"})
+    assert session.delete(f"{base}/group-team@example.com").status_code == 204
+    assert session.get(f"{base}/group-team@example.com").status_code == 404
+    bad = session.post(base, json={"entity": "nobody", "role": "READER"})
     assert bad.status_code == 400
     bucket.acl.reload()
     bucket.acl.group("team@example.com").grant_read()
@@ -471,10 +489,16 @@ def test_public_route_does_not_shadow_other_apis(gcs: storage.Client, sandbox_in
     assert b"storage.objects.get" not in body
 
 
-def test_storage_emulator_host_plain_client(
+def test_plain_client_with_sandbox_env(
     clean_sandbox: Any, sandbox_info: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", sandbox_info.url)
+    """What `cloudpane sandbox env` prints is all a plain `storage.Client()` needs."""
+    from tui.sandbox.tool_env import tool_env
+
+    for name, value in tool_env(
+        sandbox_info.url, sandbox_info.project, sandbox_info.data_dir
+    ).items():
+        monkeypatch.setenv(name, value)
     plain = storage.Client()
     made = plain.create_bucket("trainer-output")
     made.blob("model/saved.pb").upload_from_string(b"graph")

@@ -350,7 +350,7 @@ def stop_daemon(info: daemon.SandboxInfo) -> None:
 def test_jobs_of_a_stopped_daemon_fail_as_sandbox_restarted(tmp_path: Path) -> None:
     info = daemon.start(tmp_path / "sb", env={"CLOUDPANE_SANDBOX_TIMING": '{"operation": 0.05}'})
     try:
-        backend = sandbox_backend(info.url, info.project)
+        backend = sandbox_backend(info.url, info.project, data_dir=info.data_dir)
         package = upload_standin(backend)
         client = job_client(backend)
         created = client.create_custom_job(
@@ -365,7 +365,7 @@ def test_jobs_of_a_stopped_daemon_fail_as_sandbox_restarted(tmp_path: Path) -> N
         stop_daemon(info)
         assert wait_until(lambda: not psutil.pid_exists(pid), 10, what="the replica to end")
         info = daemon.start(tmp_path / "sb")
-        client = job_client(sandbox_backend(info.url, info.project))
+        client = job_client(sandbox_backend(info.url, info.project, data_dir=info.data_dir))
         job = client.get_custom_job(name=created.name)
         assert job.state.name == "JOB_STATE_FAILED"
         assert job.error.message.startswith("sandbox restarted")

@@ -47,10 +47,13 @@ def _is_loopback(ip: str) -> bool:
 
 
 @pytest.fixture
-def canary_backend(clean_sandbox: Backend) -> Backend:
-    """Real-looking user credentials (valid token, refresh token) on the sandbox's endpoint."""
+def canary_backend(clean_sandbox: Backend, sandbox_info: SandboxInfo) -> Backend:
+    """Real-looking user credentials (valid token, refresh token) on the sandbox's endpoint.
+
+    The access token is the sandbox's owner token (it answers no other); it must not leak either.
+    """
     creds = UserCredentials(
-        token=CANARY,
+        token=sandbox_info.token,
         refresh_token=REFRESH,
         client_id="canary.apps.googleusercontent.com",
         client_secret="CANARY-client-secret",
@@ -59,8 +62,8 @@ def canary_backend(clean_sandbox: Backend) -> Backend:
     return Backend(clean_sandbox.project, creds, clean_sandbox.endpoint, is_sandbox=False)
 
 
-def _secrets_in(text: str) -> list[str]:
-    return [s for s in (CANARY, REFRESH, "CANARY-client-secret") if s in text]
+def _secrets_in(text: str, *extra: str) -> list[str]:
+    return [s for s in (CANARY, REFRESH, "CANARY-client-secret", *extra) if s in text]
 
 
 async def _errors_from_services(backend: Backend, faults: Any) -> list[str]:
@@ -109,17 +112,20 @@ async def test_no_credential_in_errors_logs_screen_or_files(
         await pilot.pause(1.0)
         screens.append(app.export_screenshot())
 
+    token = sandbox_info.token
     for text in texts:
-        assert not _secrets_in(text), text
+        assert not _secrets_in(text, token), text
     for screen in screens:
-        assert not _secrets_in(screen)
-    assert not _secrets_in(caplog.text)
+        assert not _secrets_in(screen, token)
+    assert not _secrets_in(caplog.text, token)
     # Every file cloudpane wrote for this test (config, cache, audit, downloads) and the
     # sandbox's own files (its log, its database).
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    written += [p for p in sandbox_info.data_dir.rglob("*") if p.is_file()]
+    # (but the two owner-only files whose job is to hold the owner token)
+    holders = {sandbox_info.data_dir / "owner-token", sandbox_info.data_dir / "adc.json"}
+    written += [p for p in sandbox_info.data_dir.rglob("*") if p.is_file() and p not in holders]
     assert written
     for path in written:
         data = path.read_bytes()
-        leaked = [s for s in (CANARY, REFRESH) if s.encode() in data]
+        leaked = [s for s in (CANARY, REFRESH, token) if s.encode() in data]
         assert not leaked, f"{path} holds {leaked}"

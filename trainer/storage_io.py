@@ -7,8 +7,9 @@ This keeps every Keras callback on a plain local path, whatever the TensorFlow b
 
 Which client moves the bytes:
 
-* ``gs://`` with ``STORAGE_EMULATOR_HOST`` set (the cloudpane sandbox) — google-cloud-storage,
-  which honours that variable; TensorFlow's own GCS filesystem does not.
+* ``gs://`` with ``API_ENDPOINT_OVERRIDE`` (the cloudpane sandbox: its endpoint, with the
+  credentials it gives its jobs) or ``STORAGE_EMULATOR_HOST`` set — google-cloud-storage, which
+  honours both; TensorFlow's own GCS filesystem does not.
 * ``gs://`` where TensorFlow has no ``gs`` filesystem — google-cloud-storage (Application
   Default Credentials, as on Vertex AI).
 * any other URI TensorFlow can open (``gs://`` on builds that have it, ``ram://``, local paths)
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+ENDPOINT_ENV = "API_ENDPOINT_OVERRIDE"
 
 
 class StorageError(Exception):
@@ -59,7 +61,7 @@ def _split_gs(uri: str) -> tuple[str, str]:
 
 def tensorflow_reads_gcs() -> bool:
     """Whether tf.io.gfile (and so tf.data) can open gs:// paths itself."""
-    if os.environ.get(EMULATOR_ENV):
+    if os.environ.get(EMULATOR_ENV) or os.environ.get(ENDPOINT_ENV):
         return False
     import tensorflow as tf
 

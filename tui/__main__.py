@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox_verbs.add_parser("stop", help="stop the sandbox daemon")
     sandbox_verbs.add_parser("status", help="where the sandbox listens and how to use it")
+    sandbox_verbs.add_parser(
+        "env", help="export lines that point your own tools (google-cloud-*, gcloud) at it"
+    )
     sandbox_verbs.add_parser("reset", help="delete everything in the sandbox")
     seed = sandbox_verbs.add_parser("seed", help="create demo resources")
     seed.add_argument("--instances", type=count, default=0, help="number of VM instances")
@@ -224,11 +227,20 @@ def run_sandbox(args: argparse.Namespace) -> int:
     if verb == "stop":
         print("sandbox stopped" if daemon.stop() else "no sandbox was running")
         return 0
-    running = daemon.status()
-    if verb == "status":
+    try:
+        running = daemon.status()
+    except daemon.SandboxError as exc:  # a stranger on the port: it is sent nothing
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if verb in ("status", "env"):
         if running is None:
-            print("no sandbox is running (cloudpane sandbox start)")
+            print("no sandbox is running (cloudpane sandbox start)", file=sys.stderr)
             return 1
+        if verb == "env":
+            from tui.sandbox.tool_env import export_lines
+
+            print(export_lines(running.url, running.project, running.data_dir))
+            return 0
         print(sandbox_usage(running))
         return 0
     info = running or daemon.start()
@@ -261,14 +273,12 @@ def sandbox_usage(info: object) -> str:
             f"project:   {info.project}",
             f"data:      {info.data_dir}",
             "",
-            "Point Google's clients at it (anonymous credentials):",
+            "It serves only you: your tools present the owner token in "
+            f"{info.data_dir}/owner-token through their usual credentials.",
+            'Point them at it:  eval "$(cloudpane sandbox env)"',
+            "  then storage.Client() as usual, and e.g.",
             f"  compute_v1.InstancesClient(transport='rest', "
-            f"client_options={{'api_endpoint': '{info.url}'}}, credentials=AnonymousCredentials())",
-            f"  storage.Client(project='{info.project}', "
-            f"client_options={{'api_endpoint': '{info.url}'}}, credentials=AnonymousCredentials())",
-            "Other tools:",
-            f"  export STORAGE_EMULATOR_HOST={info.url}",
-            f"  export CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE={info.url}/compute/v1/",
+            f"client_options={{'api_endpoint': '{info.url}'}})",
         ]
     )
 

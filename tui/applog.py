@@ -3,16 +3,18 @@
 The TUI owns the terminal, so nothing may print there; this file (`cloudpane.log` in the state
 folder, rotated at 1 MB, three kept) is where a traceback goes when something unexpected
 happens. Every line passes through `redact`, so a token in an exception text never lands in it.
+It is its owner's alone: the folder 0700, every file (the rotated ones too) 0600.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import os
 from pathlib import Path
 
-from tui.config import state_dir
+from tui.config import private_dir, state_dir
 from tui.services.errors import redact
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -20,6 +22,18 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def log_path() -> Path:
     return state_dir() / "cloudpane.log"
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files are created 0600 (and narrowed to 0600 if they were not)."""
+
+    def _open(self) -> io.TextIOWrapper:
+        mode = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in self.mode else os.O_TRUNC)
+        fd = os.open(self.baseFilename, mode, 0o600)
+        os.fchmod(fd, 0o600)
+        stream = open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+        assert isinstance(stream, io.TextIOWrapper)
+        return stream
 
 
 class RedactingFormatter(logging.Formatter):
@@ -31,10 +45,8 @@ def _file_handler(path: Path, level: int) -> logging.Handler | None:
     """The rotating, redacting handler; the file is the owner's only (0600): tracebacks
     quote names, paths and answers from the cloud."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        os.chmod(path, 0o600)
-        handler = logging.handlers.RotatingFileHandler(
+        private_dir(path.parent)  # narrowed too if an older version left it open
+        handler = PrivateRotatingFileHandler(
             path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
         )
     except OSError:

@@ -23,6 +23,7 @@ read_only = true
 from __future__ import annotations
 
 import configparser
+import contextlib
 import difflib
 import os
 import re
@@ -72,6 +73,19 @@ def state_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_state_dir("cloudpane"))
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` for cloudpane's own files: only its owner may enter it (0700).
+
+    The audit trail, the log and the caches say what the user manages and how; on a shared
+    login host nobody else should read them. An existing folder with wider modes is narrowed.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    return path
 
 
 def config_path() -> Path:

@@ -75,9 +75,14 @@ def test_paths_and_uris() -> None:
     assert storage_io.join("gs://b/", "/a/", "b") == "gs://b/a/b"
 
 
-def test_emulator_routes_gs_through_google_cloud_storage(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
+@pytest.mark.parametrize("variable", ["STORAGE_EMULATOR_HOST", "API_ENDPOINT_OVERRIDE"])
+def test_emulator_routes_gs_through_google_cloud_storage(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "http://127.0.0.1:9")
     assert not storage_io.tensorflow_reads_gcs()
+    if variable == "API_ENDPOINT_OVERRIDE":
+        return  # its client needs the ADC that comes with it (test below)
     assert isinstance(storage_io.store_for("gs://b/x"), storage_io.GcsClientStore)
     assert isinstance(storage_io.store_for("ram://x"), storage_io.GfileStore)
 
@@ -93,16 +98,18 @@ def test_bad_gs_uri_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def gcs_env(clean_sandbox: Any, sandbox_info: Any) -> dict[str, str]:
-    from google.auth.credentials import AnonymousCredentials
+    """What `cloudpane sandbox env` prints (the owner's ADC and the endpoint)."""
     from google.cloud import storage  # type: ignore[attr-defined]
+
+    from tui.sandbox.tool_env import tool_env
 
     client = storage.Client(
         project=sandbox_info.project,
-        credentials=AnonymousCredentials(),
+        credentials=clean_sandbox.credentials,
         client_options={"api_endpoint": sandbox_info.url},
     )
     client.create_bucket("trainer-bucket", location="us-central1")
-    return {"STORAGE_EMULATOR_HOST": sandbox_info.url, "GOOGLE_CLOUD_PROJECT": sandbox_info.project}
+    return tool_env(sandbox_info.url, sandbox_info.project, sandbox_info.data_dir)
 
 
 def test_gcs_client_store_round_trip(
@@ -125,7 +132,7 @@ def test_gcs_client_store_round_trip(
 
 
 def test_trainer_exports_to_and_trains_from_gs_in_the_sandbox(
-    gcs_env: dict[str, str], tmp_path: Path
+    gcs_env: dict[str, str], clean_sandbox: Any, tmp_path: Path
 ) -> None:
     from google.cloud import storage  # type: ignore[attr-defined]
 
@@ -156,12 +163,10 @@ def test_trainer_exports_to_and_trains_from_gs_in_the_sandbox(
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "train_examples=16 val_examples=8" in proc.stdout
-    from google.auth.credentials import AnonymousCredentials
-
     gcs = storage.Client(
         project=gcs_env["GOOGLE_CLOUD_PROJECT"],
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": gcs_env["STORAGE_EMULATOR_HOST"]},
+        credentials=clean_sandbox.credentials,
+        client_options={"api_endpoint": gcs_env["API_ENDPOINT_OVERRIDE"]},
     )
     names = {b.name for b in gcs.list_blobs("trainer-bucket", prefix="job/")}
     for expected in (

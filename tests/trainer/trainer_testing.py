@@ -29,7 +29,9 @@ def trainer_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("AIP_", "CLOUD_ML_", "TF_CONFIG", "STORAGE_EMULATOR"))
+        if not k.startswith(
+            ("AIP_", "CLOUD_ML_", "TF_CONFIG", "STORAGE_EMULATOR", "API_ENDPOINT_OVERRIDE")
+        )
     }
     env["PYTHONPATH"] = str(REPO)
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"

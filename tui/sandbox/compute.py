@@ -21,7 +21,6 @@ import contextlib
 import heapq
 import json
 import logging
-import os
 import random
 import re
 import secrets
@@ -40,6 +39,7 @@ from starlette.routing import BaseRoute, Route
 from tui.sandbox import compute_catalog as cat
 from tui.sandbox.context import SandboxContext, instance_workdir
 from tui.sandbox.errors import ApiError
+from tui.sandbox.guest_env import guest_env
 from tui.sandbox.processes import ProcessTable, kill_stale_group
 
 log = logging.getLogger("cloudpane.sandbox.compute")
@@ -693,23 +693,24 @@ def install_power_switch(cwd: Path) -> Path:
     return folder
 
 
-def process_env(doc: dict[str, Any], cwd: Path) -> dict[str, str]:
-    """A VM's startup script sees a small, clean environment — never the daemon's."""
-    path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
-    return {
-        "PATH": f"{install_power_switch(cwd)}:{path}",
-        "CLOUDPANE_GUEST_POWEROFF": str(cwd / GUEST_POWEROFF),
-        # A sandbox VM is a process group on this machine: its CPU is its session's.
-        "CLOUDPANE_VM_CPU_SCOPE": "session",
-        # …and its files stay in its folder: the idle watcher logs here, not to /var/log.
-        "CLOUDPANE_IDLE_LOG": str(cwd / "cloudpane-idle.log"),
-        "HOME": str(cwd),
-        "HOSTNAME": doc["name"],
-        "LANG": "C.UTF-8",
-        "SHELL": "/bin/bash",
-        "USER": "root",
-        "PYTHONUNBUFFERED": "1",
-    }
+def process_env(ctx: SandboxContext, key: str, doc: dict[str, Any], cwd: Path) -> dict[str, str]:
+    """A VM's startup script sees a small, clean environment — never the daemon's (guest_env),
+    with the owner's access to the sandbox, as a VM has its service account's."""
+    env = guest_env(ctx, cwd, key.split("/", 1)[0])  # HOME: the instance's own folder
+    env.update(
+        {
+            "PATH": f"{install_power_switch(cwd)}:{env['PATH']}",
+            "CLOUDPANE_GUEST_POWEROFF": str(cwd / GUEST_POWEROFF),
+            # A sandbox VM is a process group on this machine: its CPU is its session's.
+            "CLOUDPANE_VM_CPU_SCOPE": "session",
+            # …and its files stay in its folder: the idle watcher logs here, not to /var/log.
+            "CLOUDPANE_IDLE_LOG": str(cwd / "cloudpane-idle.log"),
+            "HOSTNAME": doc["name"],
+            "SHELL": "/bin/bash",
+            "USER": "root",
+        }
+    )
+    return env
 
 
 async def boot(ctx: SandboxContext, key: str, doc: dict[str, Any], reboot: bool) -> None:
@@ -743,7 +744,7 @@ async def boot(ctx: SandboxContext, key: str, doc: dict[str, Any], reboot: bool)
         script,
         cwd=cwd,
         log_path=serial_path(ctx, key),
-        env=process_env(doc, cwd),
+        env=process_env(ctx, key, doc, cwd),
         format_line=format_line,
         on_line=cloud_logging_writer(ctx, key, doc),
         exit_line=exit_line,

@@ -42,11 +42,26 @@ class SandboxContext:
     store: Store
     project: str = SANDBOX_PROJECT
     base_url: str = ""  # http://127.0.0.1:PORT, known once the server is bound
+    bound_host: str = "127.0.0.1"  # the address it listens on (requests must name loopback)
+    owner_token: str = field(default="", repr=False)  # the owner's secret (owner.py)
     faults: FaultSettings = field(default_factory=FaultSettings)
     timing: Timing = field(default_factory=Timing)
     lock: threading.RLock = field(default_factory=threading.RLock)
     # API requests per path, counted by the fault middleware (`/_sandbox/requests`).
     request_counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1]) if self.base_url else 0
+
+    @property
+    def adc_file(self) -> Path:
+        """The ADC file that gives what the sandbox runs its owner's access (owner.write_adc)."""
+        return self.data_dir / "adc.json"
+
+    def owner_headers(self) -> dict[str, str]:
+        """What the daemon sends when it calls its own API (a job's package download)."""
+        return {"Authorization": f"Bearer {self.owner_token}"}
 
     @property
     def blob_dir(self) -> Path:

@@ -3,6 +3,10 @@
 The daemon outlives the TUI, as a cloud does: a job keeps training after the TUI quits. It
 binds to 127.0.0.1 unless told otherwise, writes `sandbox.json` (pid, url, project) into its
 data directory once it listens, and logs to `sandbox.log` beside it.
+
+It serves only its owner (auth.py): the data directory is 0700 and everything in it 0600 (the
+daemon runs under umask 077), with the owner's secret in `owner-token`. Clients check that the
+daemon on the port holds that secret before they send it anything (owner.verify_daemon).
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from tui.sandbox import owner
 
 LOOPBACK = "127.0.0.1"
 STATE_FILE = "sandbox.json"
@@ -50,17 +55,32 @@ class SandboxInfo:
     def host_port(self) -> str:
         return self.url.removeprefix("http://")
 
+    @property
+    def token(self) -> str:
+        """The owner's secret (read from the owner-only file; empty if it is missing)."""
+        return owner.read_token(self.data_dir) or ""
+
+    def owner_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
 
 class SandboxError(RuntimeError):
     pass
 
 
-def _health(url: str, timeout: float = 1.0) -> dict | None:
-    try:
-        with urllib.request.urlopen(f"{url}/_sandbox/health", timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except (OSError, urllib.error.URLError, ValueError):
+def _verified(url: str, data_dir: Path, timeout: float = 1.0) -> dict | None:
+    """The health of the daemon at `url` once it proved it holds this data dir's secret.
+
+    None when nothing answers (or there is no secret to check with); SandboxError when
+    something answers that is not this user's sandbox: it is never sent the token.
+    """
+    token = owner.read_token(data_dir)
+    if not token:
         return None
+    try:
+        return owner.verify_daemon(url, token, timeout)
+    except owner.NotYourSandbox as exc:
+        raise SandboxError(str(exc)) from None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -77,14 +97,14 @@ def _pid_alive(pid: int) -> bool:
 
 
 def status(data_dir: Path | None = None) -> SandboxInfo | None:
-    """The running sandbox for this data directory, or None."""
+    """The running sandbox for this data directory, or None (SandboxError: a stranger on its port)."""
     data_dir = data_dir or default_data_dir()
     try:
         state = json.loads((data_dir / STATE_FILE).read_text())
     except (OSError, ValueError):
         return None
     info = SandboxInfo(int(state["pid"]), state["url"], state["project"], data_dir)
-    if not _pid_alive(info.pid) or _health(info.url) is None:
+    if not _pid_alive(info.pid) or _verified(info.url, data_dir) is None:
         return None
     return info
 
@@ -101,7 +121,8 @@ def start(
     running = status(data_dir)
     if running:
         return running
-    data_dir.mkdir(parents=True, exist_ok=True)
+    owner.tighten_tree(data_dir)  # a data dir made by an older version was 0755/0644
+    owner.private_dir(data_dir)
     (data_dir / STATE_FILE).unlink(missing_ok=True)
     previous = _free_previous_port(data_dir, host) if port == 0 else 0
     try:
@@ -131,7 +152,7 @@ def _spawn(
 ) -> SandboxInfo:
     cmd = [sys.executable, "-m", "tui.sandbox.daemon", "--data-dir", str(data_dir)]
     cmd += ["--port", str(port), "--host", host]
-    log = open(data_dir / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child
+    log = os.fdopen(owner.open_private_append(data_dir / LOG_FILE), "ab")
     proc = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
@@ -180,11 +201,13 @@ def stop(data_dir: Path | None = None, timeout: float = 10.0) -> bool:
 def admin(info: SandboxInfo, action: str, payload: dict | None = None) -> dict:
     """POST to an admin endpoint (`reset`, `seed`, `faults`)."""
     data = json.dumps(payload or {}).encode()
+    if _verified(info.url, info.data_dir) is None:
+        raise SandboxError(f"The sandbox at {info.url} does not answer.")
     req = urllib.request.Request(
         f"{info.url}/_sandbox/{action}",
         data=data,
         method="POST",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **info.owner_headers()},
     )
     with urllib.request.urlopen(req, timeout=600) as resp:
         return json.loads(resp.read())
@@ -199,6 +222,12 @@ def serve(data_dir: Path, port: int = 0, host: str = LOOPBACK) -> None:
     from tui.sandbox.server import create_app
     from tui.sandbox.store import Store
 
+    # Everything the daemon writes (state DB, logs, blobs, serial output, uploads) is the
+    # owner's alone; folders made from here on are 0700, files 0600.
+    os.umask(0o077)
+    owner.tighten_tree(data_dir)  # a data dir made by an older version was 0755/0644
+    owner.private_dir(data_dir)
+    token = owner.ensure_token(data_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if host != LOOPBACK:
         logging.warning("The sandbox is listening on %s, not only on this machine.", host)
@@ -208,11 +237,14 @@ def serve(data_dir: Path, port: int = 0, host: str = LOOPBACK) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    (data_dir / PORT_FILE).write_text(str(bound_port))
+    owner.write_private(data_dir / PORT_FILE, str(bound_port))
     ctx = SandboxContext(data_dir=data_dir, store=Store(data_dir / "state.sqlite3"))
+    ctx.owner_token = token
+    ctx.bound_host = host
     ctx.faults = FaultSettings.from_env()
     ctx.timing = Timing.from_env()
     ctx.base_url = f"http://{LOOPBACK if host in (LOOPBACK, '0.0.0.0') else host}:{bound_port}"
+    owner.write_adc(data_dir, token, ctx.base_url)
     app = create_app(ctx)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=30)
     server = uvicorn.Server(config)
@@ -229,9 +261,7 @@ def serve(data_dir: Path, port: int = 0, host: str = LOOPBACK) -> None:
 
     async def startup(sockets=None):  # type: ignore[no-untyped-def]
         await original_startup(sockets=sockets)
-        tmp = data_dir / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(data_dir / STATE_FILE)
+        owner.write_private(data_dir / STATE_FILE, json.dumps(state))
 
     server.startup = startup  # type: ignore[method-assign]
     try:

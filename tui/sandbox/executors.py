@@ -45,6 +45,8 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from tui.sandbox.owner import make_tree_private
+
 Say = Callable[[str], None]
 
 OVERRIDE_ENV = "CLOUDPANE_SANDBOX_EXECUTORS"
@@ -222,10 +224,29 @@ def _site_packages(venv: Path) -> Path:
     return found[0]
 
 
+# What pip needs from the daemon's environment to reach a package index (its own settings,
+# proxies, certificates, caches) — and nothing else: installing a job's package runs its
+# setup.py, the user's code, which must not see the daemon's variables (tokens) either.
+_PIP_KEEPS = frozenset(
+    {
+        "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+        "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+        "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
+        "http_proxy", "https_proxy", "all_proxy", "no_proxy",
+    }
+)  # fmt: skip
+
+
 def _clean_env() -> dict[str, str]:
-    """pip's environment: the daemon's minus anything that would put its packages in view."""
-    drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PIP_TARGET", "PIP_PREFIX", "PIP_USER")
-    return {k: v for k, v in os.environ.items() if k not in drop}
+    """pip's environment: what it needs of the daemon's, never what would put the daemon's
+    packages in view (PYTHONPATH, VIRTUAL_ENV, …) nor the rest of the daemon's variables."""
+    drop = ("PIP_TARGET", "PIP_PREFIX", "PIP_USER")
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if (k in _PIP_KEEPS or k.startswith("PIP_")) and k not in drop
+    }
 
 
 def _make_venv(venv: Path) -> None:
@@ -322,6 +343,7 @@ def prepare_image(root: Path, env: ImageEnvironment, say: Say) -> Path:
         if to_install:
             say(f"Installing {', '.join(to_install)} …")
             pip_install(venv, to_install, " ".join(to_install) + f" for image {env.name}")
+        make_tree_private(folder)  # venv and pip copy files with their 0644 modes
         marker.write_text(json.dumps({"image": env.image, "requirements": env.requirements}))
         say(f"Image {env.name} is ready.")
         return venv
@@ -353,5 +375,6 @@ def prepare_packages(root: Path, env: ImageEnvironment, archives: Sequence[Path]
                 f"import site; site.addsitedir({str(site)!r})\n"
             )
             pip_install(folder, ["--no-build-isolation", *map(str, archives)], names)
+            make_tree_private(folder)  # venv and pip copy files with their 0644 modes
             marker.write_text("ok\n")
         return _venv_python(folder)

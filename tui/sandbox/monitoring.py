@@ -420,8 +420,10 @@ def query_from_proto(request: Any) -> Query:
 # ---------------------------------------------------------------- the gRPC server
 
 
-def start_grpc(mon: Monitor, port: int) -> tuple[Any, int]:
-    """Serve MetricService/ListTimeSeries on 127.0.0.1:port (0: any free port)."""
+def start_grpc(mon: Monitor, port: int, token: str) -> tuple[Any, int]:
+    """Serve MetricService/ListTimeSeries on 127.0.0.1:port (0: any free port) to the owner:
+    a call must carry `authorization: Bearer <owner token>` metadata, as Google's clients send
+    their access token; any other gets UNAUTHENTICATED."""
     from concurrent import futures
 
     import grpc
@@ -456,7 +458,8 @@ def start_grpc(mon: Monitor, port: int) -> tuple[Any, int]:
         },
     )
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="monitoring-grpc")
+        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="monitoring-grpc"),
+        interceptors=[_owner_only(token)],
     )
     server.add_generic_rpc_handlers((handler,))
     bound = server.add_insecure_port(f"{LOOPBACK}:{port}")  # loopback only, never another
@@ -464,6 +467,30 @@ def start_grpc(mon: Monitor, port: int) -> tuple[Any, int]:
         raise OSError(f"could not bind {LOOPBACK}:{port}")
     server.start()
     return server, bound
+
+
+def _owner_only(token: str) -> Any:
+    """A server interceptor refusing every call without the owner's bearer token."""
+    import grpc
+
+    from tui.sandbox.auth import UNAUTHENTICATED
+    from tui.sandbox.owner import token_matches
+
+    def refuse(request: Any, context: Any) -> Any:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED)
+
+    refused = grpc.unary_unary_rpc_method_handler(refuse)
+
+    class OwnerOnly(grpc.ServerInterceptor):  # type: ignore[misc]
+        def intercept_service(self, continuation: Any, details: Any) -> Any:
+            for key, value in details.invocation_metadata or ():
+                if key == "authorization" and isinstance(value, str):
+                    scheme, _, presented = value.partition(" ")
+                    if scheme.lower() == "bearer" and token and token_matches(presented, token):
+                        return continuation(details)
+            return refused
+
+    return OwnerOnly()
 
 
 # ---------------------------------------------------------------- routes and hooks
@@ -529,7 +556,7 @@ async def startup(ctx: SandboxContext) -> None:
     mon.grpc_server, mon.grpc_port = None, None
     for port in dict.fromkeys(candidates):
         try:
-            mon.grpc_server, mon.grpc_port = start_grpc(mon, port)
+            mon.grpc_server, mon.grpc_port = start_grpc(mon, port, ctx.owner_token)
         except Exception:  # REST still works; the discovery endpoint says gRPC is missing
             log.exception("could not start the Cloud Monitoring gRPC server on port %s", port)
             continue

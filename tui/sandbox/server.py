@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
@@ -25,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from tui.sandbox import owner
+from tui.sandbox.auth import OwnerMiddleware
 from tui.sandbox.context import SandboxContext
 from tui.sandbox.errors import ApiError, error_response
 from tui.sandbox.faults import FaultMiddleware, FaultSettings
@@ -58,14 +61,31 @@ def create_app(ctx: SandboxContext) -> Starlette:
     modules = load_api_modules()
 
     async def health(request: Request) -> Response:
+        body: dict[str, Any] = {
+            "status": "ok",
+            "project": ctx.project,
+            "url": ctx.base_url,
+            "apis": [m.__name__.rsplit(".", 1)[1] for m in modules],
+            "version": VERSION,
+        }
+        nonce = request.query_params.get("nonce")
+        if nonce and ctx.owner_token:  # the daemon proves it holds the secret (owner.py)
+            body["proof"] = owner.proof(ctx.owner_token, nonce[:200], ctx.base_url)
+        return JSONResponse(body)
+
+    async def token(request: Request) -> Response:
+        """OAuth's refresh grant, as the ADC file of `cloudpane sandbox env` asks for it."""
+        raw = (await request.body()).decode("utf-8", errors="replace")
+        form = dict(urllib.parse.parse_qsl(raw))
+        presented = form.get("refresh_token", "")
+        if form.get("grant_type") != "refresh_token" or not (
+            ctx.owner_token and owner.token_matches(presented, ctx.owner_token)
+        ):
+            return JSONResponse(
+                {"error": "invalid_grant", "error_description": "Bad Request"}, status_code=400
+            )
         return JSONResponse(
-            {
-                "status": "ok",
-                "project": ctx.project,
-                "url": ctx.base_url,
-                "apis": [m.__name__.rsplit(".", 1)[1] for m in modules],
-                "version": VERSION,
-            }
+            {"access_token": ctx.owner_token, "expires_in": 3600, "token_type": "Bearer"}
         )
 
     async def faults(request: Request) -> Response:
@@ -108,6 +128,8 @@ def create_app(ctx: SandboxContext) -> Starlette:
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/seed", seed, methods=["POST"]),
     ]
+    # OAuth's token endpoint takes a form body, not a JSON one: not behind the JSON checks.
+    oauth: list[BaseRoute] = [Route("/token", token, methods=["POST"])]
     api: list[BaseRoute] = []
     for module in modules:
         api.extend(module.routes(ctx))
@@ -138,8 +160,9 @@ def create_app(ctx: SandboxContext) -> Starlette:
         return error_response(500, f"Sandbox internal error: {exc}")
 
     return Starlette(
-        routes=guard_routes(admin + api),  # Google's front-end checks, before any handler
+        routes=oauth + guard_routes(admin + api),  # Google's front-end checks, before handlers
         middleware=[
+            Middleware(OwnerMiddleware, ctx=ctx),  # first: every path, /_sandbox/* too
             Middleware(FaultMiddleware, settings_ref=ctx),
             Middleware(PartialResponseMiddleware),
         ],

@@ -7,11 +7,10 @@ Paths (Google's): `/storage/v1/b…` (buckets, objects, ACLs, IAM), `/upload/sto
 Object names are percent-encoded path segments (`a%2Fb`), so handlers split the *raw* path;
 Starlette's decoded path would make `a/b/acl` ambiguous.
 
-Who is calling: the sandbox has one principal, the project owner, and treats any request made
-by a Google client library (an `Authorization` or `x-goog-api-client` header) as theirs. A bare
-request (a browser, curl, urllib) is anonymous: on the download and public-URL paths it may read
-only what is public now (IAM allUsers, or an allUsers ACL without uniform access, and never
-under public access prevention).
+Who is calling: auth.OwnerMiddleware decides (the owner presents the owner token; anyone else
+is anonymous) and lets anonymous callers reach only object reads. Here an anonymous caller may
+read only what is public now (IAM allUsers, or an allUsers ACL without uniform access, and never
+under public access prevention): media on every download path, and the object's metadata.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route, request_response
 from starlette.types import Receive, Scope, Send
 
+from tui.sandbox import auth
 from tui.sandbox import storage_access as acc
 from tui.sandbox import storage_io as io
 from tui.sandbox import storage_listing as listing
@@ -66,7 +66,7 @@ async def _json(request: Request) -> dict[str, Any]:
 
 
 def _is_owner(request: Request) -> bool:
-    return "authorization" in request.headers or "x-goog-api-client" in request.headers
+    return auth.principal(request.scope) == auth.OWNER
 
 
 def _full(query: dict[str, str], default: bool = False) -> bool:
@@ -207,8 +207,12 @@ async def _object(
     method = request.method
     if method in ("GET", "HEAD"):
         if query.get("alt") == "media":
-            return await _serve_media(ctx, request, bucket, name, anonymous_ok=False)
+            return await _serve_media(ctx, request, bucket, name, anonymous_ok=True)
         bucket_doc = st.get_bucket(ctx, bucket)
+        if not _is_owner(request):
+            found = ctx.store.get(st.OBJECT, st.object_key(bucket, name))
+            if found is None or not acc.anonymous_can_read(bucket_doc, found):
+                raise ApiError(401, _anonymous_get(bucket_doc), "required")
         doc = st.get_object(ctx, bucket, name)
         if "generation" in query and query["generation"] != doc["resource"]["generation"]:
             raise ApiError(404, f"No such object: {bucket}/{name}", "notFound")
@@ -291,15 +295,8 @@ async def _serve_media(
         )
         if doc is None and readable_bucket:
             raise ApiError(404, "The specified key does not exist.", "notFound")
-        why = ""
-        if acc.pap_enforced(bucket_doc):
-            why = " Public access prevention is enforced on this bucket."
         raise ApiError(
-            403 if xml else 401,
-            "Anonymous caller does not have storage.objects.get access to the Google Cloud "
-            f"Storage object. Permission 'storage.objects.get' denied on resource (or it may "
-            f"not exist).{why}",
-            "forbidden" if xml else "required",
+            403 if xml else 401, _anonymous_get(bucket_doc), "forbidden" if xml else "required"
         )
     if doc is None:
         raise ApiError(404, f"No such object: {bucket}/{name}", "notFound")
@@ -307,6 +304,17 @@ async def _serve_media(
         raise ApiError(404, f"No such object: {bucket}/{name}", "notFound")
     st.check_preconditions(doc, query)
     return await io.download(ctx, request, bucket_doc, doc)
+
+
+def _anonymous_get(bucket_doc: dict[str, Any]) -> str:
+    why = ""
+    if acc.pap_enforced(bucket_doc):
+        why = " Public access prevention is enforced on this bucket."
+    return (
+        "Anonymous caller does not have storage.objects.get access to the Google Cloud "
+        "Storage object. Permission 'storage.objects.get' denied on resource (or it may "
+        f"not exist).{why}"
+    )
 
 
 # --- IAM and ACLs ----------------------------------------------------------------------------

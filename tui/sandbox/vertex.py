@@ -41,6 +41,7 @@ from tui.sandbox import executors
 from tui.sandbox import vertex_runner as runner
 from tui.sandbox.context import SandboxContext
 from tui.sandbox.errors import ApiError
+from tui.sandbox.guest_env import guest_env
 from tui.sandbox.logging_api import _json_body, log_store
 from tui.services.job_models import ACCELERATOR_ENUM, accelerator_problem
 
@@ -298,7 +299,7 @@ async def _lifecycle(ctx: SandboxContext, key: str, run: JobRun) -> None:
     job_dir = ctx.work_dir / "jobs" / job_id
     pools: list[dict[str, Any]] = spec["workerPoolSpecs"]
     try:
-        import_dirs = await asyncio.to_thread(_prepare_packages, ctx.base_url, pools, job_dir)
+        import_dirs = await asyncio.to_thread(_prepare_packages, ctx, pools, job_dir)
     except runner.PackageError as exc:
         _service_line(ctx, key, str(exc), "ERROR")
         _finish(ctx, key, "JOB_STATE_FAILED", {"code": CODE_INVALID, "message": str(exc)})
@@ -351,7 +352,7 @@ async def _lifecycle(ctx: SandboxContext, key: str, run: JobRun) -> None:
     await _supervise(ctx, key, run, spec)
 
 
-def _prepare_packages(base_url: str, pools: list[dict[str, Any]], job_dir: Path) -> list[str]:
+def _prepare_packages(ctx: SandboxContext, pools: list[dict[str, Any]], job_dir: Path) -> list[str]:
     """Fetch and unpack every pool's packages; the PYTHONPATH of each pool."""
     paths: list[str] = []
     for p, pool in enumerate(pools):
@@ -361,7 +362,9 @@ def _prepare_packages(base_url: str, pools: list[dict[str, Any]], job_dir: Path)
             continue
         folders = []
         for n, uri in enumerate(package["packageUris"]):
-            archive = runner.fetch_package(base_url, uri, job_dir / "packages" / f"{p}-{n}")
+            archive = runner.fetch_package(
+                ctx.base_url, uri, job_dir / "packages" / f"{p}-{n}", ctx.owner_headers()
+            )
             folder = runner.unpack_package(
                 archive, job_dir / "code" / f"{p}-{n}", package["pythonModule"]
             )
@@ -399,20 +402,12 @@ def _replica_env(
     import_path: str,
     output: str,
 ) -> dict[str, str]:
-    # Not the daemon's own packages: the job sees its image's environment and its package.
-    leaks = ("TF_CONFIG", "CLUSTER_SPEC", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(leaks)}
+    # Never the daemon's own environment (its packages, PYTHONPATH, VIRTUAL_ENV, tokens): a
+    # replica sees what Vertex's container gives it.
+    env = guest_env(ctx, ctx.work_dir / "jobs" / job_id / "home", project)
     env["PYTHONPATH"] = import_path
     env.update(runner.output_dirs(output))
-    env.update(
-        {
-            "CLOUD_ML_JOB_ID": job_id,
-            "CLOUD_ML_PROJECT_ID": project,
-            "GOOGLE_CLOUD_PROJECT": project,
-            "STORAGE_EMULATOR_HOST": ctx.base_url,
-            "PYTHONUNBUFFERED": "1",  # lines reach the logs as they are printed
-        }
-    )
+    env.update({"CLOUD_ML_JOB_ID": job_id, "CLOUD_ML_PROJECT_ID": project})
     for item in (pool.get("pythonPackageSpec") or {}).get("env", []) or []:
         if isinstance(item, dict) and item.get("name"):
             env[str(item["name"])] = str(item.get("value", ""))

@@ -7,7 +7,8 @@
 - Each replica is `python -m MODULE ARGS` in its own process group with the environment Vertex
   sets: AIP_MODEL_DIR / AIP_CHECKPOINT_DIR / AIP_TENSORBOARD_LOG_DIR under the base output
   directory, CLOUD_ML_JOB_ID, CLOUD_ML_PROJECT_ID, and CLUSTER_SPEC + TF_CONFIG (loopback ports)
-  when the job has several replicas. STORAGE_EMULATOR_HOST points gs:// paths at the sandbox.
+  when the job has several replicas; nothing of the daemon's own environment (guest_env.py),
+  and the owner's access to the sandbox through ADC and API_ENDPOINT_OVERRIDE.
 - Every line it prints is handed to a callback with its severity as Vertex records it: stdout
   is INFO, stderr is ERROR — whatever the line says of itself (Python logging, absl and
   TensorFlow write to stderr, so on Google their INFO lines are ERROR too; docs/gcp-facts.md).
@@ -34,6 +35,8 @@ from pathlib import Path
 
 import psutil
 
+from tui.sandbox.owner import make_tree_private
+
 LineCallback = Callable[[str, str, str], None]  # (task_name, severity, text)
 
 MAX_LINE = 64 * 1024
@@ -54,8 +57,13 @@ def split_gs_uri(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
-def fetch_package(base_url: str, uri: str, dest_dir: Path) -> Path:
-    """Download gs://bucket/object from the sandbox's Cloud Storage into dest_dir (blocking)."""
+def fetch_package(
+    base_url: str, uri: str, dest_dir: Path, headers: dict[str, str] | None = None
+) -> Path:
+    """Download gs://bucket/object from the sandbox's Cloud Storage into dest_dir (blocking).
+
+    `headers` carry the owner's token: Vertex reads the package as the job's service account.
+    """
     bucket, name = split_gs_uri(uri)
     url = (
         f"{base_url}/storage/v1/b/{urllib.parse.quote(bucket, safe='')}"
@@ -64,7 +72,8 @@ def fetch_package(base_url: str, uri: str, dest_dir: Path) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / Path(name).name
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp, open(target, "wb") as out:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=60) as resp, open(target, "wb") as out:
             shutil.copyfileobj(resp, out)
     except urllib.error.HTTPError as exc:
         detail = "not found" if exc.code == 404 else f"HTTP {exc.code}"
@@ -105,6 +114,7 @@ def unpack_package(archive: Path, dest: Path, module: str) -> Path:
             )
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
         raise PackageError(f"{archive.name} could not be unpacked ({exc}).") from None
+    make_tree_private(dest)  # archive members keep their 0644 modes otherwise
     top = module.split(".", 1)[0]
     candidates = [dest, *sorted(p for p in dest.iterdir() if p.is_dir())]
     candidates += [c / "src" for c in candidates if (c / "src").is_dir()]

@@ -646,9 +646,7 @@ async def _lifecycle(ctx: SandboxContext, key: str, run: TuningRun) -> None:
     job_dir = ctx.work_dir / "tuning" / job_id
     pools: list[dict[str, Any]] = doc["trialJobSpec"]["workerPoolSpecs"]
     try:
-        import_dirs = await asyncio.to_thread(
-            vertex._prepare_packages, ctx.base_url, pools, job_dir
-        )
+        import_dirs = await asyncio.to_thread(vertex._prepare_packages, ctx, pools, job_dir)
         proposer = await asyncio.to_thread(make_proposer, spec, int(job_id) % 2**32)
     except (runner.PackageError, ValueError) as exc:
         _log(ctx, key, "service", "ERROR", str(exc))

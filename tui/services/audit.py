@@ -81,9 +81,15 @@ class AuditLog:
         }
         path = self.path or audit_path()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            from tui.config import private_dir, state_dir
+
+            if path.parent == state_dir():
+                private_dir(path.parent)  # cloudpane's own folder: narrowed if it was open
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             with _LOCK:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                os.fchmod(fd, 0o600)  # a trail written by an older version was 0644
                 with os.fdopen(fd, "a", encoding="utf-8") as fh:
                     # ASCII: a name's U+2028 or C1 control stays an escape in the file, so
                     # every reader (and `grep`, `tail`) sees one record per line.

@@ -262,7 +262,9 @@ def apply_skus(
 
 def write_atomically(path: Path, data: dict[str, Any]) -> None:
     """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from tui.config import private_dir
+
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=".prices-", suffix=".json", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

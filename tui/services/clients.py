@@ -1,8 +1,8 @@
 """Backend (project, credentials, endpoint) → lazily built google-cloud clients.
 
 The services never know whether they talk to Google or to the sandbox: a Backend carries the
-only differences — the credentials (Application Default Credentials, or anonymous ones for the
-sandbox) and the API endpoint (None for Google's defaults, `http://127.0.0.1:PORT` for the
+only differences — the credentials (Application Default Credentials, or the sandbox owner's
+token, sent only to the daemon that proves it holds it: sandbox_auth.py) and the API endpoint (None for Google's defaults, `http://127.0.0.1:PORT` for the
 sandbox; the REST transports honour an `http://` endpoint). Client libraries are imported
 inside the factories: google-cloud-compute alone takes seconds to import, and start-up must not.
 """
@@ -13,9 +13,10 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
-from tui.services.errors import is_rate_limit, translate
+from tui.services.errors import NoCredentials, is_rate_limit, translate
 
 T = TypeVar("T")
 
@@ -44,11 +45,30 @@ class Backend:
 
 
 def sandbox_backend(
-    url: str, project: str, region: str = "us-central1", zone: str = "us-central1-a"
+    url: str,
+    project: str,
+    region: str = "us-central1",
+    zone: str = "us-central1-a",
+    *,
+    data_dir: Path,
+    daemon_url: str | None = None,
 ) -> Backend:
-    from google.auth.credentials import AnonymousCredentials
+    """The sandbox whose data directory is `data_dir` (its owner token is read from there).
 
-    return Backend(project, AnonymousCredentials(), url, True, region, zone)
+    `daemon_url`: the daemon's own address when `url` is a relay in front of it that the
+    caller set up (the tests' fault-injecting proxy); the daemon must prove it is there.
+    """
+    from tui.sandbox.owner import read_token
+    from tui.services.sandbox_auth import SandboxCredentials
+
+    token = read_token(data_dir)
+    if not token:
+        raise NoCredentials(
+            f"The sandbox's owner token is missing from {data_dir}.",
+            "Restart the sandbox: cloudpane sandbox stop; cloudpane sandbox start.",
+        )
+    credentials = SandboxCredentials(token, url, data_dir, daemon_url)
+    return Backend(project, credentials, url, True, region, zone)
 
 
 _CLIENTS: dict[tuple[Backend, int, str], Any] = {}

@@ -33,7 +33,9 @@ def connect_sandbox(config: Config, note: str = "") -> Connection:
             f"The local sandbox could not start: {exc}",
             "See `cloudpane sandbox status`, or pass --project with Google credentials.",
         ) from exc
-    backend = sandbox_backend(info.url, info.project, config.region, config.zone)
+    backend = sandbox_backend(
+        info.url, info.project, config.region, config.zone, data_dir=info.data_dir
+    )
     return Connection(backend, note, info.data_dir)
 
 

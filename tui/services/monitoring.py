@@ -4,8 +4,9 @@ One `timeSeries.list` call (all pages) for all instances of interest, through Go
 google-cloud-monitoring client. That client speaks gRPC only, so the Backend's endpoint decides
 the channel: Google's default (TLS, Application Default Credentials) when the endpoint is None;
 for a local `http://` endpoint (the sandbox) a plaintext channel to the gRPC address that the
-server names at `GET /_sandbox/monitoring`. The request, the response and every retry are the
-same code either way.
+server names at `GET /_sandbox/monitoring`, each call carrying the backend's bearer token as
+Google's clients carry theirs (`authorization` metadata; the sandbox serves only its owner).
+The request, the response and every retry are the same code either way.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def grpc_target(backend: Backend) -> str:
     """Where a plaintext-endpoint backend serves Monitoring's gRPC (asked once per client)."""
     assert backend.endpoint is not None
     url = f"{backend.endpoint.rstrip('/')}/_sandbox/monitoring"
+    request = urllib.request.Request(url, headers=_auth_metadata(backend))
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        with urllib.request.urlopen(request, timeout=5) as resp:
             found = json.loads(resp.read()).get("grpcEndpoint")
     except urllib.error.HTTPError as exc:
         raise Unavailable(
@@ -57,6 +59,27 @@ def grpc_target(backend: Backend) -> str:
             "See sandbox.log in the sandbox's data directory.",
         )
     return str(found)
+
+
+def _auth_metadata(backend: Backend) -> dict[str, str]:
+    """The bearer token for a plaintext (sandbox) endpoint, once the daemon proved itself."""
+    creds = backend.credentials
+    if hasattr(creds, "auth_header"):  # SandboxCredentials: guarded against a stranger
+        return {"authorization": creds.auth_header()}
+    token = getattr(creds, "token", None)
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+def _with_token(channel: Any, backend: Backend) -> Any:
+    """The channel, each call of it carrying the backend's bearer token."""
+    import grpc
+
+    class Token(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+        def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+            metadata = list(details.metadata or []) + list(_auth_metadata(backend).items())
+            return continuation(details._replace(metadata=metadata), request)
+
+    return grpc.intercept_channel(channel, Token())
 
 
 def monitoring_client(backend: Backend) -> Any:
@@ -83,6 +106,7 @@ def monitoring_client(backend: Backend) -> Any:
                 ("grpc.max_receive_message_length", -1),
             ],
         )
+        channel = _with_token(channel, backend)
         client = monitoring_v3.MetricServiceClient(
             transport=MetricServiceGrpcTransport(channel=channel)
         )

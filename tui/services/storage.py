@@ -806,10 +806,15 @@ class StorageService:
         creds = self.backend.credentials
         from google.auth.credentials import AnonymousCredentials
 
-        if creds is None or isinstance(creds, AnonymousCredentials):
-            where = "The sandbox" if self.backend.is_sandbox else "This session"
+        if self.backend.is_sandbox:
             raise CannotSign(
-                f"{where} uses anonymous credentials, which cannot sign URLs.",
+                "The sandbox's owner token is a bearer token, which cannot sign URLs.",
+                "Share a public URL instead, or use Google Cloud with credentials that can "
+                "sign (a service account).",
+            )
+        if creds is None or isinstance(creds, AnonymousCredentials):
+            raise CannotSign(
+                "This session uses anonymous credentials, which cannot sign URLs.",
                 "Share a public URL instead, or use Google Cloud with credentials that can "
                 "sign (a service account).",
             )
