@@ -879,7 +879,8 @@ def seed(ctx: SandboxContext, instances: int = 0, zones: int = 4, **options: Any
         "n2d-standard-16",
         "c3-standard-8",
     )
-    images = [f for f in cat.IMAGE_FAMILIES]
+    images = [f for f in cat.IMAGE_FAMILIES if not f.state]
+    os_images = [f for f in images if f.project != "deeplearning-platform-release"]
     docs: list[tuple[str, dict[str, Any]]] = []
     deadlines: list[tuple[float, str]] = []
     for i in range(count):
@@ -898,7 +899,7 @@ def seed(ctx: SandboxContext, instances: int = 0, zones: int = 4, **options: Any
                 machine = "n1-standard-8"
                 accelerators = [("nvidia-tesla-v100", 1)]
         shape = cat.SHAPES[machine]
-        family = rng.choice(images if (shape.gpu or accelerators) else images[:4])
+        family = rng.choice(images if (shape.gpu or accelerators) else os_images)
         running = rng.random() < running_share
         created = now - rng.uniform(3600, 60 * 86400)
         body: dict[str, Any] = {
@@ -960,12 +961,18 @@ def _accelerator_name(ref: str) -> str:
 
 
 def parse_source_image(ref: str) -> tuple[cat.ImageFamily, str, str]:
-    """(family, image name, date) for a sourceImage reference; 404 as Google when unknown."""
+    """(family, image name, date) for a sourceImage reference; 404 as Google when unknown.
+
+    Accepts `…/global/images/family/F` (the family's newest non-deprecated image),
+    `…/zones/Z/imageFamilyViews/F` (what gcloud sends for --image-family) and `…/global/images/N`.
+    An OBSOLETE image is refused as Google does ("Operations which create a new resource using an
+    OBSOLETE resource will be rejected"); a DEPRECATED one is still accepted.
+    """
     path = ref
     if "/projects/" in path:
         path = "projects/" + path.split("/projects/", 1)[1]
     project = segment_after(path, "projects") or ""
-    family_name = segment_after(path, "family")
+    family_name = segment_after(path, "family") or segment_after(path, "imageFamilyViews")
     if family_name:
         family = cat.find_family(project, family_name)
         if family is None:
@@ -975,6 +982,13 @@ def parse_source_image(ref: str) -> tuple[cat.ImageFamily, str, str]:
     found = cat.find_image(project, image)
     if found is None:
         raise not_found(f"projects/{project}/global/images/{image}")
+    if found[0].state in ("OBSOLETE", "DELETED"):
+        raise ApiError(
+            400,
+            f"Invalid value for field 'resource.disks[0].initializeParams.sourceImage': "
+            f"'{ref}'. The referenced image resource is {found[0].state.lower()}.",
+            reason="invalid",
+        )
     return found[0], image, found[1]
 
 
@@ -1427,6 +1441,18 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         if found is None:
             raise not_found(f"projects/{project}/global/images/family/{family}")
         return respond(ctx, cat.image_json(found))
+
+    async def image_family_view(request: Request) -> Response:
+        # imageFamilyViews.get: the family's newest image as seen from a zone (gcloud's
+        # `compute images describe-from-family --zone` and `instances create --image-family`).
+        p = request.path_params
+        project, zone, family = p["project"], p["zone"], p["family"]
+        if zone != "-" and zone not in cat.ZONES:
+            raise not_found(f"projects/{project}/zones/{zone}")
+        found = cat.find_family(project, family)
+        if found is None:
+            raise not_found(f"projects/{project}/global/images/family/{family}")
+        return respond(ctx, {"image": cat.image_json(found)})
 
     async def image_get(request: Request) -> Response:
         project, image = request.path_params["project"], request.path_params["image"]
@@ -1942,6 +1968,9 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         Route(PREFIX + "/global/images", images_list, methods=["GET"]),
         Route(PREFIX + "/global/images/family/{family}", image_from_family, methods=["GET"]),
         Route(PREFIX + "/global/images/{image}", image_get, methods=["GET"]),
+        Route(
+            PREFIX + "/zones/{zone}/imageFamilyViews/{family}", image_family_view, methods=["GET"]
+        ),
         Route(PREFIX + "/aggregated/instances", instances_aggregated, methods=["GET"]),
         Route(z + "/instances", instances_list, methods=["GET"]),
         Route(z + "/instances", idempotent(ctx, instance_insert), methods=["POST"]),

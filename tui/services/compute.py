@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,9 +33,11 @@ from tui.services.models import (
     AcceleratorType,
     Disk,
     Image,
+    ImageChoices,
     Instance,
     InstanceSpec,
     MachineType,
+    MissingImageFamily,
     Operation,
     Zone,
 )
@@ -52,17 +54,6 @@ BUNDLED_ACCELERATORS = {
     "a3": ("nvidia-h100-80gb",),
     "g2": ("nvidia-l4",),
 }
-
-# The boot images the create form offers (public families, including Deep Learning VM).
-CURATED_IMAGES: tuple[tuple[str, str], ...] = (
-    ("debian-cloud", "debian-12"),
-    ("ubuntu-os-cloud", "ubuntu-2204-lts"),
-    ("deeplearning-platform-release", "common-cu123-debian-11"),
-    ("deeplearning-platform-release", "tf-latest-gpu"),
-    ("deeplearning-platform-release", "pytorch-latest-gpu"),
-    ("deeplearning-platform-release", "common-cpu"),
-)
-
 
 def validate_instance_name(name: str) -> str | None:
     """None if `name` is a valid instance name (RFC 1035), else the reason in plain words."""
@@ -308,6 +299,21 @@ INSTANCE_LIST_FIELDS = (
 )
 
 
+def image_from_proto(project: str, img: Any) -> Image:
+    """An Image from a compute_v1.Image (its family's newest image)."""
+    deprecated = img.deprecated if "deprecated" in img else None
+    return Image(
+        project=project,
+        family=img.family,
+        name=img.name,
+        description=img.description,
+        disk_size_gb=int(img.disk_size_gb or 10),
+        deprecation=str(deprecated.state) if deprecated is not None and deprecated.state else "",
+        deprecated_on=str(deprecated.deprecated) if deprecated is not None else "",
+        created=img.creation_timestamp,
+    )
+
+
 # ---------------------------------------------------------------- the service
 
 
@@ -539,23 +545,83 @@ class ComputeService:
 
         return await call(fetch, action=f"list GPU types in {zone}")
 
-    async def list_images(self) -> list[Image]:
-        """The curated image families (Debian, Ubuntu, Deep Learning VM), newest image each."""
+    async def list_images(
+        self, featured: Sequence[tuple[str, str]] | None = None
+    ) -> ImageChoices:
+        """Every family of the public image projects, newest image each, as Google lists them.
 
-        def fetch(project: str, family: str) -> Image:
+        Families whose newest image is deprecated (DEPRECATED, OBSOLETE, DELETED) are held back
+        in `deprecated`; a featured family Google does not serve (getFromFamily answers 404: it
+        was retired) is reported in `missing` with Google's message, never dropped silently.
+        """
+        from tui.services.images import FEATURED_FAMILIES, IMAGE_PROJECTS
+
+        wanted = tuple(featured if featured is not None else FEATURED_FAMILIES)
+        projects = tuple(dict.fromkeys([*IMAGE_PROJECTS, *(p for p, _ in wanted)]))
+
+        def list_project(project: str) -> list[Image]:
+            client = self._client("ImagesClient")
+            newest: dict[str, Any] = {}
+            for img in client.list(project=project, retry=read_retry()):
+                if not img.family:
+                    continue
+                seen = newest.get(img.family)
+                if seen is None or img.creation_timestamp > seen.creation_timestamp:
+                    newest[img.family] = img
+            return [image_from_proto(project, img) for img in newest.values()]
+
+        def from_family(project: str, family: str) -> Image:
             client = self._client("ImagesClient")
             img = client.get_from_family(project=project, family=family, retry=read_retry())
-            return Image(project=project, family=family, name=img.name, description=img.description)
+            return image_from_proto(project, img)
 
-        results = await asyncio.gather(
-            *(call(fetch, p, f, action=f"look up image family {f}") for p, f in CURATED_IMAGES),
+        listed = await asyncio.gather(
+            *(call(list_project, p, action=f"list the images of {p}") for p in projects),
             return_exceptions=True,
         )
-        images = [r for r in results if isinstance(r, Image)]
-        if not images and results:
-            first = results[0]
-            raise first if isinstance(first, BaseException) else Unavailable("No images found.")
-        return images
+        found: dict[tuple[str, str], Image] = {}
+        missing: list[MissingImageFamily] = []
+        for project, result in zip(projects, listed):
+            if isinstance(result, BaseException):
+                if not isinstance(result, CloudpaneError):
+                    raise result
+                missing.append(MissingImageFamily(project, "*", result.message))
+                continue
+            for image in result:
+                found[(image.project, image.family)] = image
+        if len(missing) == len(projects) and projects:
+            raise Unavailable(
+                "Could not list any boot images: " + "; ".join(m.message for m in missing),
+                "Check the connection and the project's Compute Engine API, then try again.",
+            )
+        absent = [k for k in wanted if k not in found or found[k].deprecation]
+        looked = await asyncio.gather(
+            *(call(from_family, p, f, action=f"look up image family {f}") for p, f in absent),
+            return_exceptions=True,
+        )
+        for (project, family), result in zip(absent, looked):
+            if isinstance(result, Image):
+                found[(project, family)] = result
+            elif isinstance(result, CloudpaneError):
+                if (project, family) not in found:  # deprecated ones are said as deprecated
+                    missing.append(MissingImageFamily(project, family, result.message))
+            elif isinstance(result, BaseException):
+                raise result
+        order = {k: i for i, k in enumerate(wanted)}
+        ranked = sorted(
+            found.values(),
+            key=lambda i: (
+                order.get((i.project, i.family), len(order)),
+                i.deep_learning,
+                i.project,
+                i.family,
+            ),
+        )
+        return ImageChoices(
+            images=tuple(i for i in ranked if not i.deprecation),
+            deprecated=tuple(i for i in ranked if i.deprecation),
+            missing=tuple(missing),
+        )
 
     async def get_operation(self, op: Operation) -> Operation:
         def fetch() -> Operation:
@@ -642,6 +708,13 @@ class ComputeService:
                 "Use 1-63 lowercase letters, digits and hyphens, starting with a letter "
                 "(e.g. train-1).",
             )
+        if spec.disk_size_gb < spec.image.disk_size_gb:
+            raise InvalidArgument(
+                f"Could not create instance {spec.name!r}: the boot disk "
+                f"({spec.disk_size_gb} GB) is smaller than the image {spec.image.family} "
+                f"({spec.image.disk_size_gb} GB).",
+                f"Give the boot disk at least {spec.image.disk_size_gb} GB.",
+            )
         from tui.services.networks import choose_network
 
         network = await choose_network(self.backend, spec.zone.rsplit("-", 1)[0])
@@ -659,6 +732,8 @@ class ComputeService:
 
     def _instance_request(self, spec: InstanceSpec) -> Any:
         from google.cloud import compute_v1
+
+        from tui.services.images import needs_driver_metadata
 
         zone = spec.zone
         family = spec.machine_type.split("-", 1)[0]
@@ -715,10 +790,15 @@ class ComputeService:
                     accelerator_count=int(spec.accelerator_count),
                 )
             ]
+        items = []
+        if needs_driver_metadata(spec.image, gpus):
+            # Google's DLVM guide: GPU VMs from Deep Learning images install the NVIDIA driver
+            # at first boot with this key (docs/gcp-facts.md); without it they boot driverless.
+            items.append(compute_v1.Items(key="install-nvidia-driver", value="True"))
         if script:
-            instance.metadata = compute_v1.Metadata(
-                items=[compute_v1.Items(key="startup-script", value=script)]
-            )
+            items.append(compute_v1.Items(key="startup-script", value=script))
+        if items:
+            instance.metadata = compute_v1.Metadata(items=items)
         return instance
 
     async def start_instance(self, zone: str, name: str) -> Operation:
