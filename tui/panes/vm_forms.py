@@ -158,6 +158,7 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
                         allow_blank=False,
                     )
                 yield Static("", id="gpu-note", classes="field-error")
+                yield Static("", id="quota-note", classes="field-error")
                 yield Label("Boot image", classes="field-label")
                 yield Select([], id="image", prompt="loading images…")
                 yield Static("", id="image-note", classes="field-error")
@@ -433,13 +434,48 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
                 spot=self.query_one("#spot", Switch).value,
             )
         self.query_one("#summary", Static).update(price_summary(spec, machine, self.laptop_price))
+        if spec is not None and (spec.accelerator_type or (machine and machine.bundled_accelerators)):
+            self.check_quota(spec)
+        else:
+            self.query_one("#quota-note", Static).update("")
 
     def action_submit(self) -> None:
         spec, problem = self.build_spec()
         if spec is None:
             self.query_one("#form-error", Static).update(problem)
             return
+        self.submit_checked(spec)
+
+    @work(exclusive=True, group="form-submit", exit_on_error=False)
+    async def submit_checked(self, spec: InstanceSpec) -> None:
+        """A GPU VM is sent only when the project's and region's GPU quotas allow it."""
+        problem = await self.quota_problem(spec)
+        if problem:
+            self.query_one("#quota-note", Static).update(problem)
+            self.query_one("#form-error", Static).update(
+                "Not created: the GPU quota would refuse it (see above)."
+            )
+            return
         self.dismiss(spec)
+
+    async def quota_problem(self, spec: InstanceSpec) -> str:
+        """'' when the spec's GPUs fit the quotas (or it has none, or they cannot be read)."""
+        try:
+            service = await self.get_service()
+            return await service.gpu_quota_problem(
+                spec.zone,
+                spec.machine_type,
+                spec.accelerator_type,
+                spec.accelerator_count,
+                spec.spot,
+            )
+        except CloudpaneError:
+            return ""  # unreadable quotas must not block a create; Google still decides
+
+    @work(exclusive=True, group="form-quota", exit_on_error=False)
+    async def check_quota(self, spec: InstanceSpec) -> None:
+        """Say "quota 0" as soon as a GPU is chosen, before the Create click."""
+        self.query_one("#quota-note", Static).update(await self.quota_problem(spec))
 
     @on(Button.Pressed, "#create")
     def _create(self) -> None:

@@ -446,15 +446,14 @@ def schedule_op_done(ctx: SandboxContext, op_key: str) -> None:
     runtime(ctx).schedule(time.time() + ctx.timing.operation, "op", op_key)
 
 
-def fail_operation_later(ctx: SandboxContext, op_key: str, quota_message: str) -> None:
-    """The operation ends with QUOTA_EXCEEDED (HTTP 403 inside the operation), as Google's."""
+def fail_operation_later(
+    ctx: SandboxContext, op_key: str, message: str, code: str = "QUOTA_EXCEEDED"
+) -> None:
+    """The operation ends with `code` (HTTP 403 for quota, 503 for a stock-out), as Google's."""
     op = ctx.store.get(OPERATION, op_key)
     if op is not None:
-        op["_fail"] = {
-            "code": "QUOTA_EXCEEDED",
-            "message": quota_message,
-            "http": [403, "FORBIDDEN"],
-        }
+        http = [403, "FORBIDDEN"] if code == "QUOTA_EXCEEDED" else [503, "SERVICE UNAVAILABLE"]
+        op["_fail"] = {"code": code, "message": message, "http": http}
         ctx.store.put(OPERATION, op_key, op)
     schedule_op_done(ctx, op_key)
 
@@ -861,9 +860,18 @@ def seed(ctx: SandboxContext, instances: int = 0, zones: int = 4, **options: Any
     Options: running (share RUNNING, default 0.4), gpu (share with GPUs, default 0.15),
     seed (random seed, default 7), name_prefix (default: realistic stems).
     """
+    result: dict[str, Any] = {}
+    if "quotas" in options or "stockouts" in options:
+        settings = dict(capacity_settings(ctx, ctx.project))
+        if "quotas" in options:
+            settings["quotas"] = {str(k): float(v) for k, v in dict(options["quotas"]).items()}
+        if "stockouts" in options:
+            settings["stockouts"] = [str(z) for z in options["stockouts"]]
+        ctx.store.put(SETTINGS, ctx.project, settings)
+        result["capacity"] = settings
     count = int(instances or 0)
     if count <= 0:
-        return {}
+        return result
     rng = random.Random(int(options.get("seed", 7)))
     running_share = float(options.get("running", 0.4))
     gpu_share = float(options.get("gpu", 0.15))
@@ -950,7 +958,7 @@ def seed(ctx: SandboxContext, instances: int = 0, zones: int = 4, **options: Any
     rt = runtime(ctx)
     for deadline, key in deadlines:
         rt.schedule(deadline, "deadline", key)
-    return {"instances": len(docs), "instance_zones": zone_names}
+    return {**result, "instances": len(docs), "instance_zones": zone_names}
 
 
 # ---------------------------------------------------------------- building an instance
@@ -1261,26 +1269,128 @@ def gpu_usage(ctx: SandboxContext, project: str, region: str) -> dict[str, int]:
         for _, doc in ctx.store.list(INSTANCE, prefix=f"{project}/{zone}/"):
             if doc.get("status") == "TERMINATED":
                 continue
-            for acc in doc.get("guestAccelerators") or []:
-                gpu = last_segment(acc["acceleratorType"])
-                used[gpu] = used.get(gpu, 0) + int(acc.get("acceleratorCount", 0))
+            for gpu, count in instance_gpus(doc).items():
+                used[gpu] = used.get(gpu, 0) + count
     return used
 
 
-def quota_error(ctx: SandboxContext, project: str, zone: str, doc: dict[str, Any]) -> str | None:
+# ---- quotas and capacity (settable by tests: POST /_sandbox/seed {"quotas": …, "stockouts": …})
+
+SETTINGS = "compute.settings"  # key: project → {"quotas": {metric: limit}, "stockouts": [...]}
+
+
+def capacity_settings(ctx: SandboxContext, project: str) -> dict[str, Any]:
+    return ctx.store.get(SETTINGS, project) or {}
+
+
+def quota_limit(ctx: SandboxContext, project: str, metric: str, region: str = "") -> float:
+    """A quota's limit: the seeded override ("region/METRIC" or "METRIC"), else the catalog's."""
+    quotas = capacity_settings(ctx, project).get("quotas") or {}
+    for key in (f"{region}/{metric}" if region else "", metric):
+        if key and key in quotas:
+            return float(quotas[key])
+    if metric == "GPUS_ALL_REGIONS":
+        return float(cat.GPUS_ALL_REGIONS_LIMIT)
+    for g in cat.GPU_TYPES.values():
+        if metric in (g.quota_metric, f"PREEMPTIBLE_{g.quota_metric}"):
+            return float(g.quota_limit)
+    return 0.0
+
+
+def instance_gpus(doc: dict[str, Any]) -> dict[str, int]:
+    """GPUs an instance holds: attached (guestAccelerators) or bundled with its machine type."""
     wanted: dict[str, int] = {}
     for acc in doc.get("guestAccelerators") or []:
         gpu = last_segment(acc["acceleratorType"])
         wanted[gpu] = wanted.get(gpu, 0) + int(acc.get("acceleratorCount", 0))
+    shape = cat.SHAPES.get(last_segment(str(doc.get("machineType", ""))))
+    if shape is not None and shape.gpu and not wanted:
+        wanted[shape.gpu] = shape.gpu_count
+    return wanted
+
+
+def project_gpu_usage(ctx: SandboxContext, project: str) -> int:
+    return sum(sum(gpu_usage(ctx, project, region).values()) for region in cat.REGIONS)
+
+
+def quota_error(ctx: SandboxContext, project: str, zone: str, doc: dict[str, Any]) -> str | None:
+    """Google's QUOTA_EXCEEDED message when the instance's GPUs do not fit, else None.
+
+    The project-wide GPUS_ALL_REGIONS is checked first (new projects have 0: "Quota
+    'GPUS_ALL_REGIONS' exceeded. Limit: 0.0 globally."), then the region's per-type quota.
+    """
+    wanted = instance_gpus(doc)
     if not wanted:
         return None
+    global_limit = quota_limit(ctx, project, "GPUS_ALL_REGIONS")
+    if project_gpu_usage(ctx, project) + sum(wanted.values()) > global_limit:
+        return f"Quota 'GPUS_ALL_REGIONS' exceeded.  Limit: {global_limit} globally."
     region = cat.region_of(zone)
     used = gpu_usage(ctx, project, region)
     for gpu, count in wanted.items():
         info = cat.GPU_TYPES[gpu]
-        if used.get(gpu, 0) + count > info.quota_limit:
-            return f"Quota '{info.quota_metric}' exceeded.  Limit: {float(info.quota_limit)} in region {region}."
+        limit = quota_limit(ctx, project, info.quota_metric, region)
+        if used.get(gpu, 0) + count > limit:
+            return f"Quota '{info.quota_metric}' exceeded.  Limit: {limit} in region {region}."
     return None
+
+
+def stockout_error(ctx: SandboxContext, project: str, zone: str, doc: dict[str, Any]) -> str | None:
+    """Google's stock-out message when a seeded stock-out covers one of the instance's GPUs."""
+    stockouts = set(capacity_settings(ctx, project).get("stockouts") or [])
+    for gpu in instance_gpus(doc):
+        if f"{zone}/{gpu}" in stockouts:
+            return (
+                f"The zone 'projects/{project}/zones/{zone}' does not have enough resources "
+                "available to fulfill the request.  '(resource type:compute)'."
+            )
+    return None
+
+
+def capacity_failure(
+    ctx: SandboxContext, project: str, zone: str, doc: dict[str, Any]
+) -> tuple[str, str] | None:
+    """(error code, message) an insert or start fails with, as the operation's error."""
+    quota = quota_error(ctx, project, zone, doc)
+    if quota:
+        return "QUOTA_EXCEEDED", quota
+    stockout = stockout_error(ctx, project, zone, doc)
+    if stockout:
+        return "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", stockout
+    return None
+
+
+def region_doc(ctx: SandboxContext, project: str, region: str) -> dict[str, Any]:
+    """regions.get: the catalog's region with its quotas (seeded overrides) and GPU usage."""
+    doc = cat.region_json(project, region, gpu_usage(ctx, project, region))
+    for quota in doc["quotas"]:
+        quota["limit"] = quota_limit(ctx, project, quota["metric"], region)
+    return doc
+
+
+def project_doc(ctx: SandboxContext, project: str) -> dict[str, Any]:
+    """projects.get: the project's Compute Engine resource with its project-wide quotas."""
+    instances = sum(1 for _ in ctx.store.list(INSTANCE, prefix=f"{project}/"))
+    return {
+        "kind": "compute#project",
+        "id": cat.stable_id("project", project),
+        "creationTimestamp": cat.EPOCH_TIMESTAMP,
+        "name": project,
+        "commonInstanceMetadata": {"kind": "compute#metadata", "fingerprint": "42WmSpB8rSM="},
+        "quotas": [
+            {
+                "metric": "GPUS_ALL_REGIONS",
+                "limit": quota_limit(ctx, project, "GPUS_ALL_REGIONS"),
+                "usage": float(project_gpu_usage(ctx, project)),
+            },
+            {"metric": "INSTANCES_ALL_REGIONS", "limit": 10000.0, "usage": float(instances)},
+            {"metric": "CPUS_ALL_REGIONS", "limit": 2400.0, "usage": 0.0},
+        ],
+        "selfLink": f"{BASE}/projects/{project}",
+        "defaultServiceAccount": f"{project}-compute@developer.gserviceaccount.com",
+        "xpnProjectStatus": "UNSPECIFIED_XPN_PROJECT_STATUS",
+        "defaultNetworkTier": "PREMIUM",
+    }
 
 
 # ---------------------------------------------------------------- routes
@@ -1312,7 +1422,7 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
 
     async def regions_list(request: Request) -> Response:
         project = request.path_params["project"]
-        items = [cat.region_json(project, r, gpu_usage(ctx, project, r)) for r in cat.REGIONS]
+        items = [region_doc(ctx, project, r) for r in cat.REGIONS]
         page, token = paginate(request, items)
         body: dict[str, Any] = {
             "kind": "compute#regionList",
@@ -1328,7 +1438,10 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         project, region = request.path_params["project"], request.path_params["region"]
         if region not in cat.REGIONS:
             raise not_found(f"projects/{project}/regions/{region}")
-        return respond(ctx, cat.region_json(project, region, gpu_usage(ctx, project, region)))
+        return respond(ctx, region_doc(ctx, project, region))
+
+    async def project_get(request: Request) -> Response:
+        return respond(ctx, project_doc(ctx, request.path_params["project"]))
 
     def zonal_list(request: Request, kind: str, noun: str, items: list[dict[str, Any]]) -> Response:
         project, zone = request.path_params["project"], request.path_params["zone"]
@@ -1616,10 +1729,10 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         ]
         doc = build_instance(ctx, project, zone, body, shape, family, image)
         op_key, op = new_operation(ctx, project, zone, "insert", doc["selfLink"], doc["id"])
-        quota = quota_error(ctx, project, zone, doc)
-        if quota:
+        failure = capacity_failure(ctx, project, zone, doc)
+        if failure:
             # Google accepts the request and fails the operation; no instance appears.
-            fail_operation_later(ctx, op_key, quota)
+            fail_operation_later(ctx, op_key, failure[1], failure[0])
             return respond(ctx, op)
         begin_start(ctx, key, doc, op_key)
         return respond(ctx, op)
@@ -1669,9 +1782,9 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         if status != "TERMINATED":
             raise not_ready(project, zone, name)
         op_key, op = new_operation(ctx, project, zone, "start", doc["selfLink"], doc["id"])
-        quota = quota_error(ctx, project, zone, doc)
-        if quota:
-            fail_operation_later(ctx, op_key, quota)
+        failure = capacity_failure(ctx, project, zone, doc)
+        if failure:
+            fail_operation_later(ctx, op_key, failure[1], failure[0])
             return respond(ctx, op)
         begin_start(ctx, key, doc, op_key)
         return respond(ctx, op)
@@ -1957,6 +2070,7 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         Route(z, zone_get, methods=["GET"]),
         Route(PREFIX + "/regions", regions_list, methods=["GET"]),
         Route(PREFIX + "/regions/{region}", region_get, methods=["GET"]),
+        Route(PREFIX, project_get, methods=["GET"]),
         Route(z + "/machineTypes", machine_types_list, methods=["GET"]),
         Route(z + "/machineTypes/{name}", machine_type_get, methods=["GET"]),
         Route(PREFIX + "/aggregated/machineTypes", machine_types_aggregated, methods=["GET"]),

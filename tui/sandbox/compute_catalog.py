@@ -66,6 +66,10 @@ GPU_TYPES: dict[str, GpuType] = {
     )
 }
 
+# The sandbox project's GPUS_ALL_REGIONS. Google gives new projects 0 (docs/gcp-facts.md); the
+# sandbox is a generous playground, and a test sets 0 with POST /_sandbox/seed {"quotas": …}.
+GPUS_ALL_REGIONS_LIMIT = 4096
+
 # GPUs that attach to n1 machines; the others come bundled with a2/a3/g2 shapes.
 N1_GPUS = ("nvidia-tesla-t4", "nvidia-tesla-p4", "nvidia-tesla-p100", "nvidia-tesla-v100")
 

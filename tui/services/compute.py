@@ -252,6 +252,7 @@ def operation_from_proto(op: Any) -> Operation:
         status=status if status in ("PENDING", "RUNNING", "DONE") else "PENDING",
         progress=int(op.progress),
         error=error,
+        error_code=_error_code(op),
     )
 
 
@@ -272,10 +273,6 @@ _ACTIONS = {
     "setLabels": "change the labels of {target}",
 }
 
-_OPERATION_HINTS = {
-    "QUOTA_EXCEEDED": "Pick fewer GPUs or another region, stop other GPU instances, or request more quota.",
-    "ZONE_RESOURCE_POOL_EXHAUSTED": "The zone has no capacity for this shape now; try another zone.",
-}
 
 
 log = logging.getLogger(__name__)
@@ -327,6 +324,8 @@ class ComputeService:
         # again under the same name) is read again.
         self._known_disks: dict[str, tuple[str, str]] = {}
         self._list_mask = INSTANCE_LIST_FIELDS
+        # The GPU of each create operation, to name other zones if it fails with a stock-out.
+        self._op_gpus: dict[str, str] = {}
 
     @property
     def project(self) -> str:
@@ -663,12 +662,83 @@ class ComputeService:
                 await asyncio.sleep(0.05)  # a server that answers early must not be hammered
         if current.error:
             action = _ACTIONS.get(current.operation_type, "{target}").format(target=current.target)
-            code = _error_code(raw) if raw is not None else ""
-            raise OperationFailed(
-                f"Could not {action}: {current.error}",
-                _OPERATION_HINTS.get(code, "See the operation's error; fix it and try again."),
-            )
+            raise await self.operation_error(current, f"Could not {action}")
         return current
+
+    async def operation_error(
+        self, op: Operation, what: str, gpu: str | None = None
+    ) -> OperationFailed:
+        """The failed operation as an error whose hint points the right way.
+
+        Quota: the project-wide GPUS_ALL_REGIONS (request quota; another region will not help)
+        or the region's. Stock-out: the other zones offering the same GPU, read from the
+        accelerator types list (the GPU is the caller's, or remembered from create_instance).
+        """
+        from tui.services.quotas import STOCKOUT_CODES, quota_hint, stockout_hint
+
+        message = f"{what}: {op.error}"
+        if op.error_code == "QUOTA_EXCEEDED":
+            return OperationFailed(message, quota_hint(op.error or ""), code=op.error_code)
+        if op.error_code in STOCKOUT_CODES:
+            gpu = gpu or self._op_gpus.get(op.name, "")
+            offering: dict[str, list[str]] = {}
+            if gpu:
+                try:
+                    offering = await self.zones_offering_gpus()
+                except CloudpaneError:
+                    offering = {}
+            return OperationFailed(message, stockout_hint(gpu, op.zone, offering), code=op.error_code)
+        return OperationFailed(
+            message, "See the operation's error; fix it and try again.", code=op.error_code
+        )
+
+    async def zones_offering_gpus(self) -> dict[str, list[str]]:
+        """GPU type → the zones that offer it (acceleratorTypes.aggregatedList)."""
+
+        def fetch() -> dict[str, list[str]]:
+            client = self._client("AcceleratorTypesClient")
+            found: dict[str, list[str]] = {}
+            for scope, listed in client.aggregated_list(project=self.project, retry=read_retry()):
+                zone = short_name(scope)
+                for acc in listed.accelerator_types:
+                    found.setdefault(acc.name, []).append(zone)
+            return {gpu: sorted(zones) for gpu, zones in found.items()}
+
+        return await call(fetch, action="list the zones offering GPUs")
+
+    async def gpu_quota_problem(
+        self,
+        zone: str,
+        machine_type: str,
+        accelerator_type: str | None = None,
+        accelerator_count: int = 0,
+        spot: bool = False,
+    ) -> str:
+        """'' when the VM's GPUs fit the project's and the region's quotas, else why not.
+
+        Reads Compute Engine's projects.get (GPUS_ALL_REGIONS) and regions.get (NVIDIA_T4_GPUS…)
+        before a GPU VM is created or started, so "quota 0" is said before the click is spent.
+        """
+        from tui.services.quotas import Quota, instance_gpu, quota_problem
+
+        gpu, count = instance_gpu(machine_type, accelerator_type, accelerator_count)
+        if not gpu:
+            return ""
+        region = zone.rsplit("-", 1)[0]
+
+        def fetch() -> tuple[list[Quota], list[Quota]]:
+            projects = self._client("ProjectsClient")
+            regions = self._client("RegionsClient")
+            proj = projects.get(project=self.project, retry=read_retry())
+            reg = regions.get(project=self.project, region=region, retry=read_retry())
+
+            def quotas(items: Any) -> list[Quota]:
+                return [Quota(q.metric, float(q.limit), float(q.usage)) for q in items]
+
+            return quotas(proj.quotas), quotas(reg.quotas)
+
+        project_quotas, region_quotas = await call(fetch, action=f"read the GPU quotas of {region}")
+        return quota_problem(project_quotas, region_quotas, region, gpu, count, spot)
 
     async def serial_output(self, zone: str, name: str, start: int = 0) -> tuple[str, int]:
         """Serial console output from byte offset `start`: (contents, next offset)."""
@@ -723,12 +793,18 @@ class ComputeService:
         nic.network = network.network
         if network.subnetwork:
             nic.subnetwork = network.subnetwork
-        return await self._write(
+        op = await self._write(
             "insert_unary",
             f"create instance {spec.name}",
             zone=spec.zone,
             instance_resource=request,
         )
+        from tui.services.quotas import instance_gpu
+
+        gpu, _ = instance_gpu(spec.machine_type, spec.accelerator_type, spec.accelerator_count)
+        if gpu:
+            self._op_gpus[op.name] = gpu
+        return op
 
     def _instance_request(self, spec: InstanceSpec) -> Any:
         from google.cloud import compute_v1

@@ -164,6 +164,7 @@ class Operation:
     status: str  # PENDING, RUNNING, DONE
     progress: int = 0
     error: str | None = None
+    error_code: str = ""  # Google's errors[0].code: QUOTA_EXCEEDED, ZONE_RESOURCE_POOL_EXHAUSTED…
 
     @property
     def done(self) -> bool:
