@@ -55,6 +55,7 @@ BUNDLED_ACCELERATORS = {
     "g2": ("nvidia-l4",),
 }
 
+
 def validate_instance_name(name: str) -> str | None:
     """None if `name` is a valid instance name (RFC 1035), else the reason in plain words."""
     if not name:
@@ -274,7 +275,6 @@ _ACTIONS = {
 }
 
 
-
 log = logging.getLogger(__name__)
 
 # A mutation waits less than a read for a throttled or failing API: the user is watching it.
@@ -296,16 +296,23 @@ INSTANCE_LIST_FIELDS = (
 )
 
 
+def _created(img: Any) -> datetime:
+    """An image's creationTimestamp as a moment (offsets differ with daylight saving)."""
+    return parse_timestamp(img.creation_timestamp) or datetime.min.replace(tzinfo=timezone.utc)
+
+
 def image_from_proto(project: str, img: Any) -> Image:
     """An Image from a compute_v1.Image (its family's newest image)."""
     deprecated = img.deprecated if "deprecated" in img else None
+    state = str(deprecated.state) if deprecated is not None else ""
     return Image(
         project=project,
         family=img.family,
         name=img.name,
         description=img.description,
-        disk_size_gb=int(img.disk_size_gb or 10),
-        deprecation=str(deprecated.state) if deprecated is not None and deprecated.state else "",
+        disk_size_gb=int(img.disk_size_gb or 0),
+        # ACTIVE is a current image that merely announces its end of life.
+        deprecation=state if state in ("DEPRECATED", "OBSOLETE", "DELETED") else "",
         deprecated_on=str(deprecated.deprecated) if deprecated is not None else "",
         created=img.creation_timestamp,
     )
@@ -544,9 +551,7 @@ class ComputeService:
 
         return await call(fetch, action=f"list GPU types in {zone}")
 
-    async def list_images(
-        self, featured: Sequence[tuple[str, str]] | None = None
-    ) -> ImageChoices:
+    async def list_images(self, featured: Sequence[tuple[str, str]] | None = None) -> ImageChoices:
         """Every family of the public image projects, newest image each, as Google lists them.
 
         Families whose newest image is deprecated (DEPRECATED, OBSOLETE, DELETED) are held back
@@ -565,7 +570,7 @@ class ComputeService:
                 if not img.family:
                     continue
                 seen = newest.get(img.family)
-                if seen is None or img.creation_timestamp > seen.creation_timestamp:
+                if seen is None or _created(img) > _created(seen):
                     newest[img.family] = img
             return [image_from_proto(project, img) for img in newest.values()]
 
@@ -580,7 +585,7 @@ class ComputeService:
         )
         found: dict[tuple[str, str], Image] = {}
         missing: list[MissingImageFamily] = []
-        for project, result in zip(projects, listed):
+        for project, result in zip(projects, listed, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, CloudpaneError):
                     raise result
@@ -598,14 +603,14 @@ class ComputeService:
             *(call(from_family, p, f, action=f"look up image family {f}") for p, f in absent),
             return_exceptions=True,
         )
-        for (project, family), result in zip(absent, looked):
-            if isinstance(result, Image):
-                found[(project, family)] = result
-            elif isinstance(result, CloudpaneError):
+        for (project, family), answer in zip(absent, looked, strict=True):
+            if isinstance(answer, Image):
+                found[(project, family)] = answer
+            elif isinstance(answer, CloudpaneError):
                 if (project, family) not in found:  # deprecated ones are said as deprecated
-                    missing.append(MissingImageFamily(project, family, result.message))
-            elif isinstance(result, BaseException):
-                raise result
+                    missing.append(MissingImageFamily(project, family, answer.message))
+            elif isinstance(answer, BaseException):
+                raise answer
         order = {k: i for i, k in enumerate(wanted)}
         ranked = sorted(
             found.values(),
@@ -687,7 +692,9 @@ class ComputeService:
                     offering = await self.zones_offering_gpus()
                 except CloudpaneError:
                     offering = {}
-            return OperationFailed(message, stockout_hint(gpu, op.zone, offering), code=op.error_code)
+            return OperationFailed(
+                message, stockout_hint(gpu, op.zone, offering), code=op.error_code
+            )
         return OperationFailed(
             message, "See the operation's error; fix it and try again.", code=op.error_code
         )
@@ -780,7 +787,7 @@ class ComputeService:
             )
         if spec.disk_size_gb < spec.image.disk_size_gb:
             raise InvalidArgument(
-                f"Could not create instance {spec.name!r}: the boot disk "
+                f"Could not create instance {spec.name}: the boot disk "
                 f"({spec.disk_size_gb} GB) is smaller than the image {spec.image.family} "
                 f"({spec.image.disk_size_gb} GB).",
                 f"Give the boot disk at least {spec.image.disk_size_gb} GB.",

@@ -119,7 +119,7 @@ class Image:
     family: str
     name: str = ""
     description: str = ""
-    disk_size_gb: int = 10  # the image's diskSizeGb: the smallest boot disk it fits on
+    disk_size_gb: int = 0  # the image's diskSizeGb: the smallest boot disk (0: not read)
     deprecation: str = ""  # Google's deprecated.state of the newest image ("" = current)
     deprecated_on: str = ""  # deprecated.deprecated (RFC 3339), when Google sends it
     created: str = ""  # the newest image's creationTimestamp
