@@ -131,3 +131,25 @@ async def test_create_form_says_quota_zero_before_the_click(
         await wait_for(pilot, lambda: "Not created" in str(form.query_one("#form-error").render()))
         assert app.screen is form
     assert not await ComputeService(clean_sandbox).list_instances()
+
+
+async def test_starting_a_gpu_vm_with_quota_zero_is_refused_before_sending(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    from tests.test_vms_pane import notifications, select_row, status_of
+
+    svc = ComputeService(clean_sandbox)
+    await svc.wait_operation(await svc.create_instance(t4_spec("gpu-idle")), timeout=30)
+    await svc.wait_operation(await svc.stop_instance(ZONE, "gpu-idle"), timeout=30)
+    daemon.admin(sandbox_info, "seed", {"quotas": {"GPUS_ALL_REGIONS": 0}})
+    daemon.admin(sandbox_info, "requests", {})  # count from here
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.query_one(VmsPane).loaded)
+        await select_row(pilot, app, "gpu-idle")
+        await pilot.press("u")
+        await wait_for(pilot, lambda: "Not starting gpu-idle" in notifications(app))
+        assert "GPUS_ALL_REGIONS = 0" in notifications(app) and CONSOLE in notifications(app)
+        assert status_of(app, "gpu-idle") == "TERMINATED"
+    sent = daemon.admin(sandbox_info, "requests")
+    assert not [path for path in sent if path.endswith("/gpu-idle/start")]

@@ -128,6 +128,7 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
         super().__init__()
         self.image_families = image_families  # featured (project, family); None: the default
         self.image_choices = ImageChoices(images=())
+        self._quota_key: tuple[object, ...] | None = None  # the GPUs the quota note is about
         self.idle = idle or IdleStop()  # the watcher's thresholds: the idle rule's ([rules])
         self.idle_default = idle_default  # [rules] idle_stop = true ticks the switch
         self.get_service = get_service
@@ -434,10 +435,20 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
                 spot=self.query_one("#spot", Switch).value,
             )
         self.query_one("#summary", Static).update(price_summary(spec, machine, self.laptop_price))
-        if spec is not None and (spec.accelerator_type or (machine and machine.bundled_accelerators)):
-            self.check_quota(spec)
-        else:
-            self.query_one("#quota-note", Static).update("")
+        has_gpu = spec is not None and bool(
+            spec.accelerator_type or (machine and machine.bundled_accelerators)
+        )
+        key = (
+            (spec.zone, spec.machine_type, spec.accelerator_type, spec.accelerator_count, spec.spot)
+            if spec is not None and has_gpu
+            else None
+        )
+        if key != self._quota_key:  # read the quotas again only when the GPUs change
+            self._quota_key = key
+            if spec is not None and key is not None:
+                self.check_quota(spec)
+            else:
+                self.query_one("#quota-note", Static).update("")
 
     def action_submit(self) -> None:
         spec, problem = self.build_spec()
