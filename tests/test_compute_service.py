@@ -121,7 +121,9 @@ def test_image_labels_say_framework_cuda_driver_and_state() -> None:
 
 async def test_dl_gpu_vm_gets_what_googles_dl_docs_require(svc: ComputeService) -> None:
     """install-nvidia-driver=True, TERMINATE on host maintenance; a plain VM gets neither."""
-    dl = Image("deeplearning-platform-release", "common-cu128-ubuntu-2204-nvidia-570", disk_size_gb=50)
+    dl = Image(
+        "deeplearning-platform-release", "common-cu128-ubuntu-2204-nvidia-570", disk_size_gb=50
+    )
     await create(
         svc,
         spec(
@@ -146,7 +148,9 @@ async def test_dl_gpu_vm_gets_what_googles_dl_docs_require(svc: ComputeService) 
 async def test_boot_disk_smaller_than_the_image_is_refused_before_sending(
     svc: ComputeService,
 ) -> None:
-    dl = Image("deeplearning-platform-release", "common-cu128-ubuntu-2204-nvidia-570", disk_size_gb=50)
+    dl = Image(
+        "deeplearning-platform-release", "common-cu128-ubuntu-2204-nvidia-570", disk_size_gb=50
+    )
     with pytest.raises(errors.InvalidArgument, match="smaller than the image"):
         await svc.create_instance(spec("small", image=dl, disk_size_gb=20))
     assert not [i for i in await svc.list_instances() if i.name == "small"]

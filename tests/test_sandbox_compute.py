@@ -241,7 +241,9 @@ def test_images(gce: Clients) -> None:
         assert image.family == family and image.status == "READY"
         assert not image.deprecated.state
     listed = list(gce.images.list(project="deeplearning-platform-release"))
-    deprecated = [i for i in listed if i.deprecated.state == "DEPRECATED" and i.deprecated.replacement]
+    deprecated = [
+        i for i in listed if i.deprecated.state == "DEPRECATED" and i.deprecated.replacement
+    ]
     assert deprecated and all(i.deprecated.replacement for i in deprecated)
     old = gce.images.get(project="deeplearning-platform-release", image=deprecated[0].name)
     assert old.name == deprecated[0].name
@@ -290,7 +292,11 @@ def test_image_family_views_as_gcloud_sends_them(gce: Clients, clean_sandbox: Ba
     )
     view = views.get(project="debian-cloud", zone="us-central1-a", family="debian-12")
     assert view.image.family == "debian-12"
-    gce.wait(gce.insert(vm("from-view", image="projects/debian-cloud/zones/-/imageFamilyViews/debian-12")))
+    gce.wait(
+        gce.insert(
+            vm("from-view", image="projects/debian-cloud/zones/-/imageFamilyViews/debian-12")
+        )
+    )
     assert gce.get("from-view").name == "from-view"
 
 

@@ -618,7 +618,6 @@ class VmsPane(TablePane):
     @work(group="vms-ops", exit_on_error=False, description="create the instance")
     async def create_instance(self, spec: object) -> None:
         from tui.services.models import InstanceSpec
-
         from tui.services.quotas import instance_gpu
 
         assert isinstance(spec, InstanceSpec)

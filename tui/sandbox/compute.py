@@ -907,7 +907,9 @@ def seed(ctx: SandboxContext, instances: int = 0, zones: int = 4, **options: Any
                 machine = "n1-standard-8"
                 accelerators = [("nvidia-tesla-v100", 1)]
         shape = cat.SHAPES[machine]
-        family = rng.choice(images if (shape.gpu or accelerators) else os_images)
+        # Draw from 8 (GPU) or 4 (plain) as before, so a seed gives the same fleet as it did.
+        pool = images if (shape.gpu or accelerators) else os_images
+        family = pool[rng.randrange(8 if pool is images else 4) % len(pool)]
         running = rng.random() < running_share
         created = now - rng.uniform(3600, 60 * 86400)
         body: dict[str, Any] = {

@@ -13,7 +13,11 @@ from tui.services.models import Image
 
 # The public image projects the create form lists (gcloud `compute images list` shows these and
 # more). Deep Learning VM images live in deeplearning-platform-release.
-IMAGE_PROJECTS: tuple[str, ...] = ("debian-cloud", "ubuntu-os-cloud", "deeplearning-platform-release")
+IMAGE_PROJECTS: tuple[str, ...] = (
+    "debian-cloud",
+    "ubuntu-os-cloud",
+    "deeplearning-platform-release",
+)
 
 # Families the form puts first when Google serves them; one missing is said on screen (it was
 # retired), never dropped silently. Everything else Google lists follows.

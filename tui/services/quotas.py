@@ -71,9 +71,13 @@ def quota_problem(
         return ""
     total = next((q for q in project_quotas if q.metric == "GPUS_ALL_REGIONS"), None)
     if total is not None and total.free < count:
-        start = "This project may use no GPUs at all" if total.limit == 0 else (
-            f"This project may use {total.limit:g} GPUs across all regions and uses "
-            f"{total.usage:g}"
+        start = (
+            "This project may use no GPUs at all"
+            if total.limit == 0
+            else (
+                f"This project may use {total.limit:g} GPUs across all regions and uses "
+                f"{total.usage:g}"
+            )
         )
         return (
             f"GPU quota: {start} (GPUS_ALL_REGIONS = {total.limit:g}); {count} more would fail. "
