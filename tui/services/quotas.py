@@ -101,7 +101,7 @@ def quota_hint(message: str) -> str:
     if "GPUS_ALL_REGIONS" in message:
         return (
             "The project-wide GPU quota is used up (new projects start at 0); another region "
-            f"will not help. Request more GPUS_ALL_REGIONS quota at {QUOTAS_CONSOLE}."
+            f"will not help: request more quota (GPUS_ALL_REGIONS) at {QUOTAS_CONSOLE}."
         )
     return (
         "Pick fewer GPUs, stop other GPU instances in this region, choose a region with quota, "
