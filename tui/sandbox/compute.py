@@ -863,10 +863,17 @@ def seed(ctx: SandboxContext, instances: int = 0, zones: int = 4, **options: Any
     result: dict[str, Any] = {}
     if "quotas" in options or "stockouts" in options:
         settings = dict(capacity_settings(ctx, ctx.project))
+        quotas, stockouts = options.get("quotas", {}), options.get("stockouts", [])
+        if not isinstance(quotas, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in quotas.values()
+        ):
+            raise ApiError(400, 'quotas must map "METRIC" or "region/METRIC" to a number.')
+        if not isinstance(stockouts, list) or not all(isinstance(z, str) for z in stockouts):
+            raise ApiError(400, 'stockouts must be a list of "zone/gpu-type".')
         if "quotas" in options:
-            settings["quotas"] = {str(k): float(v) for k, v in dict(options["quotas"]).items()}
+            settings["quotas"] = {str(k): float(v) for k, v in quotas.items()}
         if "stockouts" in options:
-            settings["stockouts"] = [str(z) for z in options["stockouts"]]
+            settings["stockouts"] = list(stockouts)
         ctx.store.put(SETTINGS, ctx.project, settings)
         result["capacity"] = settings
     count = int(instances or 0)
