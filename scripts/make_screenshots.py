@@ -45,7 +45,7 @@ async def seed_vms(backend: Backend) -> None:
 
     service = ComputeService(backend)
     debian = Image("debian-cloud", "debian-12")
-    dlvm = Image("deeplearning-platform-release", "common-cu123-debian-11")
+    dlvm = Image("deeplearning-platform-release", "common-cu128-ubuntu-2204-nvidia-570")
     specs = [
         InstanceSpec(
             "train-t4",
@@ -136,6 +136,8 @@ async def seed_job(backend: Backend) -> None:
         TrainerJobRequest(
             display_name="depth-unet",
             staging_bucket="depth-models",
+            # No prebuilt TensorFlow image is available any more (docs/gcp-facts.md).
+            executor_image_uri="us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer:latest",
             trainer_args=(
                 "--epochs=8",
                 "--image-size=32",

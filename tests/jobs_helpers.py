@@ -16,6 +16,10 @@ from typing import Any
 
 from tui.services.clients import Backend
 
+# Every prebuilt TensorFlow training image has passed its end of availability (docs/gcp-facts.md),
+# so jobs name a custom image, as on Google; the sandbox runs the package in its own Python.
+TRAINER_IMAGE = "us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer:latest"
+
 STANDIN_TASK = r"""
 import argparse, json, os, signal, sys, time
 

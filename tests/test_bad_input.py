@@ -405,7 +405,7 @@ workerPoolSpecs:
       machineType: n1-standard-4{extra}
     replicaCount: 1
     pythonPackageSpec:
-      executorImageUri: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest
+      executorImageUri: us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer:latest
       packageUris: [gs://my-bucket/trainer.tar.gz]
       pythonModule: trainer.task
 """

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.jobs_helpers import storage_client, wait_until
+from tests.jobs_helpers import TRAINER_IMAGE, storage_client, wait_until
 from tests.support.hostile import (
     ACTING,
     HOSTILE,
@@ -112,7 +112,9 @@ def create_jobs(backend: Backend, names: dict[str, str], package: str = MISSING)
         transport="rest",
         client_options=backend.regional_options(REGION),
     )
-    pool = WorkerPool(machine_type="n1-standard-4", package_uris=(package,))
+    pool = WorkerPool(
+        machine_type="n1-standard-4", package_uris=(package,), executor_image_uri=TRAINER_IMAGE
+    )
     created = []
     for name in names.values():
         resource = spec_to_resource(JobSpec("x", (pool,), base_output_directory="gs://stage/o"))

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.jobs_helpers import upload_standin, wait_until
+from tests.jobs_helpers import TRAINER_IMAGE, upload_standin, wait_until
 from tui.cli import report as report_module
 from tui.cli.report import gather
 from tui.cli.status import report_status, run_status
@@ -69,7 +69,12 @@ def gpu_instance(backend: Backend, name: str = "gpu-1") -> None:
 
 
 def submit_job(backend: Backend, name: str, package: str, args: tuple[str, ...] = ()) -> str:
-    pool = WorkerPool(machine_type="n1-standard-4", package_uris=(package,), args=args)
+    pool = WorkerPool(
+        machine_type="n1-standard-4",
+        package_uris=(package,),
+        args=args,
+        executor_image_uri=TRAINER_IMAGE,
+    )
     spec = JobSpec(name, (pool,), base_output_directory="gs://stage/out")
     return asyncio.run(JobsService(backend).submit(spec)).name
 
@@ -429,7 +434,11 @@ def test_running_training_is_in_the_burn_rate(clean_sandbox: Backend) -> None:
     spec = JobSpec(
         display_name="burning",
         worker_pools=(
-            WorkerPool(package_uris=(upload_standin(clean_sandbox),), args=("--forever",)),
+            WorkerPool(
+                package_uris=(upload_standin(clean_sandbox),),
+                args=("--forever",),
+                executor_image_uri=TRAINER_IMAGE,
+            ),
         ),
         base_output_directory="gs://stage/runs/one",
     )

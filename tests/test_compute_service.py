@@ -61,21 +61,99 @@ async def test_catalog(svc: ComputeService) -> None:
     assert (
         gpus["nvidia-tesla-v100"].max_per_instance == 8 and gpus["nvidia-tesla-v100"].zone == ZONE
     )
-    images = await svc.list_images()
-    families = {i.family for i in images}
+    choices = await svc.list_images()
+    families = {i.family for i in choices.images}
     assert {
         "debian-12",
         "ubuntu-2204-lts",
-        "tf-latest-gpu",
-        "pytorch-latest-gpu",
-        "common-cpu",
+        "common-cu128-ubuntu-2204-nvidia-570",
+        "pytorch-2-7-cu128-ubuntu-2204-nvidia-570",
     } <= families
-    dl = next(i for i in images if i.family == "common-cu123-debian-11")
-    assert dl.project == "deeplearning-platform-release" and dl.name.startswith("common-cu123-v")
+    assert [i.family for i in choices.images[:2]] == ["debian-12", "ubuntu-2204-lts"]
+    dl = next(i for i in choices.images if i.family == "common-cu128-ubuntu-2204-nvidia-570")
+    assert dl.project == "deeplearning-platform-release" and dl.name.startswith("common-cu128-v")
+    assert dl.disk_size_gb == 50 and not dl.deprecation
     assert (
-        dl.source
-        == "projects/deeplearning-platform-release/global/images/family/common-cu123-debian-11"
+        dl.source == "projects/deeplearning-platform-release/global/images/family/"
+        "common-cu128-ubuntu-2204-nvidia-570"
     )
+    assert not choices.missing
+
+
+async def test_retired_family_is_reported_and_deprecated_ones_held_back(
+    svc: ComputeService,
+) -> None:
+    """A featured family Google retired (404) is reported, never dropped silently."""
+    choices = await svc.list_images(
+        [
+            ("debian-cloud", "debian-12"),
+            ("deeplearning-platform-release", "tf-latest-gpu"),
+            ("deeplearning-platform-release", "common-cu123-debian-11"),
+        ]
+    )
+    assert [(m.family, "was not found" in m.message) for m in choices.missing] == [
+        ("tf-latest-gpu", True),
+        ("common-cu123-debian-11", True),
+    ]
+    offered = {i.family for i in choices.images}
+    held = {i.family: i for i in choices.deprecated}
+    assert "debian-11" in held and "debian-11" not in offered
+    assert held["common-cu124-debian-11-py310"].deprecation == "DEPRECATED"
+    assert held["common-cu124-debian-11-py310"].deprecated_on.startswith("2025-07-14")
+    assert held["pytorch-2-3-cu121-debian-11-py310"].deprecation == "OBSOLETE"
+
+
+def test_image_labels_say_framework_cuda_driver_and_state() -> None:
+    from tui.services.images import label
+
+    torch = Image("deeplearning-platform-release", "pytorch-2-7-cu128-ubuntu-2204-nvidia-570")
+    assert "PyTorch 2.7" in label(torch) and "CUDA 12.8" in label(torch)
+    assert "driver 570" in label(torch)
+    old = Image(
+        "deeplearning-platform-release",
+        "common-cu124-debian-11-py310",
+        deprecation="DEPRECATED",
+        deprecated_on="2025-07-14T00:00:00.000-07:00",
+    )
+    assert "DEPRECATED since 2025-07-14" in label(old) and "first boot" in label(old)
+    assert label(Image("debian-cloud", "debian-12")) == "debian-12 (debian-cloud)"
+
+
+async def test_dl_gpu_vm_gets_what_googles_dl_docs_require(svc: ComputeService) -> None:
+    """install-nvidia-driver=True, TERMINATE on host maintenance; a plain VM gets neither."""
+    dl = Image(
+        "deeplearning-platform-release", "common-cu128-ubuntu-2204-nvidia-570", disk_size_gb=50
+    )
+    await create(
+        svc,
+        spec(
+            "dl-gpu",
+            machine_type="n1-standard-8",
+            accelerator_type="nvidia-tesla-t4",
+            accelerator_count=1,
+            image=dl,
+            disk_size_gb=50,
+            startup_script="echo hi",
+        ),
+    )
+    resource = await svc.instance_resource(ZONE, "dl-gpu")
+    items = {i["key"]: i["value"] for i in resource["metadata"]["items"]}
+    assert items == {"install-nvidia-driver": "True", "startup-script": "echo hi"}
+    assert resource["scheduling"]["onHostMaintenance"] == "TERMINATE"
+    await create(svc, spec("plain", image=dl, disk_size_gb=50))
+    plain = await svc.instance_resource(ZONE, "plain")
+    assert "install-nvidia-driver" not in str(plain.get("metadata", {}))
+
+
+async def test_boot_disk_smaller_than_the_image_is_refused_before_sending(
+    svc: ComputeService,
+) -> None:
+    dl = Image(
+        "deeplearning-platform-release", "common-cu128-ubuntu-2204-nvidia-570", disk_size_gb=50
+    )
+    with pytest.raises(errors.InvalidArgument, match="smaller than the image"):
+        await svc.create_instance(spec("small", image=dl, disk_size_gb=20))
+    assert not [i for i in await svc.list_instances() if i.name == "small"]
 
 
 async def test_catalog_errors_are_translated(svc: ComputeService) -> None:
@@ -145,7 +223,7 @@ async def test_gpu_spot_and_auto_stop_request(svc: ComputeService) -> None:
             accelerator_count=2,
             spot=True,
             max_run_seconds=3600,
-            image=Image("deeplearning-platform-release", "common-cu123-debian-11"),
+            image=Image("deeplearning-platform-release", "common-cu128-ubuntu-2204-nvidia-570"),
             disk_size_gb=100,
             disk_type="pd-ssd",
         ),

@@ -103,7 +103,14 @@ def test_offline_the_job_fails_with_one_line_saying_what_could_not_be_installed(
         archive = tmp_path / "standin-0.1.tar.gz"
         archive.write_bytes(standin_sdist())
         service = JobsService(backend)
-        req = TrainerJobRequest(display_name="offline", staging_bucket="gs://stage")
+        req = TrainerJobRequest(
+            display_name="offline",
+            staging_bucket="gs://stage",
+            # Google's tf-cpu.2-17 has ended; a user's own build named alike implies TF 2.17 here.
+            executor_image_uri=(
+                "us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-cpu.2-17.py310:latest"
+            ),
+        )
         job = asyncio.run(service.submit_code(req, [archive], "trainer.task"))
         final = wait_until(
             lambda: (j := asyncio.run(service.get_job(job.name))) and not j.is_active and j,

@@ -29,7 +29,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 import tui.app
-from tests.jobs_helpers import storage_client, upload_standin
+from tests.jobs_helpers import TRAINER_IMAGE, storage_client, upload_standin
 from tui.app import CloudpaneApp
 from tui.config import Config
 from tui.panes.bucket_transfers import ConflictScreen, DownloadScreen, UploadScreen
@@ -238,7 +238,7 @@ async def test_every_pane_survives_a_faulty_cloud(
     package = upload_standin(backend)
     jobs = JobsService(backend)
     for name, args in (("soak-long", ("--forever",)), ("soak-short", ("--epochs", "2"))):
-        pool = WorkerPool(package_uris=(package,), args=args)
+        pool = WorkerPool(package_uris=(package,), args=args, executor_image_uri=TRAINER_IMAGE)
         await jobs.submit(JobSpec(display_name=name, worker_pools=(pool,)))
 
     app = RecordingApp(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from textual.widgets import Input
 
-from tests.jobs_helpers import storage_client
+from tests.jobs_helpers import TRAINER_IMAGE, storage_client
 from tests.test_jobs_pane import (
     SIZE,
     make_app,
@@ -51,6 +51,7 @@ async def test_the_form_packages_your_folder_shows_it_and_its_price_and_runs_it(
         form.query_one("#module", Input).value = "trainer.task"
         form.query_one("#extra-args", Input).value = "--steps 3"
         form.query_one("#staging", Input).value = "gs://own-stage"
+        form.query_one("#image-uri", Input).value = TRAINER_IMAGE  # no prebuilt TF image left
         await pilot.pause()
         note = text_of(form, "#code-note")
         assert "Folder my-model: 2 files" in note and "a bare folder, packaged for it" in note

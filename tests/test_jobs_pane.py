@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from jobs_helpers import storage_client, upload_standin
+from jobs_helpers import TRAINER_IMAGE, storage_client, upload_standin
 from rich.style import Style
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Log, Select, Switch
@@ -77,7 +77,9 @@ def notifications(app: CloudpaneApp) -> str:
 def standin(package: str, *args: str, name: str = "standin") -> JobSpec:
     return JobSpec(
         display_name=name,
-        worker_pools=(WorkerPool(package_uris=(package,), args=args),),
+        worker_pools=(
+            WorkerPool(package_uris=(package,), args=args, executor_image_uri=TRAINER_IMAGE),
+        ),
         base_output_directory="gs://stage/runs/one",
     )
 
@@ -167,7 +169,14 @@ async def test_form_offers_only_valid_hardware_and_prices_it(
             "NVIDIA_TESLA_P100",
             "NVIDIA_TESLA_V100",
         }
-        assert str(image.value).endswith("tf-cpu.2-17.py310:latest")
+        # Every prebuilt TensorFlow image has ended (TF 2.17 on 2026-07-11): none is the default
+        assert image.value == Select.NULL
+        assert "No prebuilt TensorFlow training container" in text_of(form, "#image-note")
+        labels = {v: str(label) for label, v in image._options if isinstance(v, str)}
+        tf217 = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
+        assert "ENDED: end of availability 2026-07-11" in labels[tf217]
+        image.value = tf217  # chosen anyway: it follows the hardware, and is refused on submit
+        await pilot.pause()
         cpu_price = get_catalog().vertex_hourly("n1-standard-4", "us-central1")
         assert f"${cpu_price:.2f}/hour" in text_of(form, "#summary")
         # a T4: counts offered are only the valid ones, the image becomes the GPU one
@@ -178,6 +187,7 @@ async def test_form_offers_only_valid_hardware_and_prices_it(
         await pilot.pause()
         assert [v for _, v in count._options if isinstance(v, int)] == [1, 2, 4]
         assert str(image.value).endswith("tf-gpu.2-17.py310:latest")
+        assert "ENDED" in text_of(form, "#image-note")
         t4_price = get_catalog().vertex_hourly(
             "n1-standard-8", "us-central1", "nvidia-tesla-t4", 1, 1
         )
@@ -206,6 +216,13 @@ async def test_form_offers_only_valid_hardware_and_prices_it(
         await pilot.press("ctrl+s")
         error = text_of(form, "#form-error")
         assert "display_name" in error and "staging_bucket" in error
+        assert "reached its end of availability on 2026-07-11" in error
+        # any URI is accepted, with a note
+        form.query_one("#image-uri", Input).value = "europe-west4-docker.pkg.dev/p/r/tf:latest"
+        await pilot.pause()
+        assert "accepted as given" in text_of(form, "#image-note")
+        await pilot.press("ctrl+s")
+        assert "end of availability" not in text_of(form, "#form-error")
         assert isinstance(app.screen, JobFormScreen)
         await pilot.press("escape")
         assert not isinstance(app.screen, JobFormScreen)
@@ -257,6 +274,7 @@ async def test_bundled_trainer_through_the_form_to_succeeded_with_logs_and_curve
         form = await open_form(pilot, app)
         await pilot.press(*"depth-tiny")
         fields = {
+            "#image-uri": TRAINER_IMAGE,
             "#arg-epochs": "1",
             "#arg-batch-size": "8",
             "#arg-image-size": "32",
@@ -271,7 +289,7 @@ async def test_bundled_trainer_through_the_form_to_succeeded_with_logs_and_curve
         pool = job.spec.worker_pools[0]
         assert pool.package_uris[0].startswith("gs://depth-stage/cloudpane-jobs/depth-tiny-")
         assert "--epochs=1" in pool.args and "--levels=2" in pool.args
-        assert pool.executor_image_uri.endswith("tf-cpu.2-17.py310:latest")
+        assert pool.executor_image_uri == TRAINER_IMAGE
         await select_row(pilot, app, "depth-tiny")
         await pilot.press("l")
         await wait_for(pilot, lambda: isinstance(app.screen, LogScreen))
@@ -465,7 +483,7 @@ workerPoolSpecs:
     acceleratorCount: 3
   replicaCount: 1
   pythonPackageSpec:
-    executorImageUri: us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-17.py310:latest
+    executorImageUri: us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer-gpu:latest
     packageUris: [PACKAGE]
     pythonModule: trainer.task
 """
@@ -476,7 +494,7 @@ workerPoolSpecs:
     machineType: n1-standard-4
   replicaCount: 1
   pythonPackageSpec:
-    executorImageUri: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest
+    executorImageUri: us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer:latest
     packageUris: [PACKAGE]
     pythonModule: trainer.task
     args: [--epochs=2]
@@ -628,6 +646,7 @@ def test_jobs_table_snapshot(
                         accelerator_count=1,
                         package_uris=(package,),
                         args=("--epochs", "1"),
+                        executor_image_uri=TRAINER_IMAGE,
                     ),
                 ),
             ),

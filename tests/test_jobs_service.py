@@ -8,13 +8,11 @@ import time
 from typing import Any
 
 import pytest
-from jobs_helpers import storage_client, upload_standin
+from jobs_helpers import TRAINER_IMAGE, storage_client, upload_standin
 
 from tui.services.clients import Backend
 from tui.services.errors import InvalidArgument, NotFound, Unavailable
 from tui.services.job_models import (
-    DEFAULT_CPU_IMAGE,
-    DEFAULT_GPU_IMAGE,
     Job,
     JobSpec,
     TrainerJobRequest,
@@ -46,7 +44,9 @@ async def wait_job(service: JobsService, name: str, timeout: float = 60) -> Job:
 def standin_spec(package: str, args: tuple[str, ...], name: str = "standin") -> JobSpec:
     return JobSpec(
         display_name=name,
-        worker_pools=(WorkerPool(package_uris=(package,), args=args),),
+        worker_pools=(
+            WorkerPool(package_uris=(package,), args=args, executor_image_uri=TRAINER_IMAGE),
+        ),
         base_output_directory="gs://stage/runs/one",
         labels={"team": "depth"},
     )
@@ -143,6 +143,7 @@ async def test_invalid_specs_are_refused_before_any_call(service: JobsService) -
                 accelerator_count=1,
                 package_uris=("/tmp/x.tar.gz",),
                 python_module="trainer/task.py",
+                executor_image_uri=TRAINER_IMAGE,
             ),
         ),
         base_output_directory="s3://nope",
@@ -184,11 +185,12 @@ def test_trainer_spec_and_edits() -> None:
         replica_count=3,
         spot=True,
         trainer_args=("--epochs", "5"),
+        executor_image_uri=TRAINER_IMAGE,
     )
     spec = trainer_job_spec(req, "gs://stage/p/pkg.tar.gz", "gs://stage/out")
     primary, workers = spec.worker_pools
     assert (primary.replica_count, workers.replica_count) == (1, 2)
-    assert primary.executor_image_uri == DEFAULT_GPU_IMAGE
+    assert primary.executor_image_uri == TRAINER_IMAGE
     assert primary.python_module == "trainer.task" and primary.args == ("--epochs", "5")
     assert spec.spot and spec.replica_count == 3 and not validate_job_spec(spec)
     body = spec_to_resource(spec)
@@ -196,12 +198,9 @@ def test_trainer_spec_and_edits() -> None:
     assert body["jobSpec"]["workerPoolSpecs"][1]["replicaCount"] == "2"
     cpu = edit_spec(spec, {"replica_count": 1, "accelerator_type": None, "accelerator_count": 0})
     assert len(cpu.worker_pools) == 1 and cpu.worker_pools[0].accelerator_type is None
-    assert (
+    # No default past its end of availability: TF 2.17, the newest prebuilt, ended 2026-07-11.
+    with pytest.raises(InvalidArgument, match="No prebuilt TensorFlow training container"):
         trainer_job_spec(TrainerJobRequest("cpu", "stage"), "gs://stage/p.tar.gz", "gs://stage/o")
-        .worker_pools[0]
-        .executor_image_uri
-        == DEFAULT_CPU_IMAGE
-    )
     with pytest.raises(InvalidArgument, match="Cannot edit colour"):
         edit_spec(spec, {"colour": "red"})
 
@@ -223,6 +222,7 @@ async def test_bundled_trainer_end_to_end(service: JobsService) -> None:
         TrainerJobRequest(
             display_name="depth tiny",
             staging_bucket="gs://depth-stage",
+            executor_image_uri=TRAINER_IMAGE,
             output_prefix="runs/tiny",
             trainer_args=(
                 "--epochs=2",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.jobs_helpers import storage_client, wait_until
+from tests.jobs_helpers import TRAINER_IMAGE, storage_client, wait_until
 from tui.__main__ import build_parser
 from tui.cli import jobs as jobs_cli
 from tui.cli.status import report_status
@@ -36,7 +36,8 @@ def staged(backend: Backend) -> str:
 
 
 def run_submit(backend: Backend, *argv: str) -> tuple[int, str]:
-    args = build_parser().parse_args(["jobs", "submit", *argv])
+    image = () if "--executor-image" in argv else ("--executor-image", TRAINER_IMAGE)
+    args = build_parser().parse_args(["jobs", "submit", *image, *argv])
     out, err = io.StringIO(), io.StringIO()
     code = asyncio.run(jobs_cli.submit(args, backend, REGION, out=out, err=err, poll_seconds=0.2))
     return code, out.getvalue() + err.getvalue()
@@ -270,7 +271,7 @@ def test_local_run_tries_the_job_in_the_sandbox_and_submits_only_what_succeeded(
     def local_run(*argv: str) -> tuple[int, str]:
         args = build_parser().parse_args(
             ["jobs", "submit", "--script", str(script), "--staging-bucket", "gs://stage/runs",
-             "--local-run", *argv]
+             "--executor-image", TRAINER_IMAGE, "--local-run", *argv]
         )  # fmt: skip
         out = io.StringIO()
         code = asyncio.run(

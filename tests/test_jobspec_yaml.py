@@ -23,7 +23,7 @@ SPEC = JobSpec(
             machine_type="n1-standard-8",
             accelerator_type="NVIDIA_TESLA_T4",
             accelerator_count=2,
-            executor_image_uri="us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-17.py310:latest",
+            executor_image_uri="us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer-gpu:latest",
             package_uris=("gs://stage/pkg/cloudpane-trainer-0.1.0.tar.gz",),
             args=("--epochs", "10", "--learning-rate=0.001"),
             env=(("TF_CPP_MIN_LOG_LEVEL", "2"),),
@@ -33,6 +33,7 @@ SPEC = JobSpec(
             replica_count=2,
             accelerator_type="NVIDIA_TESLA_T4",
             accelerator_count=2,
+            executor_image_uri="us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer-gpu:latest",
             package_uris=("gs://stage/pkg/cloudpane-trainer-0.1.0.tar.gz",),
         ),
     ),
@@ -52,7 +53,7 @@ workerPoolSpecs:
     acceleratorCount: 1
   replicaCount: 1
   pythonPackageSpec:
-    executorImageUri: us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-17.py310:latest
+    executorImageUri: us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer-gpu:latest
     packageUris: gs://my-bucket/trainer-0.1.tar.gz
     pythonModule: trainer.task
 """
@@ -100,7 +101,7 @@ jobSpec:
   - machineSpec: {machineType: n1-standard-4}
     replicaCount: '1'
     pythonPackageSpec:
-      executorImageUri: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest
+      executorImageUri: us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer:latest
       packageUris: [gs://stage/p.tar.gz]
       pythonModule: trainer.task
 """

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from jobs_helpers import ManualClock, upload_standin
+from jobs_helpers import TRAINER_IMAGE, ManualClock, upload_standin
 
 from tui.services.clients import Backend
 from tui.services.errors import Unavailable
@@ -18,7 +18,9 @@ from tui.services.logs import LogPoller, LogsService, job_filter, parse_epoch_li
 
 
 async def run_job(service: JobsService, package: str, *args: str) -> Job:
-    spec = JobSpec("logs", (WorkerPool(package_uris=(package,), args=args),))
+    spec = JobSpec(
+        "logs", (WorkerPool(package_uris=(package,), args=args, executor_image_uri=TRAINER_IMAGE),)
+    )
     return await service.submit(spec)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from jobs_helpers import upload_standin, wait_until
+from jobs_helpers import TRAINER_IMAGE, upload_standin, wait_until
 from tuning_helpers import trial_job_spec, upload_tuning_standin
 
 from tui.sandbox import daemon
@@ -116,7 +116,12 @@ def test_jobs_and_tuning_jobs_agree_field_by_field(clean_sandbox: Backend) -> No
     tuning = TuningService(clean_sandbox)
     reader = RestReader(clean_sandbox)
     package = upload_standin(clean_sandbox)
-    pool = WorkerPool(machine_type="n1-standard-4", package_uris=(package,), args=("--exit", "3"))
+    pool = WorkerPool(
+        machine_type="n1-standard-4",
+        package_uris=(package,),
+        args=("--exit", "3"),
+        executor_image_uri=TRAINER_IMAGE,
+    )
     failing = asyncio.run(
         jobs.submit(JobSpec("fails", (pool,), base_output_directory="gs://stage/out"))
     )

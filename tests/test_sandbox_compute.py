@@ -234,21 +234,70 @@ def test_images(gce: Clients) -> None:
     for project, family in [
         ("debian-cloud", "debian-12"),
         ("ubuntu-os-cloud", "ubuntu-2204-lts"),
-        ("deeplearning-platform-release", "common-cu123-debian-11"),
-        ("deeplearning-platform-release", "tf-latest-gpu"),
-        ("deeplearning-platform-release", "pytorch-latest-gpu"),
-        ("deeplearning-platform-release", "common-cpu"),
+        ("deeplearning-platform-release", "common-cu128-ubuntu-2204-nvidia-570"),
+        ("deeplearning-platform-release", "pytorch-2-7-cu128-ubuntu-2204-nvidia-570"),
     ]:
         image = gce.images.get_from_family(project=project, family=family)
         assert image.family == family and image.status == "READY"
         assert not image.deprecated.state
     listed = list(gce.images.list(project="deeplearning-platform-release"))
-    deprecated = [i for i in listed if i.deprecated.state == "DEPRECATED"]
+    deprecated = [
+        i for i in listed if i.deprecated.state == "DEPRECATED" and i.deprecated.replacement
+    ]
     assert deprecated and all(i.deprecated.replacement for i in deprecated)
     old = gce.images.get(project="deeplearning-platform-release", image=deprecated[0].name)
     assert old.name == deprecated[0].name
     with pytest.raises(gexc.NotFound, match="debian-99"):
         gce.images.get_from_family(project="debian-cloud", family="debian-99")
+
+
+@pytest.mark.parametrize(
+    "family", ["common-cu123-debian-11", "tf-latest-gpu", "pytorch-latest-gpu", "common-cpu"]
+)
+def test_retired_image_families_are_404_as_on_google(gce: Clients, family: str) -> None:
+    """Google retired CUDA <= 12.4 / TF <= 2.17 families (DLVM release notes, 2025-07-14)."""
+    with pytest.raises(gexc.NotFound, match=family):
+        gce.images.get_from_family(project="deeplearning-platform-release", family=family)
+    listed = gce.images.list(project="deeplearning-platform-release")
+    assert family not in {i.family for i in listed}
+
+
+def test_deprecated_family_carries_googles_deprecation(gce: Clients) -> None:
+    """Every image of an end-of-support family is deprecated; getFromFamily answers 404."""
+    listed = list(gce.images.list(project="deeplearning-platform-release"))
+    cu124 = [i for i in listed if i.family == "common-cu124-debian-11-py310"]
+    assert cu124 and all(i.deprecated.state == "DEPRECATED" for i in cu124)
+    assert all(i.deprecated.deprecated.startswith("2025-07-14") for i in cu124)
+    obsolete = [i for i in listed if i.deprecated.state == "OBSOLETE"]
+    assert obsolete
+    with pytest.raises(gexc.NotFound):
+        gce.images.get_from_family(
+            project="deeplearning-platform-release", family="common-cu124-debian-11-py310"
+        )
+    with pytest.raises(gexc.BadRequest, match="obsolete"):
+        gce.insert(
+            vm(
+                "from-obsolete",
+                image=f"projects/deeplearning-platform-release/global/images/{obsolete[0].name}",
+            )
+        )
+
+
+def test_image_family_views_as_gcloud_sends_them(gce: Clients, clean_sandbox: Backend) -> None:
+    """gcloud's --image-family sends projects/P/zones/-/imageFamilyViews/F."""
+    views = compute_v1.ImageFamilyViewsClient(
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": clean_sandbox.endpoint},
+        transport="rest",
+    )
+    view = views.get(project="debian-cloud", zone="us-central1-a", family="debian-12")
+    assert view.image.family == "debian-12"
+    gce.wait(
+        gce.insert(
+            vm("from-view", image="projects/debian-cloud/zones/-/imageFamilyViews/debian-12")
+        )
+    )
+    assert gce.get("from-view").name == "from-view"
 
 
 # ---------------------------------------------------------------- lifecycle

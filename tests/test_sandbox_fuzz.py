@@ -43,7 +43,8 @@ OBJ = "data/obj.txt"
 OBJ_Q = "data%2Fobj.txt"
 DEBIAN = "projects/debian-cloud/global/images/family/debian-12"
 PACKAGE = "gs://fuzz-bucket/pkg/trainer-0.1.tar.gz"
-TRAIN_IMAGE = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
+# No prebuilt TensorFlow training image is available any more (docs/gcp-facts.md).
+TRAIN_IMAGE = "us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer:latest"
 
 # --- raw HTTP, the owner's way in (one place: a token requirement is added here) ------------------
 

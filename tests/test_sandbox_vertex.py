@@ -48,7 +48,7 @@ def job_body(package: str, args: list[str], *, workers: int = 0, **extra: Any) -
         "machine_spec": {"machine_type": "n1-standard-4"},
         "replica_count": 1,
         "python_package_spec": {
-            "executor_image_uri": "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest",
+            "executor_image_uri": "us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer:latest",
             "package_uris": [package],
             "python_module": "trainer.task",
             "args": args,

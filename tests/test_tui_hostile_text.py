@@ -49,7 +49,8 @@ BUCKET = "hostile-bucket"
 VM = "hostile-vm"
 # Object names may hold anything but CR and LF (Google refuses those with a 400).
 OBJECT_NAMES = {k: v for k, v in HOSTILE.items() if "\r" not in v and "\n" not in v}
-EXECUTOR = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
+# No prebuilt TensorFlow training image is available any more (docs/gcp-facts.md).
+EXECUTOR = "us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer:latest"
 
 # The escape sequences Textual itself writes for a frame: SGR colours (CSI … m) and the
 # cursor moved to the start of each line (CSI row;col H). Anything else starting with ESC

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from jobs_helpers import storage_client
+from jobs_helpers import TRAINER_IMAGE, storage_client
 from tuning_helpers import trial_job_spec, upload_tuning_standin
 
 from tui.services.clients import Backend
@@ -199,6 +199,7 @@ def test_bundled_trial_spec_and_helpers() -> None:
         display_name="t",
         staging_bucket="gs://b",
         machine_type="n1-standard-8",
+        executor_image_uri=TRAINER_IMAGE,
         trainer_args=("--epochs=2", "--hypertune-metric", "val_loss", "--levels=2"),
     )
     spec = bundled_trial_job_spec(req, "val_abs_rel", "gs://b/p/pkg.tar.gz", "gs://b/out")
@@ -294,6 +295,7 @@ async def test_bundled_trainer_study_end_to_end(service: TuningService, tmp_path
         TrainerJobRequest(
             display_name="depth tiny",
             staging_bucket="gs://depth-stage",
+            executor_image_uri=TRAINER_IMAGE,
             trainer_args=(
                 "--epochs=1",
                 "--image-size=32",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import DataTable, Input, Select, Switch
 
 from tui.app import CloudpaneApp, StatusHeader
 from tui.config import Config
@@ -147,6 +147,37 @@ async def test_create_through_the_form(clean_sandbox: Backend, sandbox_info: San
         await wait_for(pilot, lambda: "gpu-box created" in notifications(app))
     instance = await ComputeService(clean_sandbox).get_instance("us-central1-a", "gpu-box")
     assert [(a.type, a.count) for a in instance.accelerators] == [("nvidia-tesla-t4", 1)]
+
+
+async def test_create_form_says_a_retired_family_and_holds_back_deprecated_ones(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    """A family Google retired (404) is said on screen; deprecated families are not offered."""
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.query_one(VmsPane).loaded)
+        form = CreateInstanceScreen(
+            app.query_one(VmsPane).get_service,
+            "us-central1-a",
+            image_families=[
+                ("debian-cloud", "debian-12"),
+                ("deeplearning-platform-release", "tf-latest-gpu"),
+            ],
+        )
+        app.push_screen(form)
+        await wait_for(pilot, lambda: app.screen is form and bool(form.query("#image-note")))
+        note = lambda: str(form.query_one("#image-note").render())  # noqa: E731
+        await wait_for(pilot, lambda: "tf-latest-gpu" in note())
+        assert "not available" in note() and "was not found" in note()
+        assert "debian-cloud/debian-12" in form.images
+        assert "debian-cloud/debian-11" not in form.images  # DEPRECATED by Google
+        assert "debian-11" in note()
+        form.query_one("#show-deprecated", Switch).value = True
+        await wait_for(pilot, lambda: "debian-cloud/debian-11" in form.images)
+        dl = "deeplearning-platform-release/common-cu128-ubuntu-2204-nvidia-570"
+        form.query_one("#disk-size", Input).value = "20"
+        form.query_one("#image", Select).value = dl
+        await wait_for(pilot, lambda: form.query_one("#disk-size", Input).value == "50")
 
 
 async def test_create_form_refuses_bad_disk_size(

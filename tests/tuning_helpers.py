@@ -109,7 +109,7 @@ def trial_job_spec(package: str, args: list[str], output: str = "gs://stage/tuni
                 "machineSpec": {"machineType": "n1-standard-4"},
                 "replicaCount": 1,
                 "pythonPackageSpec": {
-                    "executorImageUri": "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest",
+                    "executorImageUri": "us-central1-docker.pkg.dev/cloudpane-sandbox/trainers/tf-trainer:latest",
                     "packageUris": [package],
                     "pythonModule": "trainer.task",
                     "args": args,

@@ -51,7 +51,12 @@ def add_arguments(verbs: Any) -> None:
     submit.add_argument(
         "--requirements", nargs="+", default=[], metavar="REQ", help="extra pip requirements"
     )
-    submit.add_argument("--executor-image", metavar="URI", help="default: the TensorFlow image")
+    submit.add_argument(
+        "--executor-image",
+        metavar="URI",
+        help="default: the newest prebuilt TensorFlow image still available (none since "
+        "2026-07-11: give one; see docs/jobs.md)",
+    )
     submit.add_argument("--machine-type", default="n1-standard-4", help="default n1-standard-4")
     submit.add_argument("--accelerator", metavar="TYPE:COUNT", help="e.g. NVIDIA_TESLA_T4:1")
     submit.add_argument(

@@ -42,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     bundled.add_argument("--machine-type", default="n1-standard-4", help="default n1-standard-4")
     bundled.add_argument("--accelerator", metavar="TYPE:COUNT", help="e.g. NVIDIA_TESLA_T4:1")
     bundled.add_argument(
+        "--executor-image-uri",
+        default="",
+        metavar="URI",
+        help="the image the trainer runs in (default: the newest prebuilt TensorFlow image "
+        "still available; there may be none, see docs/jobs.md)",
+    )
+    bundled.add_argument(
         "--trainer-args", default="", metavar="ARGS", help='extra trainer flags, e.g. "--epochs=5"'
     )
     parser.add_argument("--display-name", help="the job's name (default: the file's displayName)")
@@ -97,6 +104,7 @@ def trainer_defaults(args: argparse.Namespace, region: str) -> TrainerJobRequest
         accelerator_type=accelerator,
         accelerator_count=count,
         trainer_args=parse_trainer_args(args.trainer_args),
+        executor_image_uri=args.executor_image_uri,
     )
 
 

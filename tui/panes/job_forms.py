@@ -26,7 +26,6 @@ from textual.widgets import Button, Select, Switch
 from tui.panes.vm_forms import DialogScreen
 from tui.services.job_models import (
     BUNDLED_GPUS,
-    DEFAULT_CPU_IMAGE,
     JobSpec,
     SpecProblem,
     TrainerJobRequest,
@@ -39,30 +38,34 @@ from tui.widgets.literal import Input, Label, Static
 
 # --- hardware and prices ----------------------------------------------------------------------
 
-IMAGE_BASE = "us-docker.pkg.dev/vertex-ai/training/"
-TF_VERSIONS = ("2-17", "2-16", "2-15")
-PREBUILT_IMAGES = [
-    f"{IMAGE_BASE}tf-{kind}.{version}.py310:latest"
-    for version in TF_VERSIONS
-    for kind in ("gpu", "cpu")
-]
+
+def prebuilt_images() -> list[str]:
+    """The catalog's prebuilt training images (tui/data/training_images.json), newest first."""
+    from tui.services.training_images import load_catalog
+
+    return [i.uri for i in load_catalog().images]
 
 
 def image_label(uri: str) -> str:
-    match = re.fullmatch(re.escape(IMAGE_BASE) + r"tf-(cpu|gpu)\.(\d+)-(\d+)\.py310:latest", uri)
-    if match is None:
-        return uri
-    kind, major, minor = match.groups()
-    return f"TensorFlow {major}.{minor} {kind.upper()} (tf-{kind}.{major}-{minor}.py310)"
+    """'tf-cpu.2-17.py310 — TensorFlow 2.17 CPU … ENDED …': the image and where it stands."""
+    from tui.services.training_images import describe, today
+
+    return f"{uri.rsplit('/', 1)[-1].removesuffix(':latest')} — {describe(uri, today())}"
 
 
 def image_for(uri: str, gpu: bool) -> str:
-    """The same prebuilt TensorFlow image for the other kind of hardware (others unchanged)."""
-    if uri not in PREBUILT_IMAGES:
+    """The same prebuilt image for the other kind of hardware (others unchanged)."""
+    from tui.services.training_images import load_catalog
+
+    catalog = load_catalog()
+    if catalog.find(uri) is None:
         return uri
-    if gpu:
-        return uri.replace("/tf-cpu.", "/tf-gpu.")
-    return uri.replace("/tf-gpu.", "/tf-cpu.")
+    swaps = (("-cpu.", "-gpu.") if gpu else ("-gpu.", "-cpu."),)
+    for old, new in swaps:
+        other = uri.replace(old, new)
+        if catalog.find(other) is not None:
+            return other
+    return uri
 
 
 def gpu_label(accelerator: str) -> str:
@@ -280,10 +283,11 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
         region_names = regions()
         if self.default_region not in region_names:
             region_names.insert(0, self.default_region)
-        image = pool.executor_image_uri if pool else DEFAULT_CPU_IMAGE
-        images = list(PREBUILT_IMAGES)
-        if image and image not in images:
-            images.append(image)
+        from tui.services.training_images import default_image_uri
+
+        image = pool.executor_image_uri if pool else default_image_uri(self.gpu_type is not None)
+        images = prebuilt_images()
+        custom = image if image and image not in images else ""
         staging_label, staging_value, staging_hint = (
             ("Staging bucket: package, model, logs", self.staging_bucket, "gs://my-bucket")
             if base is None
@@ -336,14 +340,22 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
                         )
                     with _field("Spot (cheaper, may be preempted)"):
                         yield Switch(value=base.spot if base else False, id="spot")
-                with _field("Executor image"):
+                with _field("Executor image (prebuilt; end of support / availability)"):
                     yield Select(
                         [(image_label(i), i) for i in images],
                         id="image",
-                        value=image,
-                        allow_blank=False,
+                        value=image if image in images else Select.NULL,
+                        prompt="no prebuilt image chosen",
                         compact=True,
                     )
+                with _field("…or any image URI (custom container; overrides the above)"):
+                    yield Input(
+                        custom,
+                        placeholder="e.g. europe-west4-docker.pkg.dev/PROJECT/REPO/trainer:latest",
+                        id="image-uri",
+                        compact=True,
+                    )
+                yield Static("", id="image-note", classes="form-note", markup=False)
                 for row in (TRAINER_FIELDS[0:2], TRAINER_FIELDS[2:4], TRAINER_FIELDS[4:5]):
                     with _pair():
                         for key, _, label, default in row:
@@ -395,6 +407,7 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
         self.update_gpu_choices()
+        self.update_image_note()
         self.update_summary()
         self.update_code_note()
 
@@ -464,12 +477,37 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
         self.update_summary()
 
     def update_image(self) -> None:
-        """The prebuilt image follows the hardware: tf-gpu with a GPU, tf-cpu without."""
+        """The prebuilt image follows the hardware (tf-gpu with a GPU, tf-cpu without)."""
         select = self.query_one("#image", Select)
-        current = str(select.value)
-        wanted = image_for(current, self.gpu_type is not None)
-        if wanted != current:
-            select.value = wanted
+        current = select.value
+        if isinstance(current, str):
+            wanted = image_for(current, self.gpu_type is not None)
+            if wanted != current:
+                select.value = wanted
+        self.update_image_note()
+
+    def chosen_image(self) -> str:
+        """The image URI the job will name: the typed one, else the chosen prebuilt one."""
+        typed = self.query_one("#image-uri", Input).value.strip()
+        value = self.query_one("#image", Select).value
+        return typed or (value if isinstance(value, str) else "")
+
+    def update_image_note(self) -> None:
+        """What the chosen image is and until when Google serves it — or why there is none."""
+        from tui.services.training_images import describe, no_default_problem, today
+
+        image = self.chosen_image()
+        text = (
+            describe(image, today())
+            if image
+            else no_default_problem(self.gpu_type is not None, today())
+        )
+        self.query_one("#image-note", Static).update(text)
+
+    @on(Select.Changed, "#image")
+    @on(Input.Changed, "#image-uri")
+    def _image_changed(self) -> None:
+        self.update_image_note()
 
     @on(Select.Changed, "#region")
     @on(Switch.Changed, "#spot")
@@ -538,7 +576,7 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
         gpu = self.gpu_type
         count = self.gpu_count if gpu else 0
         staging = self.query_one("#staging", Input).value.strip()
-        image = str(self.query_one("#image", Select).value)
+        image = self.chosen_image()
         spot = self.query_one("#spot", Switch).value
         if self.base is None and self.code_path():
             # Your own code takes only its own arguments, not the bundled trainer's fields.

@@ -139,6 +139,14 @@ class NewStudyScreen(ModalScreen["TuningJob | None"]):
                             classes="tuning-field",
                         )
                     with Horizontal(classes="tuning-row"):
+                        yield Label("Executor image", classes="tuning-label")
+                        yield Input(
+                            d.executor_image_uri if d else "",
+                            placeholder=self.image_placeholder(),
+                            id="executor-image",
+                            classes="tuning-field",
+                        )
+                    with Horizontal(classes="tuning-row"):
                         yield Label("Trainer args", classes="tuning-label")
                         yield Input(
                             " ".join(d.trainer_args) if d else "",
@@ -205,6 +213,19 @@ class NewStudyScreen(ModalScreen["TuningJob | None"]):
             machine_type=self.query_one("#machine-type", Input).value.strip() or "n1-standard-4",
             trainer_args=parse_trainer_args(self.query_one("#trainer-args", Input).value),
             region=base.region if self.defaults else self.service.backend.region,
+            executor_image_uri=self.query_one("#executor-image", Input).value.strip(),
+        )
+
+    @staticmethod
+    def image_placeholder() -> str:
+        """The prebuilt image used when the field is empty, or that there is none today."""
+        from tui.services.training_images import default_image_uri
+
+        image = default_image_uri(False)
+        return (
+            f"empty: {image.rsplit('/', 1)[-1]}"
+            if image
+            else "required: no prebuilt TensorFlow image is available today; give an image URI"
         )
 
     def hours_per_trial(self) -> float | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from textual import on, work
@@ -17,7 +17,14 @@ from tui.inert import visible
 from tui.panes.base import report_worker_failure
 from tui.services.errors import CloudpaneError
 from tui.services.idle_stop import IdleStop, with_watcher
-from tui.services.models import AcceleratorType, Image, Instance, InstanceSpec, MachineType
+from tui.services.models import (
+    AcceleratorType,
+    Image,
+    ImageChoices,
+    Instance,
+    InstanceSpec,
+    MachineType,
+)
 from tui.services.policy import AutoStopSyntaxError, parse_auto_stop
 from tui.widgets.literal import Input, Label, Log, Static
 
@@ -116,8 +123,12 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
         laptop_price: float = 1500.0,
         idle: IdleStop | None = None,
         idle_default: bool = False,
+        image_families: Sequence[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__()
+        self.image_families = image_families  # featured (project, family); None: the default
+        self.image_choices = ImageChoices(images=())
+        self._quota_key: tuple[object, ...] | None = None  # the GPUs the quota note is about
         self.idle = idle or IdleStop()  # the watcher's thresholds: the idle rule's ([rules])
         self.idle_default = idle_default  # [rules] idle_stop = true ticks the switch
         self.get_service = get_service
@@ -148,8 +159,12 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
                         allow_blank=False,
                     )
                 yield Static("", id="gpu-note", classes="field-error")
+                yield Static("", id="quota-note", classes="field-error")
                 yield Label("Boot image", classes="field-label")
                 yield Select([], id="image", prompt="loading images…")
+                yield Static("", id="image-note", classes="field-error")
+                yield Label("Show deprecated images too", classes="field-label")
+                yield Switch(value=False, id="show-deprecated")
                 yield Label("Boot disk size (GB) and type", classes="field-label")
                 with Horizontal():
                     yield Input("50", id="disk-size", type="integer")
@@ -190,11 +205,11 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
         try:
             service = await self.get_service()
             zones = await service.list_zones()
-            images = await service.list_images()
+            choices = await service.list_images(self.image_families)
         except CloudpaneError as error:
             self.query_one("#form-error", Static).update(f"{error.message} {error.hint}")
             return
-        self.images = {f"{i.project}/{i.family}": i for i in images}
+        self.image_choices = choices
         zone_select = self.query_one("#zone", Select)
         zone_select.set_options(
             [(visible(z.name), z.name) for z in sorted(zones, key=lambda z: z.name)]
@@ -202,12 +217,53 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
         names = {z.name for z in zones}
         if self.default_zone in names:
             zone_select.value = self.default_zone
+        self.update_images()
+
+    def update_images(self) -> None:
+        """Offer the current families (and the deprecated ones when asked); say what is missing."""
+        from tui.services.images import label
+
+        choices = self.image_choices
+        offered = list(choices.images)
+        if self.query_one("#show-deprecated", Switch).value:
+            offered += list(choices.deprecated)
+        self.images = {f"{i.project}/{i.family}": i for i in offered}
         image_select = self.query_one("#image", Select)
-        image_select.set_options(
-            [(visible(f"{i.family} ({i.project})"), key) for key, i in self.images.items()]
-        )
-        if self.images:
-            image_select.value = next(iter(self.images))
+        previous = image_select.value
+        image_select.set_options([(visible(label(i)), key) for key, i in self.images.items()])
+        if isinstance(previous, str) and previous in self.images:
+            image_select.value = previous
+        elif choices.images:
+            image_select.value = f"{choices.images[0].project}/{choices.images[0].family}"
+        notes = [
+            f"Image family {m.family} ({m.project}) is not available: {m.message}"
+            if m.family != "*"
+            else f"Images of {m.project} could not be listed: {m.message}"
+            for m in choices.missing
+        ]
+        if choices.deprecated and not self.query_one("#show-deprecated", Switch).value:
+            held = ", ".join(i.family for i in choices.deprecated)
+            notes.append(f"Not offered (deprecated by Google): {held}.")
+        self.query_one("#image-note", Static).update(" ".join(notes))
+
+    @on(Switch.Changed, "#show-deprecated")
+    def _show_deprecated(self) -> None:
+        self.update_images()
+
+    @on(Select.Changed, "#image")
+    def _image_changed(self, event: Select.Changed) -> None:
+        """A boot disk is never smaller than the image: raise the size to the image's."""
+        image = self.images.get(str(event.value))
+        if image is None:
+            return
+        size = self.query_one("#disk-size", Input)
+        try:
+            current = int(size.value)
+        except ValueError:
+            current = 0
+        if current < image.disk_size_gb:
+            size.value = str(image.disk_size_gb)
+        self.update_summary()
 
     @on(Select.Changed, "#zone")
     def _zone_changed(self, event: Select.Changed) -> None:
@@ -314,6 +370,12 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
         size, problem = parse_disk_size(self.query_one("#disk-size", Input).value)
         if size is None:
             return None, problem
+        image = self.images[image_key]
+        if size < image.disk_size_gb:
+            return None, (
+                f"The image {image.family} needs a boot disk of at least "
+                f"{image.disk_size_gb} GB, not {size}."
+            )
         gpu = self.query_one("#gpu", Select).value
         gpu_type = gpu if isinstance(gpu, str) else None
         count = self.query_one("#gpu-count", Select).value if gpu_type else 0
@@ -373,13 +435,58 @@ class CreateInstanceScreen(DialogScreen[InstanceSpec | None]):
                 spot=self.query_one("#spot", Switch).value,
             )
         self.query_one("#summary", Static).update(price_summary(spec, machine, self.laptop_price))
+        has_gpu = spec is not None and bool(
+            spec.accelerator_type or (machine and machine.bundled_accelerators)
+        )
+        key = (
+            (spec.zone, spec.machine_type, spec.accelerator_type, spec.accelerator_count, spec.spot)
+            if spec is not None and has_gpu
+            else None
+        )
+        if key != self._quota_key:  # read the quotas again only when the GPUs change
+            self._quota_key = key
+            if spec is not None and key is not None:
+                self.check_quota(spec)
+            else:
+                self.query_one("#quota-note", Static).update("")
 
     def action_submit(self) -> None:
         spec, problem = self.build_spec()
         if spec is None:
             self.query_one("#form-error", Static).update(problem)
             return
+        self.submit_checked(spec)
+
+    @work(exclusive=True, group="form-submit", exit_on_error=False)
+    async def submit_checked(self, spec: InstanceSpec) -> None:
+        """A GPU VM is sent only when the project's and region's GPU quotas allow it."""
+        problem = await self.quota_problem(spec)
+        if problem:
+            self.query_one("#quota-note", Static).update(problem)
+            self.query_one("#form-error", Static).update(
+                "Not created: the GPU quota would refuse it (see above)."
+            )
+            return
         self.dismiss(spec)
+
+    async def quota_problem(self, spec: InstanceSpec) -> str:
+        """'' when the spec's GPUs fit the quotas (or it has none, or they cannot be read)."""
+        try:
+            service = await self.get_service()
+            return await service.gpu_quota_problem(
+                spec.zone,
+                spec.machine_type,
+                spec.accelerator_type,
+                spec.accelerator_count,
+                spec.spot,
+            )
+        except CloudpaneError:
+            return ""  # unreadable quotas must not block a create; Google still decides
+
+    @work(exclusive=True, group="form-quota", exit_on_error=False)
+    async def check_quota(self, spec: InstanceSpec) -> None:
+        """Say "quota 0" as soon as a GPU is chosen, before the Create click."""
+        self.query_one("#quota-note", Static).update(await self.quota_problem(spec))
 
     @on(Button.Pressed, "#create")
     def _create(self) -> None:

@@ -25,7 +25,7 @@ from tui.format import until, uptime, utcnow
 from tui.messages import VmCosts
 from tui.panes.base import PaletteAction, TablePane
 from tui.services import policy, pricing
-from tui.services.errors import CloudpaneError, translate
+from tui.services.errors import CloudpaneError, OperationFailed, translate
 from tui.services.models import Instance, Operation
 from tui.services.pricing import InstanceCost, format_money, format_rate
 from tui.services.spend_ledger import SpendStore
@@ -618,13 +618,16 @@ class VmsPane(TablePane):
     @work(group="vms-ops", exit_on_error=False, description="create the instance")
     async def create_instance(self, spec: object) -> None:
         from tui.services.models import InstanceSpec
+        from tui.services.quotas import instance_gpu
 
         assert isinstance(spec, InstanceSpec)
         service = await self.get_service()
+        gpu, _ = instance_gpu(spec.machine_type, spec.accelerator_type, spec.accelerator_count)
         await self.run_operation(
             f"create {spec.name} in {spec.zone}",
             service.create_instance(spec),
             done=f"{spec.name} created.",
+            gpu=gpu or None,
         )
 
     def action_start(self) -> None:
@@ -637,7 +640,36 @@ class VmsPane(TablePane):
                 severity="warning",
             )
             return
+        if instance.gpu_count:
+            self.start_gpu_instance(instance)
+            return
         self.simple_op(instance, "start", "started")
+
+    @work(group="vms-ops", exit_on_error=False, description="start the instance")
+    async def start_gpu_instance(self, instance: Instance) -> None:
+        """Read the GPU quotas first: a start that quota 0 will refuse is not sent."""
+        service = await self.get_service()
+        gpu = instance.accelerators[0] if instance.accelerators else None
+        try:
+            problem = await service.gpu_quota_problem(
+                instance.zone,
+                instance.machine_type,
+                gpu.type if gpu else None,
+                gpu.count if gpu else 0,
+                instance.spot,
+            )
+        except CloudpaneError as error:
+            problem = ""  # unreadable quotas must not block a start; Google still decides
+            self.app.notify(f"Could not read the GPU quotas: {error.message}", severity="warning")
+        if problem:
+            self.show_error(OperationFailed(f"Not starting {instance.name}.", problem))
+            return
+        await self.run_operation(
+            f"start {instance.name}",
+            service.start_instance(instance.zone, instance.name),
+            done=f"{instance.name} started.",
+            gpu=gpu.type if gpu else None,
+        )
 
     def action_stop(self) -> None:
         instance = self.need_selection()
@@ -746,9 +778,12 @@ class VmsPane(TablePane):
             done=f"{instance.name} {past}.",
         )
 
-    async def run_operation(self, description: str, starting: object, done: str) -> bool:
+    async def run_operation(
+        self, description: str, starting: object, done: str, gpu: str | None = None
+    ) -> bool:
         """Start an operation, show its progress until DONE, then report and refresh.
-        True when it succeeded (a failure is shown here, not raised)."""
+        True when it succeeded (a failure is shown here, not raised). `gpu`: the instance's
+        GPU type, so a stock-out names the other zones that offer it."""
         bar = self.query_one(OperationsBar)
         key = bar.start(description)
         try:
@@ -760,7 +795,7 @@ class VmsPane(TablePane):
                 await asyncio.sleep(0.5)
                 op = await service.get_operation(op)
             if op.error:
-                raise CloudpaneError(f"Could not {description}: {op.error}")
+                raise await service.operation_error(op, f"Could not {description}", gpu)
             if done:
                 self.app.notify(done, title="Done")
             return True

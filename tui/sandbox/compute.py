@@ -446,15 +446,14 @@ def schedule_op_done(ctx: SandboxContext, op_key: str) -> None:
     runtime(ctx).schedule(time.time() + ctx.timing.operation, "op", op_key)
 
 
-def fail_operation_later(ctx: SandboxContext, op_key: str, quota_message: str) -> None:
-    """The operation ends with QUOTA_EXCEEDED (HTTP 403 inside the operation), as Google's."""
+def fail_operation_later(
+    ctx: SandboxContext, op_key: str, message: str, code: str = "QUOTA_EXCEEDED"
+) -> None:
+    """The operation ends with `code` (HTTP 403 for quota, 503 for a stock-out), as Google's."""
     op = ctx.store.get(OPERATION, op_key)
     if op is not None:
-        op["_fail"] = {
-            "code": "QUOTA_EXCEEDED",
-            "message": quota_message,
-            "http": [403, "FORBIDDEN"],
-        }
+        http = [403, "FORBIDDEN"] if code == "QUOTA_EXCEEDED" else [503, "SERVICE UNAVAILABLE"]
+        op["_fail"] = {"code": code, "message": message, "http": http}
         ctx.store.put(OPERATION, op_key, op)
     schedule_op_done(ctx, op_key)
 
@@ -862,9 +861,25 @@ def seed(ctx: SandboxContext, instances: int = 0, zones: int = 4, **options: Any
     Options: running (share RUNNING, default 0.4), gpu (share with GPUs, default 0.15),
     seed (random seed, default 7), name_prefix (default: realistic stems).
     """
+    result: dict[str, Any] = {}
+    if "quotas" in options or "stockouts" in options:
+        settings = dict(capacity_settings(ctx, ctx.project))
+        quotas, stockouts = options.get("quotas", {}), options.get("stockouts", [])
+        if not isinstance(quotas, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in quotas.values()
+        ):
+            raise ApiError(400, 'quotas must map "METRIC" or "region/METRIC" to a number.')
+        if not isinstance(stockouts, list) or not all(isinstance(z, str) for z in stockouts):
+            raise ApiError(400, 'stockouts must be a list of "zone/gpu-type".')
+        if "quotas" in options:
+            settings["quotas"] = {str(k): float(v) for k, v in quotas.items()}
+        if "stockouts" in options:
+            settings["stockouts"] = list(stockouts)
+        ctx.store.put(SETTINGS, ctx.project, settings)
+        result["capacity"] = settings
     count = int(instances or 0)
     if count <= 0:
-        return {}
+        return result
     rng = random.Random(int(options.get("seed", 7)))
     running_share = float(options.get("running", 0.4))
     gpu_share = float(options.get("gpu", 0.15))
@@ -880,7 +895,8 @@ def seed(ctx: SandboxContext, instances: int = 0, zones: int = 4, **options: Any
         "n2d-standard-16",
         "c3-standard-8",
     )
-    images = [f for f in cat.IMAGE_FAMILIES]
+    images = [f for f in cat.IMAGE_FAMILIES if not f.state]
+    os_images = [f for f in images if f.project != "deeplearning-platform-release"]
     docs: list[tuple[str, dict[str, Any]]] = []
     deadlines: list[tuple[float, str]] = []
     for i in range(count):
@@ -899,7 +915,9 @@ def seed(ctx: SandboxContext, instances: int = 0, zones: int = 4, **options: Any
                 machine = "n1-standard-8"
                 accelerators = [("nvidia-tesla-v100", 1)]
         shape = cat.SHAPES[machine]
-        family = rng.choice(images if (shape.gpu or accelerators) else images[:4])
+        # Draw from 8 (GPU) or 4 (plain) as before, so a seed gives the same fleet as it did.
+        pool = images if (shape.gpu or accelerators) else os_images
+        family = pool[rng.randrange(8 if pool is images else 4) % len(pool)]
         running = rng.random() < running_share
         created = now - rng.uniform(3600, 60 * 86400)
         body: dict[str, Any] = {
@@ -950,7 +968,7 @@ def seed(ctx: SandboxContext, instances: int = 0, zones: int = 4, **options: Any
     rt = runtime(ctx)
     for deadline, key in deadlines:
         rt.schedule(deadline, "deadline", key)
-    return {"instances": len(docs), "instance_zones": zone_names}
+    return {**result, "instances": len(docs), "instance_zones": zone_names}
 
 
 # ---------------------------------------------------------------- building an instance
@@ -961,12 +979,18 @@ def _accelerator_name(ref: str) -> str:
 
 
 def parse_source_image(ref: str) -> tuple[cat.ImageFamily, str, str]:
-    """(family, image name, date) for a sourceImage reference; 404 as Google when unknown."""
+    """(family, image name, date) for a sourceImage reference; 404 as Google when unknown.
+
+    Accepts `…/global/images/family/F` (the family's newest non-deprecated image),
+    `…/zones/Z/imageFamilyViews/F` (what gcloud sends for --image-family) and `…/global/images/N`.
+    An OBSOLETE image is refused as Google does ("Operations which create a new resource using an
+    OBSOLETE resource will be rejected"); a DEPRECATED one is still accepted.
+    """
     path = ref
     if "/projects/" in path:
         path = "projects/" + path.split("/projects/", 1)[1]
     project = segment_after(path, "projects") or ""
-    family_name = segment_after(path, "family")
+    family_name = segment_after(path, "family") or segment_after(path, "imageFamilyViews")
     if family_name:
         family = cat.find_family(project, family_name)
         if family is None:
@@ -976,6 +1000,13 @@ def parse_source_image(ref: str) -> tuple[cat.ImageFamily, str, str]:
     found = cat.find_image(project, image)
     if found is None:
         raise not_found(f"projects/{project}/global/images/{image}")
+    if found[0].state in ("OBSOLETE", "DELETED"):
+        raise ApiError(
+            400,
+            f"Invalid value for field 'resource.disks[0].initializeParams.sourceImage': "
+            f"'{ref}'. The referenced image resource is {found[0].state.lower()}.",
+            reason="invalid",
+        )
     return found[0], image, found[1]
 
 
@@ -1248,26 +1279,128 @@ def gpu_usage(ctx: SandboxContext, project: str, region: str) -> dict[str, int]:
         for _, doc in ctx.store.list(INSTANCE, prefix=f"{project}/{zone}/"):
             if doc.get("status") == "TERMINATED":
                 continue
-            for acc in doc.get("guestAccelerators") or []:
-                gpu = last_segment(acc["acceleratorType"])
-                used[gpu] = used.get(gpu, 0) + int(acc.get("acceleratorCount", 0))
+            for gpu, count in instance_gpus(doc).items():
+                used[gpu] = used.get(gpu, 0) + count
     return used
 
 
-def quota_error(ctx: SandboxContext, project: str, zone: str, doc: dict[str, Any]) -> str | None:
+# ---- quotas and capacity (settable by tests: POST /_sandbox/seed {"quotas": …, "stockouts": …})
+
+SETTINGS = "compute.settings"  # key: project → {"quotas": {metric: limit}, "stockouts": [...]}
+
+
+def capacity_settings(ctx: SandboxContext, project: str) -> dict[str, Any]:
+    return ctx.store.get(SETTINGS, project) or {}
+
+
+def quota_limit(ctx: SandboxContext, project: str, metric: str, region: str = "") -> float:
+    """A quota's limit: the seeded override ("region/METRIC" or "METRIC"), else the catalog's."""
+    quotas = capacity_settings(ctx, project).get("quotas") or {}
+    for key in (f"{region}/{metric}" if region else "", metric):
+        if key and key in quotas:
+            return float(quotas[key])
+    if metric == "GPUS_ALL_REGIONS":
+        return float(cat.GPUS_ALL_REGIONS_LIMIT)
+    for g in cat.GPU_TYPES.values():
+        if metric in (g.quota_metric, f"PREEMPTIBLE_{g.quota_metric}"):
+            return float(g.quota_limit)
+    return 0.0
+
+
+def instance_gpus(doc: dict[str, Any]) -> dict[str, int]:
+    """GPUs an instance holds: attached (guestAccelerators) or bundled with its machine type."""
     wanted: dict[str, int] = {}
     for acc in doc.get("guestAccelerators") or []:
         gpu = last_segment(acc["acceleratorType"])
         wanted[gpu] = wanted.get(gpu, 0) + int(acc.get("acceleratorCount", 0))
+    shape = cat.SHAPES.get(last_segment(str(doc.get("machineType", ""))))
+    if shape is not None and shape.gpu and not wanted:
+        wanted[shape.gpu] = shape.gpu_count
+    return wanted
+
+
+def project_gpu_usage(ctx: SandboxContext, project: str) -> int:
+    return sum(sum(gpu_usage(ctx, project, region).values()) for region in cat.REGIONS)
+
+
+def quota_error(ctx: SandboxContext, project: str, zone: str, doc: dict[str, Any]) -> str | None:
+    """Google's QUOTA_EXCEEDED message when the instance's GPUs do not fit, else None.
+
+    The project-wide GPUS_ALL_REGIONS is checked first (new projects have 0: "Quota
+    'GPUS_ALL_REGIONS' exceeded. Limit: 0.0 globally."), then the region's per-type quota.
+    """
+    wanted = instance_gpus(doc)
     if not wanted:
         return None
+    global_limit = quota_limit(ctx, project, "GPUS_ALL_REGIONS")
+    if project_gpu_usage(ctx, project) + sum(wanted.values()) > global_limit:
+        return f"Quota 'GPUS_ALL_REGIONS' exceeded.  Limit: {global_limit} globally."
     region = cat.region_of(zone)
     used = gpu_usage(ctx, project, region)
     for gpu, count in wanted.items():
         info = cat.GPU_TYPES[gpu]
-        if used.get(gpu, 0) + count > info.quota_limit:
-            return f"Quota '{info.quota_metric}' exceeded.  Limit: {float(info.quota_limit)} in region {region}."
+        limit = quota_limit(ctx, project, info.quota_metric, region)
+        if used.get(gpu, 0) + count > limit:
+            return f"Quota '{info.quota_metric}' exceeded.  Limit: {limit} in region {region}."
     return None
+
+
+def stockout_error(ctx: SandboxContext, project: str, zone: str, doc: dict[str, Any]) -> str | None:
+    """Google's stock-out message when a seeded stock-out covers one of the instance's GPUs."""
+    stockouts = set(capacity_settings(ctx, project).get("stockouts") or [])
+    for gpu in instance_gpus(doc):
+        if f"{zone}/{gpu}" in stockouts:
+            return (
+                f"The zone 'projects/{project}/zones/{zone}' does not have enough resources "
+                "available to fulfill the request.  '(resource type:compute)'."
+            )
+    return None
+
+
+def capacity_failure(
+    ctx: SandboxContext, project: str, zone: str, doc: dict[str, Any]
+) -> tuple[str, str] | None:
+    """(error code, message) an insert or start fails with, as the operation's error."""
+    quota = quota_error(ctx, project, zone, doc)
+    if quota:
+        return "QUOTA_EXCEEDED", quota
+    stockout = stockout_error(ctx, project, zone, doc)
+    if stockout:
+        return "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", stockout
+    return None
+
+
+def region_doc(ctx: SandboxContext, project: str, region: str) -> dict[str, Any]:
+    """regions.get: the catalog's region with its quotas (seeded overrides) and GPU usage."""
+    doc = cat.region_json(project, region, gpu_usage(ctx, project, region))
+    for quota in doc["quotas"]:
+        quota["limit"] = quota_limit(ctx, project, quota["metric"], region)
+    return doc
+
+
+def project_doc(ctx: SandboxContext, project: str) -> dict[str, Any]:
+    """projects.get: the project's Compute Engine resource with its project-wide quotas."""
+    instances = sum(1 for _ in ctx.store.list(INSTANCE, prefix=f"{project}/"))
+    return {
+        "kind": "compute#project",
+        "id": cat.stable_id("project", project),
+        "creationTimestamp": cat.EPOCH_TIMESTAMP,
+        "name": project,
+        "commonInstanceMetadata": {"kind": "compute#metadata", "fingerprint": "42WmSpB8rSM="},
+        "quotas": [
+            {
+                "metric": "GPUS_ALL_REGIONS",
+                "limit": quota_limit(ctx, project, "GPUS_ALL_REGIONS"),
+                "usage": float(project_gpu_usage(ctx, project)),
+            },
+            {"metric": "INSTANCES_ALL_REGIONS", "limit": 10000.0, "usage": float(instances)},
+            {"metric": "CPUS_ALL_REGIONS", "limit": 2400.0, "usage": 0.0},
+        ],
+        "selfLink": f"{BASE}/projects/{project}",
+        "defaultServiceAccount": f"{project}-compute@developer.gserviceaccount.com",
+        "xpnProjectStatus": "UNSPECIFIED_XPN_PROJECT_STATUS",
+        "defaultNetworkTier": "PREMIUM",
+    }
 
 
 # ---------------------------------------------------------------- routes
@@ -1299,7 +1432,7 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
 
     async def regions_list(request: Request) -> Response:
         project = request.path_params["project"]
-        items = [cat.region_json(project, r, gpu_usage(ctx, project, r)) for r in cat.REGIONS]
+        items = [region_doc(ctx, project, r) for r in cat.REGIONS]
         page, token = paginate(request, items)
         body: dict[str, Any] = {
             "kind": "compute#regionList",
@@ -1315,7 +1448,10 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         project, region = request.path_params["project"], request.path_params["region"]
         if region not in cat.REGIONS:
             raise not_found(f"projects/{project}/regions/{region}")
-        return respond(ctx, cat.region_json(project, region, gpu_usage(ctx, project, region)))
+        return respond(ctx, region_doc(ctx, project, region))
+
+    async def project_get(request: Request) -> Response:
+        return respond(ctx, project_doc(ctx, request.path_params["project"]))
 
     def zonal_list(request: Request, kind: str, noun: str, items: list[dict[str, Any]]) -> Response:
         project, zone = request.path_params["project"], request.path_params["zone"]
@@ -1428,6 +1564,18 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         if found is None:
             raise not_found(f"projects/{project}/global/images/family/{family}")
         return respond(ctx, cat.image_json(found))
+
+    async def image_family_view(request: Request) -> Response:
+        # imageFamilyViews.get: the family's newest image as seen from a zone (gcloud's
+        # `compute images describe-from-family --zone` and `instances create --image-family`).
+        p = request.path_params
+        project, zone, family = p["project"], p["zone"], p["family"]
+        if zone != "-" and zone not in cat.ZONES:
+            raise not_found(f"projects/{project}/zones/{zone}")
+        found = cat.find_family(project, family)
+        if found is None:
+            raise not_found(f"projects/{project}/global/images/family/{family}")
+        return respond(ctx, {"image": cat.image_json(found)})
 
     async def image_get(request: Request) -> Response:
         project, image = request.path_params["project"], request.path_params["image"]
@@ -1591,10 +1739,10 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         ]
         doc = build_instance(ctx, project, zone, body, shape, family, image)
         op_key, op = new_operation(ctx, project, zone, "insert", doc["selfLink"], doc["id"])
-        quota = quota_error(ctx, project, zone, doc)
-        if quota:
+        failure = capacity_failure(ctx, project, zone, doc)
+        if failure:
             # Google accepts the request and fails the operation; no instance appears.
-            fail_operation_later(ctx, op_key, quota)
+            fail_operation_later(ctx, op_key, failure[1], failure[0])
             return respond(ctx, op)
         begin_start(ctx, key, doc, op_key)
         return respond(ctx, op)
@@ -1644,9 +1792,9 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         if status != "TERMINATED":
             raise not_ready(project, zone, name)
         op_key, op = new_operation(ctx, project, zone, "start", doc["selfLink"], doc["id"])
-        quota = quota_error(ctx, project, zone, doc)
-        if quota:
-            fail_operation_later(ctx, op_key, quota)
+        failure = capacity_failure(ctx, project, zone, doc)
+        if failure:
+            fail_operation_later(ctx, op_key, failure[1], failure[0])
             return respond(ctx, op)
         begin_start(ctx, key, doc, op_key)
         return respond(ctx, op)
@@ -1932,6 +2080,7 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         Route(z, zone_get, methods=["GET"]),
         Route(PREFIX + "/regions", regions_list, methods=["GET"]),
         Route(PREFIX + "/regions/{region}", region_get, methods=["GET"]),
+        Route(PREFIX, project_get, methods=["GET"]),
         Route(z + "/machineTypes", machine_types_list, methods=["GET"]),
         Route(z + "/machineTypes/{name}", machine_type_get, methods=["GET"]),
         Route(PREFIX + "/aggregated/machineTypes", machine_types_aggregated, methods=["GET"]),
@@ -1943,6 +2092,9 @@ def routes(ctx: SandboxContext) -> list[BaseRoute]:
         Route(PREFIX + "/global/images", images_list, methods=["GET"]),
         Route(PREFIX + "/global/images/family/{family}", image_from_family, methods=["GET"]),
         Route(PREFIX + "/global/images/{image}", image_get, methods=["GET"]),
+        Route(
+            PREFIX + "/zones/{zone}/imageFamilyViews/{family}", image_family_view, methods=["GET"]
+        ),
         Route(PREFIX + "/aggregated/instances", instances_aggregated, methods=["GET"]),
         Route(z + "/instances", instances_list, methods=["GET"]),
         Route(z + "/instances", idempotent(ctx, instance_insert), methods=["POST"]),

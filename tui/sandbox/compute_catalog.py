@@ -66,6 +66,10 @@ GPU_TYPES: dict[str, GpuType] = {
     )
 }
 
+# The sandbox project's GPUS_ALL_REGIONS. Google gives new projects 0 (docs/gcp-facts.md); the
+# sandbox is a generous playground, and a test sets 0 with POST /_sandbox/seed {"quotas": …}.
+GPUS_ALL_REGIONS_LIMIT = 4096
+
 # GPUs that attach to n1 machines; the others come bundled with a2/a3/g2 shapes.
 N1_GPUS = ("nvidia-tesla-t4", "nvidia-tesla-p4", "nvidia-tesla-p100", "nvidia-tesla-v100")
 
@@ -237,9 +241,19 @@ def accepts_attached_gpu(family: str, gpu: str) -> bool:
 
 
 # ---------------------------------------------------------------- images
+#
+# Mirrors Google's public image projects as of 2026-12-02 (docs/gcp-facts.md, "Deep Learning VM
+# images"). Sources: the DLVM release notes (CUDA <= 12.4, TF <= 2.17 and PyTorch <= 2.3 families
+# reached end of support on 2025-07-14; retired families answer 404 at getFromFamily) and the
+# shared reference's family naming (`common-cu128-ubuntu-2204-nvidia-570`). The exact set of
+# current framework families is from memory (marked so in docs/gcp-facts.md).
+#
+# A family's `state` is what its images carry as `deprecated.state` ("" = current). Retired
+# families have no images left: getFromFamily answers 404 and images.list does not show them.
 
-IMAGE_DATE = "20240910"
-OLD_IMAGE_DATE = "20240611"
+IMAGE_DATE = "20261118"
+OLD_IMAGE_DATE = "20260916"
+DEPRECATED_ON = "2025-07-14T00:00:00.000-07:00"  # the DLVM end-of-support date
 
 
 @dataclass(frozen=True)
@@ -250,7 +264,10 @@ class ImageFamily:
     suffix: str
     description: str
     disk_size_gb: int
+    state: str = ""  # "", DEPRECATED, OBSOLETE (Google's deprecated.state for its images)
 
+
+_DL = "deeplearning-platform-release"
 
 IMAGE_FAMILIES: tuple[ImageFamily, ...] = (
     ImageFamily(
@@ -268,6 +285,7 @@ IMAGE_FAMILIES: tuple[ImageFamily, ...] = (
         "",
         "Debian, Debian GNU/Linux, 11 (bullseye), amd64 built on {date}",
         10,
+        state="DEPRECATED",
     ),
     ImageFamily(
         "ubuntu-os-cloud",
@@ -286,37 +304,69 @@ IMAGE_FAMILIES: tuple[ImageFamily, ...] = (
         10,
     ),
     ImageFamily(
-        "deeplearning-platform-release",
-        "common-cu123-debian-11",
-        "common-cu123",
-        "-debian-11-py310",
-        "Google, Deep Learning VM with CUDA 12.3, M125, Debian 11, Python 3.10. With CUDA 12.3 preinstalled.",
+        _DL,
+        "common-cu128-ubuntu-2204-nvidia-570",
+        "common-cu128",
+        "-ubuntu-2204-nvidia-570",
+        "Google, Deep Learning VM with CUDA 12.8, M132, Ubuntu 22.04, Python 3.10, "
+        "with NVIDIA driver 570 preinstalled.",
         50,
     ),
     ImageFamily(
-        "deeplearning-platform-release",
-        "tf-latest-gpu",
-        "tf-2-17-cu123",
-        "-debian-11-py310",
-        "Google, Deep Learning VM for TensorFlow 2.17 with CUDA 12.3, M125, Debian 11, Python 3.10. With TensorFlow 2.17 and CUDA 12.3 preinstalled.",
+        _DL,
+        "pytorch-2-7-cu128-ubuntu-2204-nvidia-570",
+        "pytorch-2-7-cu128",
+        "-ubuntu-2204-nvidia-570",
+        "Google, Deep Learning VM for PyTorch 2.7 with CUDA 12.8, M132, Ubuntu 22.04, "
+        "Python 3.10, with NVIDIA driver 570 preinstalled.",
         50,
     ),
     ImageFamily(
-        "deeplearning-platform-release",
-        "pytorch-latest-gpu",
-        "pytorch-2-4-cu124",
-        "-debian-11-py310",
-        "Google, Deep Learning VM for PyTorch 2.4 with CUDA 12.4, M125, Debian 11, Python 3.10. With PyTorch 2.4 and CUDA 12.4 preinstalled.",
+        _DL,
+        "tf-2-18-cu125-ubuntu-2204-py310",
+        "tf-2-18-cu125",
+        "-ubuntu-2204-py310",
+        "Google, Deep Learning VM for TensorFlow 2.18 with CUDA 12.5, M132, Ubuntu 22.04, "
+        "Python 3.10. With TensorFlow 2.18 and CUDA 12.5 preinstalled.",
         50,
     ),
     ImageFamily(
-        "deeplearning-platform-release",
+        _DL,
+        "common-cpu-debian-11-py310",
         "common-cpu",
-        "common-cpu",
         "-debian-11-py310",
-        "Google, Deep Learning VM for CPU, M125, Debian 11, Python 3.10. With the common machine-learning frameworks preinstalled.",
+        "Google, Deep Learning VM for CPU, M132, Debian 11, Python 3.10. With the common "
+        "machine-learning frameworks preinstalled.",
         50,
     ),
+    ImageFamily(
+        _DL,
+        "common-cu124-debian-11-py310",
+        "common-cu124",
+        "-debian-11-py310",
+        "Google, Deep Learning VM with CUDA 12.4, M125, Debian 11, Python 3.10. "
+        "With CUDA 12.4 preinstalled.",
+        50,
+        state="DEPRECATED",
+    ),
+    ImageFamily(
+        _DL,
+        "pytorch-2-3-cu121-debian-11-py310",
+        "pytorch-2-3-cu121",
+        "-debian-11-py310",
+        "Google, Deep Learning VM for PyTorch 2.3 with CUDA 12.1, M125, Debian 11, Python 3.10.",
+        50,
+        state="OBSOLETE",
+    ),
+)
+
+# Families Google has retired altogether (no images left; getFromFamily answers 404): the ones
+# cloudpane used to offer. Kept only so tests can name them.
+RETIRED_FAMILIES: tuple[tuple[str, str], ...] = (
+    (_DL, "common-cu123-debian-11"),
+    (_DL, "tf-latest-gpu"),
+    (_DL, "pytorch-latest-gpu"),
+    (_DL, "common-cpu"),
 )
 
 IMAGE_PROJECTS = tuple(dict.fromkeys(f.project for f in IMAGE_FAMILIES))
@@ -327,8 +377,16 @@ def image_name(family: ImageFamily, date: str = IMAGE_DATE) -> str:
 
 
 def find_family(project: str, family: str) -> ImageFamily | None:
+    """The family getFromFamily resolves: 404 (None) when it has no non-deprecated image."""
     for fam in IMAGE_FAMILIES:
-        if fam.project == project and fam.family == family:
+        if fam.project == project and fam.family == family and not fam.state:
+            return fam
+    return None
+
+
+def deprecated_family(project: str, family: str) -> ImageFamily | None:
+    for fam in IMAGE_FAMILIES:
+        if fam.project == project and fam.family == family and fam.state:
             return fam
     return None
 
@@ -477,7 +535,12 @@ def image_json(family: ImageFamily, date: str = IMAGE_DATE) -> dict:
         "storageLocations": ["eu", "asia", "us"],
         "architecture": "X86_64",
     }
-    if date != IMAGE_DATE:
+    if family.state:
+        # Google's shape: the state, when it was deprecated, and (for OBSOLETE) since when.
+        doc["deprecated"] = {"state": family.state, "deprecated": DEPRECATED_ON}
+        if family.state == "OBSOLETE":
+            doc["deprecated"]["obsolete"] = DEPRECATED_ON
+    elif date != IMAGE_DATE:
         doc["deprecated"] = {
             "state": "DEPRECATED",
             "replacement": f"{BASE}/projects/{family.project}/global/images/{image_name(family)}",

@@ -43,6 +43,7 @@ from tui.sandbox.context import SandboxContext
 from tui.sandbox.errors import ApiError
 from tui.sandbox.guest_env import guest_env
 from tui.sandbox.logging_api import _json_body, log_store
+from tui.sandbox.vertex_images import ended_on
 from tui.services.job_models import ACCELERATOR_ENUM, accelerator_problem
 
 log = logging.getLogger("cloudpane.sandbox.vertex")
@@ -169,6 +170,14 @@ def normalise_job(body: dict[str, Any]) -> dict[str, Any]:
             raise ApiError(400, f"{where} needs a pythonPackageSpec (or a containerSpec).")
         if not package.get("executorImageUri"):
             raise ApiError(400, f"{where}.pythonPackageSpec.executorImageUri is required.")
+        ended = ended_on(str(package["executorImageUri"]))
+        if ended is not None:
+            raise ApiError(
+                400,
+                f"{where}.pythonPackageSpec.executorImageUri: the prebuilt training image "
+                f"{package['executorImageUri']} reached its end of availability on "
+                f"{ended.isoformat()} and can no longer be used.",
+            )
         uris = package.get("packageUris")
         if not isinstance(uris, list) or not uris:
             raise ApiError(400, f"{where}.pythonPackageSpec.packageUris is required.")

@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,9 +33,11 @@ from tui.services.models import (
     AcceleratorType,
     Disk,
     Image,
+    ImageChoices,
     Instance,
     InstanceSpec,
     MachineType,
+    MissingImageFamily,
     Operation,
     Zone,
 )
@@ -52,16 +54,6 @@ BUNDLED_ACCELERATORS = {
     "a3": ("nvidia-h100-80gb",),
     "g2": ("nvidia-l4",),
 }
-
-# The boot images the create form offers (public families, including Deep Learning VM).
-CURATED_IMAGES: tuple[tuple[str, str], ...] = (
-    ("debian-cloud", "debian-12"),
-    ("ubuntu-os-cloud", "ubuntu-2204-lts"),
-    ("deeplearning-platform-release", "common-cu123-debian-11"),
-    ("deeplearning-platform-release", "tf-latest-gpu"),
-    ("deeplearning-platform-release", "pytorch-latest-gpu"),
-    ("deeplearning-platform-release", "common-cpu"),
-)
 
 
 def validate_instance_name(name: str) -> str | None:
@@ -261,6 +253,7 @@ def operation_from_proto(op: Any) -> Operation:
         status=status if status in ("PENDING", "RUNNING", "DONE") else "PENDING",
         progress=int(op.progress),
         error=error,
+        error_code=_error_code(op),
     )
 
 
@@ -279,11 +272,6 @@ _ACTIONS = {
     "setMachineType": "change the machine type of {target}",
     "setScheduling": "change the auto-stop of {target}",
     "setLabels": "change the labels of {target}",
-}
-
-_OPERATION_HINTS = {
-    "QUOTA_EXCEEDED": "Pick fewer GPUs or another region, stop other GPU instances, or request more quota.",
-    "ZONE_RESOURCE_POOL_EXHAUSTED": "The zone has no capacity for this shape now; try another zone.",
 }
 
 
@@ -308,6 +296,28 @@ INSTANCE_LIST_FIELDS = (
 )
 
 
+def _created(img: Any) -> datetime:
+    """An image's creationTimestamp as a moment (offsets differ with daylight saving)."""
+    return parse_timestamp(img.creation_timestamp) or datetime.min.replace(tzinfo=timezone.utc)
+
+
+def image_from_proto(project: str, img: Any) -> Image:
+    """An Image from a compute_v1.Image (its family's newest image)."""
+    deprecated = img.deprecated if "deprecated" in img else None
+    state = str(deprecated.state) if deprecated is not None else ""
+    return Image(
+        project=project,
+        family=img.family,
+        name=img.name,
+        description=img.description,
+        disk_size_gb=int(img.disk_size_gb or 0),
+        # ACTIVE is a current image that merely announces its end of life.
+        deprecation=state if state in ("DEPRECATED", "OBSOLETE", "DELETED") else "",
+        deprecated_on=str(deprecated.deprecated) if deprecated is not None else "",
+        created=img.creation_timestamp,
+    )
+
+
 # ---------------------------------------------------------------- the service
 
 
@@ -321,6 +331,8 @@ class ComputeService:
         # again under the same name) is read again.
         self._known_disks: dict[str, tuple[str, str]] = {}
         self._list_mask = INSTANCE_LIST_FIELDS
+        # The GPU of each create operation, to name other zones if it fails with a stock-out.
+        self._op_gpus: dict[str, str] = {}
 
     @property
     def project(self) -> str:
@@ -516,23 +528,81 @@ class ComputeService:
 
         return await call(fetch, action=f"list GPU types in {zone}")
 
-    async def list_images(self) -> list[Image]:
-        """The curated image families (Debian, Ubuntu, Deep Learning VM), newest image each."""
+    async def list_images(self, featured: Sequence[tuple[str, str]] | None = None) -> ImageChoices:
+        """Every family of the public image projects, newest image each, as Google lists them.
 
-        def fetch(project: str, family: str) -> Image:
+        Families whose newest image is deprecated (DEPRECATED, OBSOLETE, DELETED) are held back
+        in `deprecated`; a featured family Google does not serve (getFromFamily answers 404: it
+        was retired) is reported in `missing` with Google's message, never dropped silently.
+        """
+        from tui.services.images import FEATURED_FAMILIES, IMAGE_PROJECTS
+
+        wanted = tuple(featured if featured is not None else FEATURED_FAMILIES)
+        projects = tuple(dict.fromkeys([*IMAGE_PROJECTS, *(p for p, _ in wanted)]))
+
+        def list_project(project: str) -> list[Image]:
+            client = self._client("ImagesClient")
+            newest: dict[str, Any] = {}
+            for img in client.list(project=project, retry=read_retry()):
+                if not img.family:
+                    continue
+                seen = newest.get(img.family)
+                if seen is None or _created(img) > _created(seen):
+                    newest[img.family] = img
+            return [image_from_proto(project, img) for img in newest.values()]
+
+        def from_family(project: str, family: str) -> Image:
             client = self._client("ImagesClient")
             img = client.get_from_family(project=project, family=family, retry=read_retry())
-            return Image(project=project, family=family, name=img.name, description=img.description)
+            return image_from_proto(project, img)
 
-        results = await asyncio.gather(
-            *(call(fetch, p, f, action=f"look up image family {f}") for p, f in CURATED_IMAGES),
+        listed = await asyncio.gather(
+            *(call(list_project, p, action=f"list the images of {p}") for p in projects),
             return_exceptions=True,
         )
-        images = [r for r in results if isinstance(r, Image)]
-        if not images and results:
-            first = results[0]
-            raise first if isinstance(first, BaseException) else Unavailable("No images found.")
-        return images
+        found: dict[tuple[str, str], Image] = {}
+        missing: list[MissingImageFamily] = []
+        for project, result in zip(projects, listed, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, CloudpaneError):
+                    raise result
+                missing.append(MissingImageFamily(project, "*", result.message))
+                continue
+            for image in result:
+                found[(image.project, image.family)] = image
+        if len(missing) == len(projects) and projects:
+            raise Unavailable(
+                "Could not list any boot images: " + "; ".join(m.message for m in missing),
+                "Check the connection and the project's Compute Engine API, then try again.",
+            )
+        absent = [k for k in wanted if k not in found or found[k].deprecation]
+        looked = await asyncio.gather(
+            *(call(from_family, p, f, action=f"look up image family {f}") for p, f in absent),
+            return_exceptions=True,
+        )
+        for (project, family), answer in zip(absent, looked, strict=True):
+            if isinstance(answer, Image):
+                found[(project, family)] = answer
+            elif isinstance(answer, CloudpaneError):
+                if (project, family) not in found:  # deprecated ones are said as deprecated
+                    missing.append(MissingImageFamily(project, family, answer.message))
+            elif isinstance(answer, BaseException):
+                raise answer
+        order = {k: i for i, k in enumerate(wanted)}
+        ranked = sorted(
+            found.values(),
+            key=lambda i: (
+                order.get((i.project, i.family), len(order)),
+                i.deep_learning,
+                i.project,
+                i.family,
+            ),
+        )
+        return ImageChoices(
+            images=tuple(i for i in ranked if not i.deprecation),
+            deprecated=tuple(i for i in ranked if i.deprecation),
+            missing=tuple(missing),
+        )
 
     async def get_operation(self, op: Operation) -> Operation:
         def fetch() -> Operation:
@@ -574,12 +644,85 @@ class ComputeService:
                 await asyncio.sleep(0.05)  # a server that answers early must not be hammered
         if current.error:
             action = _ACTIONS.get(current.operation_type, "{target}").format(target=current.target)
-            code = _error_code(raw) if raw is not None else ""
-            raise OperationFailed(
-                f"Could not {action}: {current.error}",
-                _OPERATION_HINTS.get(code, "See the operation's error; fix it and try again."),
-            )
+            raise await self.operation_error(current, f"Could not {action}")
         return current
+
+    async def operation_error(
+        self, op: Operation, what: str, gpu: str | None = None
+    ) -> OperationFailed:
+        """The failed operation as an error whose hint points the right way.
+
+        Quota: the project-wide GPUS_ALL_REGIONS (request quota; another region will not help)
+        or the region's. Stock-out: the other zones offering the same GPU, read from the
+        accelerator types list (the GPU is the caller's, or remembered from create_instance).
+        """
+        from tui.services.quotas import STOCKOUT_CODES, quota_hint, stockout_hint
+
+        message = f"{what}: {op.error}"
+        if op.error_code == "QUOTA_EXCEEDED":
+            return OperationFailed(message, quota_hint(op.error or ""), code=op.error_code)
+        if op.error_code in STOCKOUT_CODES:
+            gpu = gpu or self._op_gpus.get(op.name, "")
+            offering: dict[str, list[str]] = {}
+            if gpu:
+                try:
+                    offering = await self.zones_offering_gpus()
+                except CloudpaneError:
+                    offering = {}
+            return OperationFailed(
+                message, stockout_hint(gpu, op.zone, offering), code=op.error_code
+            )
+        return OperationFailed(
+            message, "See the operation's error; fix it and try again.", code=op.error_code
+        )
+
+    async def zones_offering_gpus(self) -> dict[str, list[str]]:
+        """GPU type → the zones that offer it (acceleratorTypes.aggregatedList)."""
+
+        def fetch() -> dict[str, list[str]]:
+            client = self._client("AcceleratorTypesClient")
+            found: dict[str, list[str]] = {}
+            for scope, listed in client.aggregated_list(project=self.project, retry=read_retry()):
+                zone = short_name(scope)
+                for acc in listed.accelerator_types:
+                    found.setdefault(acc.name, []).append(zone)
+            return {gpu: sorted(zones) for gpu, zones in found.items()}
+
+        return await call(fetch, action="list the zones offering GPUs")
+
+    async def gpu_quota_problem(
+        self,
+        zone: str,
+        machine_type: str,
+        accelerator_type: str | None = None,
+        accelerator_count: int = 0,
+        spot: bool = False,
+    ) -> str:
+        """'' when the VM's GPUs fit the project's and the region's quotas, else why not.
+
+        Reads Compute Engine's projects.get (GPUS_ALL_REGIONS) and regions.get (NVIDIA_T4_GPUS…)
+        before a GPU VM is created or started, so "quota 0" is said before the click is spent.
+        """
+        from tui.services.quotas import Quota, instance_gpu, quota_problem
+
+        gpu, count = instance_gpu(machine_type, accelerator_type, accelerator_count)
+        if not gpu:
+            return ""
+        region = zone.rsplit("-", 1)[0]
+
+        def fetch() -> tuple[list[Quota], list[Quota]]:
+            projects = self._client("ProjectsClient")
+            regions = self._client("RegionsClient")
+            proj = projects.get(project=self.project, retry=read_retry())
+            reg = regions.get(project=self.project, region=region, retry=read_retry())
+
+            def quotas(items: Any) -> list[Quota]:
+                return [Quota(q.metric, float(q.limit), float(q.usage)) for q in items]
+
+            return quotas(proj.quotas), quotas(reg.quotas)
+
+        project_quotas, region_quotas = await call(fetch, action=f"read the GPU quotas of {region}")
+        return quota_problem(project_quotas, region_quotas, region, gpu, count, spot)
 
     async def serial_output(self, zone: str, name: str, start: int = 0) -> tuple[str, int]:
         """Serial console output from byte offset `start`: (contents, next offset)."""
@@ -619,6 +762,13 @@ class ComputeService:
                 "Use 1-63 lowercase letters, digits and hyphens, starting with a letter "
                 "(e.g. train-1).",
             )
+        if spec.disk_size_gb < spec.image.disk_size_gb:
+            raise InvalidArgument(
+                f"Could not create instance {spec.name}: the boot disk "
+                f"({spec.disk_size_gb} GB) is smaller than the image {spec.image.family} "
+                f"({spec.image.disk_size_gb} GB).",
+                f"Give the boot disk at least {spec.image.disk_size_gb} GB.",
+            )
         from tui.services.networks import choose_network
 
         network = await choose_network(self.backend, spec.zone.rsplit("-", 1)[0])
@@ -627,15 +777,23 @@ class ComputeService:
         nic.network = network.network
         if network.subnetwork:
             nic.subnetwork = network.subnetwork
-        return await self._write(
+        op = await self._write(
             "insert_unary",
             f"create instance {spec.name}",
             zone=spec.zone,
             instance_resource=request,
         )
+        from tui.services.quotas import instance_gpu
+
+        gpu, _ = instance_gpu(spec.machine_type, spec.accelerator_type, spec.accelerator_count)
+        if gpu:
+            self._op_gpus[op.name] = gpu
+        return op
 
     def _instance_request(self, spec: InstanceSpec) -> Any:
         from google.cloud import compute_v1
+
+        from tui.services.images import needs_driver_metadata
 
         zone = spec.zone
         family = spec.machine_type.split("-", 1)[0]
@@ -692,10 +850,15 @@ class ComputeService:
                     accelerator_count=int(spec.accelerator_count),
                 )
             ]
+        items = []
+        if needs_driver_metadata(spec.image, gpus):
+            # Google's DLVM guide: GPU VMs from Deep Learning images install the NVIDIA driver
+            # at first boot with this key (docs/gcp-facts.md); without it they boot driverless.
+            items.append(compute_v1.Items(key="install-nvidia-driver", value="True"))
         if script:
-            instance.metadata = compute_v1.Metadata(
-                items=[compute_v1.Items(key="startup-script", value=script)]
-            )
+            items.append(compute_v1.Items(key="startup-script", value=script))
+        if items:
+            instance.metadata = compute_v1.Metadata(items=items)
         return instance
 
     async def start_instance(self, zone: str, name: str) -> Operation:

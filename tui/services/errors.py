@@ -96,7 +96,13 @@ class Unavailable(CloudpaneError):
 
 
 class OperationFailed(CloudpaneError):
+    """A long-running operation ended in an error; `code` is Google's (QUOTA_EXCEEDED, …)."""
+
     title = "Operation failed"
+
+    def __init__(self, message: str, hint: str = "", code: str = "") -> None:
+        super().__init__(message, hint)
+        self.code = code
 
 
 class ReadOnly(CloudpaneError):
@@ -281,10 +287,9 @@ def translate(exc: BaseException, action: str = "") -> CloudpaneError:
     if isinstance(exc, gexc.TooManyRequests | gexc.ResourceExhausted):
         low = detail.lower()
         if "quota" in low and "rate" not in low:
-            return QuotaExceeded(
-                f"{prefix}quota exceeded ({detail}).",
-                "Pick a smaller shape or another region, or request more quota in the Console.",
-            )
+            from tui.services.quotas import quota_hint
+
+            return QuotaExceeded(f"{prefix}quota exceeded ({detail}).", quota_hint(detail))
         return QuotaExceeded(
             f"{prefix}the API is throttling requests ({detail}).",
             "cloudpane retries reads automatically; wait a few seconds and try again.",

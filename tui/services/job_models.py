@@ -15,8 +15,6 @@ from typing import Any
 
 # --- hardware ------------------------------------------------------------------------------
 
-DEFAULT_GPU_IMAGE = "us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-17.py310:latest"
-DEFAULT_CPU_IMAGE = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
 
 # Vertex AI's AcceleratorType enum (names and the numbers its REST JSON may carry).
 ACCELERATOR_ENUM: dict[int, str] = {
@@ -163,7 +161,7 @@ class WorkerPool:
     accelerator_type: str | None = None  # Vertex enum name, e.g. "NVIDIA_TESLA_T4"
     accelerator_count: int = 0
     # python_package_spec
-    executor_image_uri: str = DEFAULT_CPU_IMAGE
+    executor_image_uri: str = ""  # a prebuilt image (services/training_images.py) or any URI
     package_uris: tuple[str, ...] = ()
     python_module: str = "trainer.task"
     args: tuple[str, ...] = ()
@@ -231,7 +229,8 @@ class TrainerJobRequest:
     accelerator_count: int = 0
     replica_count: int = 1  # >1: one primary + (n-1) workers, MultiWorkerMirroredStrategy
     spot: bool = False
-    executor_image_uri: str = ""  # "" → the TF 2.17 GPU or CPU image, by accelerator
+    # "" → the newest prebuilt TensorFlow image still available (none: the request is refused)
+    executor_image_uri: str = ""
     trainer_args: tuple[str, ...] = ()
     output_prefix: str = ""  # "" → cloudpane-jobs/<display name>-<UTC time>
     timeout_seconds: int | None = None

@@ -24,8 +24,6 @@ from typing import Any
 from tui.services.clients import Backend, call, client, read_retry
 from tui.services.errors import InvalidArgument
 from tui.services.job_models import (
-    DEFAULT_CPU_IMAGE,
-    DEFAULT_GPU_IMAGE,
     Job,
     JobSpec,
     SpecProblem,
@@ -100,6 +98,12 @@ def validate_job_spec(spec: JobSpec) -> list[SpecProblem]:
         package = f"{path}.pythonPackageSpec"
         if not pool.executor_image_uri:
             problems.append(SpecProblem(f"{package}.executorImageUri", "is required."))
+        else:
+            from tui.services import training_images as ti
+
+            ended = ti.ended_problem(pool.executor_image_uri, ti.today())
+            if ended:
+                problems.append(SpecProblem(f"{package}.executorImageUri", ended))
         if not pool.package_uris:
             problems.append(
                 SpecProblem(f"{package}.packageUris", "at least one package is required.")
@@ -172,7 +176,21 @@ def validate_trainer_request(req: TrainerJobRequest) -> list[SpecProblem]:
         problems.append(SpecProblem("accelerator" if req.accelerator_type else "machine_type", hw))
     if req.timeout_seconds is not None and req.timeout_seconds <= 0:
         problems.append(SpecProblem("timeout_seconds", "must be a positive number of seconds."))
+    problems.extend(_image_problems(req))
     return problems
+
+
+def _image_problems(req: TrainerJobRequest) -> list[SpecProblem]:
+    """No default past its end of availability; a named prebuilt image must still be available."""
+    from tui.services import training_images as ti
+
+    gpu = bool(req.accelerator_type and req.accelerator_count)
+    if not req.executor_image_uri:
+        if ti.default_image_uri(gpu):
+            return []
+        return [SpecProblem("executor_image_uri", ti.no_default_problem(gpu, ti.today()))]
+    ended = ti.ended_problem(req.executor_image_uri, ti.today())
+    return [SpecProblem("executor_image_uri", ended)] if ended else []
 
 
 # --- resource JSON <-> dataclasses ------------------------------------------------------------
@@ -371,7 +389,11 @@ def trainer_job_spec(
     plus workers in the second pool if asked (Vertex sets TF_CONFIG / CLUSTER_SPEC for them)."""
     uris = (package_uri,) if isinstance(package_uri, str) else tuple(package_uri)
     gpu = bool(req.accelerator_type and req.accelerator_count)
-    image = req.executor_image_uri or (DEFAULT_GPU_IMAGE if gpu else DEFAULT_CPU_IMAGE)
+    from tui.services import training_images as ti
+
+    image = req.executor_image_uri or ti.default_image_uri(gpu)
+    if not image:
+        raise InvalidArgument(ti.no_default_problem(gpu, ti.today()))
     primary = WorkerPool(
         machine_type=req.machine_type,
         replica_count=1,

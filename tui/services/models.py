@@ -113,17 +113,44 @@ class AcceleratorType:
 
 @dataclass(frozen=True)
 class Image:
-    """A boot image or image family offered in the create form."""
+    """A boot image family offered in the create form: its newest image as Google lists it."""
 
     project: str
     family: str
     name: str = ""
     description: str = ""
+    disk_size_gb: int = 0  # the image's diskSizeGb: the smallest boot disk (0: not read)
+    deprecation: str = ""  # Google's deprecated.state of the newest image ("" = current)
+    deprecated_on: str = ""  # deprecated.deprecated (RFC 3339), when Google sends it
+    created: str = ""  # the newest image's creationTimestamp
 
     @property
     def source(self) -> str:
         """The `sourceImage` for an instance insert: the family's latest image."""
         return f"projects/{self.project}/global/images/family/{self.family}"
+
+    @property
+    def deep_learning(self) -> bool:
+        """A Deep Learning VM image (Google's deeplearning-platform-release project)."""
+        return self.project == "deeplearning-platform-release"
+
+
+@dataclass(frozen=True)
+class MissingImageFamily:
+    """An image family cloudpane looked for and Google does not serve (404: retired)."""
+
+    project: str
+    family: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ImageChoices:
+    """What list_images found: families to offer, deprecated ones held back, missing ones."""
+
+    images: tuple[Image, ...]
+    deprecated: tuple[Image, ...] = ()
+    missing: tuple[MissingImageFamily, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,6 +164,7 @@ class Operation:
     status: str  # PENDING, RUNNING, DONE
     progress: int = 0
     error: str | None = None
+    error_code: str = ""  # Google's errors[0].code: QUOTA_EXCEEDED, ZONE_RESOURCE_POOL_EXHAUSTED…
 
     @property
     def done(self) -> bool:
