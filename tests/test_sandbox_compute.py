@@ -286,7 +286,7 @@ def test_deprecated_family_carries_googles_deprecation(gce: Clients) -> None:
 def test_image_family_views_as_gcloud_sends_them(gce: Clients, clean_sandbox: Backend) -> None:
     """gcloud's --image-family sends projects/P/zones/-/imageFamilyViews/F."""
     views = compute_v1.ImageFamilyViewsClient(
-        credentials=AnonymousCredentials(),
+        credentials=clean_sandbox.credentials,
         client_options={"api_endpoint": clean_sandbox.endpoint},
         transport="rest",
     )

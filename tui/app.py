@@ -114,7 +114,8 @@ class StatusHeader(Horizontal):
         columns it has not: the money comes first, the date is in `?` and the docs)."""
         if not self.costs_full:
             return
-        room = self.size.width - len(self.costs_full) >= HEADER_LEFT_MINIMUM
+        # The terminal's width, known from the start (this widget's own is 0 before layout).
+        room = self.app.size.width - len(self.costs_full) >= HEADER_LEFT_MINIMUM
         self.set_burn(self.costs_full if room else self.costs_short)
 
     def on_resize(self) -> None:
