@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 from google.cloud import aiplatform_v1, compute_v1, storage
-from jobs_helpers import wait_until
+from jobs_helpers import TRAINER_IMAGE, wait_until
 
 from tests.conftest import TEST_TIMING
 from tui.sandbox import daemon
@@ -454,7 +454,7 @@ def test_a_job_gets_a_clean_environment_and_the_owners_buckets(
         "machine_spec": {"machine_type": "n1-standard-4"},
         "replica_count": 1,
         "python_package_spec": {
-            "executor_image_uri": "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest",
+            "executor_image_uri": TRAINER_IMAGE,
             "package_uris": ["gs://job-data/envjob-0.1.tar.gz"],
             "python_module": "envjob.task",
             "args": ["job-data"],

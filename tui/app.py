@@ -196,12 +196,17 @@ class CloudpaneApp(App[None]):
     @on(VmCosts)
     def _vm_costs(self, message: VmCosts) -> None:
         self.vm_costs = message.figures
-        self.query_one(StatusHeader).show_costs(self.vm_costs, self.job_costs)
+        self.show_costs()
 
     @on(JobCosts)
     def _job_costs(self, message: JobCosts) -> None:
         self.job_costs = message.burn
-        self.query_one(StatusHeader).show_costs(self.vm_costs, self.job_costs)
+        self.show_costs()
+
+    def show_costs(self) -> None:
+        # query, not query_one: a figure may still arrive while the app shuts down.
+        for header in self.query(StatusHeader):
+            header.show_costs(self.vm_costs, self.job_costs)
 
     def on_mount(self) -> None:
         self.gc_policy.install()
