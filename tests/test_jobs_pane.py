@@ -35,6 +35,7 @@ from tui.services.connect import Connection
 from tui.services.job_models import Job, JobSpec, WorkerPool
 from tui.services.jobs import JobsService
 from tui.services.pricing import get_catalog
+from tui.services.training_images import sandbox_trainer_image
 from tui.widgets.confirm import ConfirmScreen
 from tui.widgets.details import DetailsScreen
 
@@ -273,8 +274,11 @@ async def test_bundled_trainer_through_the_form_to_succeeded_with_logs_and_curve
         await open_jobs(pilot, app)
         form = await open_form(pilot, app)
         await pilot.press(*"depth-tiny")
+        # No prebuilt TensorFlow image exists today: the sandbox offers its own by name.
+        sandbox_image = sandbox_trainer_image(clean_sandbox.project)
+        assert form.query_one("#image-uri", Input).value == sandbox_image
+        assert sandbox_image.endswith(":latest") and "/tf-cpu.2-" in sandbox_image
         fields = {
-            "#image-uri": TRAINER_IMAGE,
             "#arg-epochs": "1",
             "#arg-batch-size": "8",
             "#arg-image-size": "32",
@@ -289,7 +293,7 @@ async def test_bundled_trainer_through_the_form_to_succeeded_with_logs_and_curve
         pool = job.spec.worker_pools[0]
         assert pool.package_uris[0].startswith("gs://depth-stage/cloudpane-jobs/depth-tiny-")
         assert "--epochs=1" in pool.args and "--levels=2" in pool.args
-        assert pool.executor_image_uri == TRAINER_IMAGE
+        assert pool.executor_image_uri == sandbox_image
         await select_row(pilot, app, "depth-tiny")
         await pilot.press("l")
         await wait_for(pilot, lambda: isinstance(app.screen, LogScreen))

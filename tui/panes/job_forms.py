@@ -286,6 +286,11 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
         from tui.services.training_images import default_image_uri
 
         image = pool.executor_image_uri if pool else default_image_uri(self.gpu_type is not None)
+        if not image and self.sandbox:
+            # No prebuilt TensorFlow image exists today; the sandbox runs its own by name.
+            from tui.services.training_images import sandbox_trainer_image
+
+            image = sandbox_trainer_image(self.project)
         images = prebuilt_images()
         custom = image if image and image not in images else ""
         staging_label, staging_value, staging_hint = (

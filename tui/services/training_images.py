@@ -161,3 +161,26 @@ def default_image_uri(gpu: bool, on: date | None = None) -> str:
     """The executor image a trainer job gets when none is given; '' when none is available."""
     image = load_catalog().default(gpu, on or today())
     return image.uri if image is not None else ""
+
+
+# The newest TensorFlow on PyPI when this was written (2026-12-02): what the sandbox installs
+# for its own trainer image when this machine has no TensorFlow of its own.
+SANDBOX_TF_FALLBACK = "2.21"
+
+
+def sandbox_trainer_image(project: str) -> str:
+    """A container name for the bundled trainer in the sandbox, where Google has no prebuilt
+    TensorFlow image to offer: the sandbox prepares the framework an image's name says
+    (`tf-cpu.2-NN` → tensorflow-cpu 2.NN, tui/sandbox/executors.py), here the TensorFlow this
+    machine already has (the `train` extra), so nothing is downloaded; else the newest one."""
+    from importlib import metadata
+
+    version = SANDBOX_TF_FALLBACK
+    for dist in ("tensorflow-cpu", "tensorflow"):
+        try:
+            version = ".".join(metadata.version(dist).split(".")[:2])
+            break
+        except metadata.PackageNotFoundError:
+            continue
+    tag = version.replace(".", "-")
+    return f"us-central1-docker.pkg.dev/{project}/cloudpane-sandbox/tf-cpu.{tag}:latest"
