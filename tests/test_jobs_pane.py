@@ -170,8 +170,13 @@ async def test_form_offers_only_valid_hardware_and_prices_it(
             "NVIDIA_TESLA_P100",
             "NVIDIA_TESLA_V100",
         }
-        # Every prebuilt TensorFlow image has ended (TF 2.17 on 2026-07-11): none is the default
+        # Every prebuilt TensorFlow image has ended (TF 2.17 on 2026-07-11): none is the default;
+        # the sandbox offers its own image instead, and says why when it is cleared.
         assert image.value == Select.NULL
+        typed = form.query_one("#image-uri", Input)
+        assert typed.value == sandbox_trainer_image(clean_sandbox.project)
+        typed.value = ""
+        await pilot.pause()
         assert "No prebuilt TensorFlow training container" in text_of(form, "#image-note")
         labels = {v: str(label) for label, v in image._options if isinstance(v, str)}
         tf217 = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
@@ -808,3 +813,26 @@ async def test_running_training_is_in_the_burn_rate(
             assert "incl. training" in app.query_one(StatusHeader).text
     finally:
         await JobsService(clean_sandbox).cancel(job.name)
+
+
+async def test_form_says_when_the_data_is_far_from_the_machines(
+    clean_sandbox: Backend, sandbox_info: SandboxInfo
+) -> None:
+    """The staging bucket and gs:// arguments against the job's region, before submitting."""
+    client = storage_client(clean_sandbox)
+    client.create_bucket("far-stage", location="europe-west4")
+    client.create_bucket("near-stage", location="us-central1")
+    app = make_app(clean_sandbox, sandbox_info)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_jobs(pilot, app)
+        form = await open_form(pilot, app)
+        note = form.query_one("#location-note")
+        form.query_one("#staging", Input).value = "gs://far-stage"
+        await wait_for(pilot, lambda: "far-stage" in str(note.render()))
+        text = str(note.render())
+        assert "is in EUROPE-WEST4, the job runs in us-central1" in text
+        assert "Vertex AI expects the staging bucket in the job's region" in text
+        form.query_one("#staging", Input).value = "gs://near-stage"
+        form.query_one("#extra-args", Input).value = "--data=gs://far-stage/train"
+        await wait_for(pilot, lambda: "every read crosses regions" in str(note.render()))
+        assert "staging bucket" not in str(note.render())  # the near one says nothing

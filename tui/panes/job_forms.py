@@ -10,14 +10,16 @@ The form describes one of two things:
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shlex
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -226,6 +228,9 @@ def price_text(
 # --- the form ---------------------------------------------------------------------------------
 
 
+BucketLocator = Callable[[list[str]], Awaitable[dict[str, str]]]
+
+
 class JobFormScreen(DialogScreen[JobSubmission | None]):
     """Submit the bundled trainer or your own code, or re-run / edit a spec; saves YAML too."""
 
@@ -247,8 +252,10 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
         notes: tuple[str, ...] = (),
         new_output: bool = False,
         save_dir: Path | None = None,
+        locate: BucketLocator | None = None,
     ) -> None:
         super().__init__()
+        self.locate = locate  # bucket name → location, for "is the data near the machines?"
         self.sandbox = sandbox
         self.project = project
         self.default_region = base.region if base else region
@@ -403,6 +410,7 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
                     yield Input(staging_value, placeholder=staging_hint, id="staging", compact=True)
             yield Static("", id="form-error", classes="field-error", markup=False)
             yield Static("", id="where", classes="form-where")
+            yield Static("", id="location-note", classes="field-error", markup=False)
             yield Static("", id="summary", classes="form-summary")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
@@ -548,6 +556,31 @@ class JobFormScreen(DialogScreen[JobSubmission | None]):
     def replicas(self) -> int | None:
         text = self.query_one("#replicas", Input).value.strip()
         return int(text) if text.isdigit() else None
+
+    @on(Input.Changed)
+    @on(Select.Changed, "#region")
+    def _locations_changed(self) -> None:
+        self.check_locations()
+
+    @work(exclusive=True, group="form-locations", exit_on_error=False)
+    async def check_locations(self) -> None:
+        """Say before submitting when the staging bucket or a gs:// argument lives away from
+        the job's region (what Vertex expects of the staging bucket; egress and latency for
+        data) — the same words as `cloudpane jobs submit`."""
+        from tui.services.data_location import buckets_in, notes
+
+        if self.locate is None:
+            return
+        await asyncio.sleep(0.4)  # typing: ask once the text settles (exclusive cancels)
+        region = self.chosen_region()
+        staging = self.query_one("#staging", Input).value.strip()
+        texts = [staging, *(i.value for i in self.query(Input) if i.id != "staging")]
+        names = buckets_in(texts)
+        staging_name = buckets_in([staging])[0] if buckets_in([staging]) else None
+        found = await self.locate(names) if names else {}
+        self.query_one("#location-note", Static).update(
+            "\n".join(notes(region, staging_name, found))
+        )
 
     def update_summary(self) -> None:
         region = self.chosen_region()

@@ -425,10 +425,21 @@ class JobsPane(TablePane):
                 project=backend.project,
                 region=backend.region,
                 staging_bucket=self.staging_bucket,
+                locate=self.bucket_locations,
                 **options,  # type: ignore[arg-type]
             ),
             self._form_done,
         )
+
+    async def bucket_locations(self, names: list[str]) -> dict[str, str]:
+        """Where the form's buckets live (the ones this account can read)."""
+        from tui.services.data_location import bucket_locations
+
+        assert self.connection is not None
+        try:
+            return await bucket_locations(self.connection.backend, names)
+        except CloudpaneError:
+            return {}  # no answer is no warning; submitting still works
 
     def action_submit(self) -> None:
         if self.connection is None or not self.writable("submit a training job"):
