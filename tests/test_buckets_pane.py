@@ -13,7 +13,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select
 
-from tui.app import CloudpaneApp
+from tui.app import CloudpaneApp, StatusHeader
 from tui.config import Config
 from tui.panes.bucket_forms import (
     CreateBucketScreen,
@@ -779,6 +779,7 @@ def test_bucket_list_snapshot(
     async def run_before(pilot: Pilot) -> None:
         await open_tab(pilot, app, "archive-2024", "team-checkpoints", "training-data")
         await wait_for(pilot, lambda: len(bucket_names(app)) == 4)
+        await wait_for(pilot, lambda: "/h" in app.query_one(StatusHeader).text)  # costs' message
         app.clear_notifications()
         await pilot.pause(0.3)
 
