@@ -8,7 +8,7 @@ ratio (cloudpane / gcloud; the issue's bar is ≤ 1.0), the machine and the date
 vary with the machine; the ratio is the figure to compare.
 
 gcloud reads the sandbox through a throw-away configuration folder (CLOUDSDK_CONFIG) with the
-Compute endpoint overridden and credentials disabled, as docs/sandbox.md describes. Without
+Compute endpoint overridden and the owner's token file, as `cloudpane sandbox env` sets it up. Without
 gcloud on PATH only cloudpane is timed.
 """
 
@@ -31,19 +31,29 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+def timed(
+    cmd: list[str], env: dict[str, str], ok: tuple[int, ...], expect: str
+) -> tuple[float, int]:
+    """One whole-process run; refused unless it exited as `ok` and printed `expect` (a failed
+    read is quick, and would make a fine-looking but false figure)."""
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     took = time.perf_counter() - start
-    if done.returncode not in (0, 1):  # status exits 1 when a warning stands: still a reading
-        raise SystemExit(f"{cmd[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    if done.returncode not in ok or expect not in done.stdout:
+        raise SystemExit(
+            f"{cmd[0]} did not read the fleet ({done.returncode}):\n{done.stderr[-2000:]}"
+        )
     return took, done.returncode
 
 
-def gcloud_env(base: dict[str, str], url: str, project: str, folder: Path) -> dict[str, str]:
+def gcloud_env(
+    base: dict[str, str], url: str, project: str, folder: Path, token: Path
+) -> dict[str, str]:
+    """gcloud as `cloudpane sandbox env` sets it up: the owner's token file (the sandbox serves
+    only its owner) and the Compute endpoint, in a throw-away configuration folder."""
     env = {**base, "CLOUDSDK_CONFIG": str(folder)}
     env["CLOUDSDK_CORE_PROJECT"] = project
-    env["CLOUDSDK_AUTH_DISABLE_CREDENTIALS"] = "true"
+    env["CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"] = str(token)
     env["CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE"] = f"{url}/compute/v1/"
     env["CLOUDSDK_CORE_DISABLE_USAGE_REPORTING"] = "true"
     env["CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK"] = "true"
@@ -85,18 +95,22 @@ def main(argv: list[str] | None = None) -> int:
             base["CLOUDPANE_SANDBOX_DIR"] = str(info.data_dir)
             status = [sys.executable, "-m", "tui.cli.status", "--sandbox"]
             gcloud_bin = shutil.which("gcloud")
-            genv = gcloud_env(base, info.url, info.project, folder / "gcloud")
+            token = info.data_dir / "owner-token"
+            genv = gcloud_env(base, info.url, info.project, folder / "gcloud", token)
             listing = [gcloud_bin or "gcloud", "compute", "instances", "list", "--format=json"]
+            # status exits 0, or 1 when a warning stands; both read the fleet.
+            mine = (status, base, (0, 1), "Running instances")
+            peer = (listing, genv, (0,), '"kind": "compute#instance"')
             # One unmeasured run each: the sandbox's first answers and gcloud's first-run setup.
-            timed(status, base)
+            timed(*mine)
             if gcloud_bin:
-                timed(listing, genv)
+                timed(*peer)
             ours: list[float] = []
             theirs: list[float] = []
             for _ in range(args.runs):
-                ours.append(timed(status, base)[0])
+                ours.append(timed(*mine)[0])
                 if gcloud_bin:
-                    theirs.append(timed(listing, genv)[0])
+                    theirs.append(timed(*peer)[0])
         finally:
             daemon.stop(info.data_dir)
 
